@@ -1,0 +1,177 @@
+package queue
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// State of one recipient.
+type State string
+
+const (
+	Pending   State = "pending"
+	Delivered State = "delivered"
+	Failed    State = "failed"
+)
+
+// Recipient is one envelope recipient and what has happened to it.
+type Recipient struct {
+	Addr string `json:"addr"`
+	// ORCPT is the original recipient when the address was rewritten.
+	ORCPT    string `json:"orcpt,omitempty"`
+	State    State  `json:"state"`
+	Reply    string `json:"reply,omitempty"`
+	Attempts int    `json:"attempts"`
+}
+
+// Message is the envelope of a spooled message; the data lives beside it.
+type Message struct {
+	ID          string      `json:"id"`
+	HeaderID    string      `json:"header_id,omitempty"`
+	From        string      `json:"from"`
+	Recipients  []Recipient `json:"recipients"`
+	Received    time.Time   `json:"received"`
+	NextAttempt time.Time   `json:"next_attempt"`
+	Attempts    int         `json:"attempts"`
+	LastReply   string      `json:"last_reply,omitempty"`
+}
+
+// Pending lists the recipients still to deliver.
+func (m *Message) Pending() []string {
+	var out []string
+	for _, r := range m.Recipients {
+		if r.State == Pending {
+			out = append(out, r.Addr)
+		}
+	}
+	return out
+}
+
+// Spool is a directory of messages: ID.eml (data) and ID.json (envelope).
+type Spool struct {
+	dir string
+}
+
+// OpenSpool creates dir if needed.
+func OpenSpool(dir string) (*Spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool %s: %w", dir, err)
+	}
+	return &Spool{dir: dir}, nil
+}
+
+// Dir is the spool directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// NewID makes a queue ID that sorts by time of arrival.
+func NewID(now time.Time) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%x%s", now.UnixNano(), hex.EncodeToString(b[:]))
+}
+
+// Put stores data then envelope, each fsynced, then fsyncs the directory. A message is
+// in the spool exactly when its envelope file exists, so a crash mid-Put leaves at most
+// an orphan data file, never a half message.
+func (s *Spool) Put(m *Message, data []byte) error {
+	if m.ID == "" {
+		return errors.New("spool put: message has no ID")
+	}
+	if err := writeFileSync(filepath.Join(s.dir, m.ID+".eml"), data); err != nil {
+		return fmt.Errorf("spool put %s: %w", m.ID, err)
+	}
+	return s.Save(m)
+}
+
+// Save atomically replaces the envelope of m.
+func (s *Spool) Save(m *Message) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("spool save %s: %w", m.ID, err)
+	}
+	final := filepath.Join(s.dir, m.ID+".json")
+	tmp := final + ".tmp"
+	if err := writeFileSync(tmp, b); err != nil {
+		return fmt.Errorf("spool save %s: %w", m.ID, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("spool save %s: %w", m.ID, err)
+	}
+	return syncDir(s.dir)
+}
+
+// Data reads a message's data.
+func (s *Spool) Data(id string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, id+".eml"))
+	if err != nil {
+		return nil, fmt.Errorf("spool data %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// Remove deletes a message whose recipients are all done.
+func (s *Spool) Remove(id string) error {
+	if err := os.Remove(filepath.Join(s.dir, id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("spool remove %s: %w", id, err)
+	}
+	_ = os.Remove(filepath.Join(s.dir, id+".eml"))
+	return syncDir(s.dir)
+}
+
+// List reads every envelope in the spool, oldest first.
+func (s *Spool) List() ([]*Message, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool list: %w", err)
+	}
+	var out []*Message
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("spool list: %w", err)
+		}
+		var m Message
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("spool list: %s: %w", e.Name(), err)
+		}
+		out = append(out, &m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

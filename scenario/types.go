@@ -1,0 +1,220 @@
+package scenario
+
+import "time"
+
+// Scenario is one whole world: the organisation under test, the Internet around it
+// and, optionally, messages to send through it.
+type Scenario struct {
+	// File is the path the scenario was read from; errors name it.
+	File     string    `yaml:"-"`
+	Org      Org       `yaml:"org"`
+	Internet Internet  `yaml:"internet"`
+	Messages []Message `yaml:"messages"`
+}
+
+// Org is the Exchange-style organisation.
+type Org struct {
+	AcceptedDomains   []AcceptedDomain   `yaml:"accepted_domains"`
+	Sites             []Site             `yaml:"sites"`
+	SiteLinks         []SiteLink         `yaml:"site_links"`
+	Servers           []Server           `yaml:"servers"`
+	SendConnectors    []SendConnector    `yaml:"send_connectors"`
+	ReceiveConnectors []ReceiveConnector `yaml:"receive_connectors"`
+	Recipients        []Recipient        `yaml:"recipients"`
+}
+
+// DomainType is the accepted-domain type of Exchange.
+type DomainType string
+
+const (
+	Authoritative DomainType = "authoritative"
+	InternalRelay DomainType = "internal-relay"
+	ExternalRelay DomainType = "external-relay"
+)
+
+type AcceptedDomain struct {
+	// Domain is a domain name, or "*.name" to include subdomains.
+	Domain string     `yaml:"domain"`
+	Type   DomainType `yaml:"type"`
+	// Default marks the default accepted domain (postmaster address of DSNs).
+	Default bool `yaml:"default"`
+}
+
+type Site struct {
+	Name string `yaml:"name"`
+	Hub  bool   `yaml:"hub"`
+}
+
+type SiteLink struct {
+	Sites []string `yaml:"sites"`
+	Cost  int      `yaml:"cost"`
+	// ExchangeCost, when non-zero, replaces Cost for routing.
+	ExchangeCost int `yaml:"exchange_cost"`
+}
+
+// Role is a server role.
+type Role string
+
+const (
+	RoleEdge    Role = "edge"
+	RoleHub     Role = "hub"
+	RoleMailbox Role = "mailbox"
+)
+
+type Server struct {
+	Name string `yaml:"name"`
+	Role Role   `yaml:"role"`
+	Site string `yaml:"site"`
+	// FQDN is the name the server uses in EHLO, Received and Reporting-MTA.
+	// Default: lower-case name + "." + first authoritative domain.
+	FQDN string `yaml:"fqdn"`
+	// RecipientFiltering enables recipient lookup at RCPT (Edge). Default true on edge.
+	RecipientFiltering *bool `yaml:"recipient_filtering"`
+	// RecipientBlockList lists addresses refused with 550 5.1.1 (ACCEPT-003).
+	RecipientBlockList []string `yaml:"recipient_block_list"`
+	// MaxHopCount is the Received-header limit (TRACE-004). Default 60.
+	MaxHopCount int `yaml:"max_hop_count"`
+	// RetryInterval is the wait between delivery attempts to a next hop. Default 10m.
+	RetryInterval Duration `yaml:"retry_interval"`
+}
+
+// Permission is an Exchange permission group of a receive connector.
+type Permission string
+
+const (
+	PermAnonymous       Permission = "anonymous"        // AnonymousUsers
+	PermPartners        Permission = "partners"         // Partners
+	PermExchangeUsers   Permission = "exchange_users"   // ExchangeUsers: authenticated users
+	PermExchangeServers Permission = "exchange_servers" // ExchangeServers
+)
+
+type ReceiveConnector struct {
+	// Name defaults to "SERVER\Default" style names derived from the server and index.
+	Name   string `yaml:"name"`
+	Server string `yaml:"server"`
+	// Bind is "[addr]:port"; the in-process target replaces the address with the server's
+	// loopback address and the port with its SMTP port.
+	Bind        string       `yaml:"bind"`
+	Permissions []Permission `yaml:"permissions"`
+	// RemoteIPRanges limits which clients the connector serves (CIDR or single IP).
+	// Empty means every client.
+	RemoteIPRanges []string `yaml:"remote_ip_ranges"`
+	// AcceptAnyRecipient is the explicit ms-Exch-SMTP-Accept-Any-Recipient grant
+	// (IP-scoped relay connector, RELAY-008).
+	AcceptAnyRecipient bool `yaml:"accept_any_recipient"`
+	// TLS offers STARTTLS with a certificate from the test CA.
+	TLS bool `yaml:"tls"`
+	// AuthRequiresTLS hides AUTH until STARTTLS (BasicAuthRequireTLS). Default false.
+	AuthRequiresTLS bool `yaml:"auth_requires_tls"`
+	MaxRecipients   int  `yaml:"max_recipients"`
+	MaxMessageSize  int  `yaml:"max_message_size"`
+}
+
+type SendConnector struct {
+	Name string `yaml:"name"`
+	// AddressSpaces are domains ("fabrikam.test"), wildcards ("*.contoso.test") or "*".
+	AddressSpaces []string `yaml:"address_spaces"`
+	// Source names the servers that may use this connector.
+	Source []string `yaml:"source"`
+	Cost   int      `yaml:"cost"`
+	// SmartHosts, when set, receive all mail of the connector: FQDN, "host:port",
+	// IP literal or "[host]" (no MX lookup).
+	SmartHosts []string `yaml:"smart_hosts"`
+	// TLS requires STARTTLS to the smart host.
+	TLS bool `yaml:"tls"`
+	// Auth is Basic authentication (AUTH PLAIN) to the smart host.
+	Auth           *Credentials `yaml:"auth"`
+	Enabled        *bool        `yaml:"enabled"`
+	MaxMessageSize int          `yaml:"max_message_size"`
+}
+
+type Credentials struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// RecipientType is the kind of directory object.
+type RecipientType string
+
+const (
+	RecipientMailbox RecipientType = "mailbox"
+	RecipientGroup   RecipientType = "group"
+	RecipientContact RecipientType = "contact"
+)
+
+type Recipient struct {
+	Mail    string        `yaml:"mail"`
+	Type    RecipientType `yaml:"type"` // default mailbox
+	Proxies []string      `yaml:"proxies"`
+	// Mailbox names the mailbox server holding the mailbox (homeMDB's owner).
+	Mailbox string `yaml:"mailbox"`
+	// Members of a group: addresses of other recipients.
+	Members []string `yaml:"members"`
+	// External is a contact's target address.
+	External string `yaml:"external"`
+	// Password lets the recipient authenticate (SMTP AUTH) as Mail.
+	Password string `yaml:"password"`
+}
+
+type Internet struct {
+	// DNS holds zone-file records ("fabrikam.test. MX 10 mx1.fabrikam.test.").
+	DNS []string `yaml:"dns"`
+	// DNSFailures makes names fail: servfail | nxdomain | timeout | truncate.
+	DNSFailures []DNSFailure `yaml:"dns_failures"`
+	Hosts       []Host       `yaml:"hosts"`
+	DNSBL       []DNSBLZone  `yaml:"dnsbl"`
+}
+
+type DNSFailure struct {
+	Name string `yaml:"name"`
+	Mode string `yaml:"mode"`
+}
+
+// Host is a fake Internet MTA.
+type Host struct {
+	Name string `yaml:"name"`
+	// Address is the host's loopback address; default: its A record in DNS.
+	Address   string    `yaml:"address"`
+	Behaviour Behaviour `yaml:"behaviour"`
+	// Recipients overrides the behaviour per recipient address.
+	Recipients map[string]Behaviour `yaml:"recipients"`
+	TLS        bool                 `yaml:"tls"`
+	// Auth, when set, is required (AUTH PLAIN) before MAIL.
+	Auth *Credentials `yaml:"auth"`
+}
+
+// Behaviour is what a fake host does. In YAML it is either a bare action
+// ("accept") or a mapping with the details.
+type Behaviour struct {
+	Action string `yaml:"action"` // accept | defer | reject | drop | stall
+	// Stage is where the behaviour applies: greeting | mail | rcpt | data (default:
+	// rcpt for per-recipient behaviours, data otherwise).
+	Stage    string   `yaml:"stage"`
+	Code     int      `yaml:"code"`
+	Enhanced string   `yaml:"enhanced"`
+	Text     string   `yaml:"text"`
+	Duration Duration `yaml:"duration"` // stall
+	// MidData makes a drop happen while the client is still sending data.
+	MidData bool `yaml:"mid_data"`
+}
+
+type DNSBLZone struct {
+	Zone   string   `yaml:"zone"`
+	Listed []string `yaml:"listed"`
+}
+
+// Message is a message `mailflow repro` sends.
+type Message struct {
+	From   string   `yaml:"from"`
+	To     []string `yaml:"to"`
+	Via    string   `yaml:"via"`
+	Expect Expect   `yaml:"expect"`
+}
+
+type Expect struct {
+	Delivered []string `yaml:"delivered"`
+	Rejected  string   `yaml:"rejected"`
+}
+
+// Duration is a time.Duration written as "10m" in YAML.
+type Duration time.Duration
