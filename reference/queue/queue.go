@@ -43,6 +43,7 @@ type Queue struct {
 	server    string
 	retry     time.Duration
 	log       *slog.Logger
+	onFail    FailureHandler
 
 	mu      sync.Mutex
 	msgs    map[string]*Message
@@ -59,10 +60,15 @@ func WithTrace(r trace.Recorder) Option        { return func(q *Queue) { q.trace
 func WithServer(name string) Option            { return func(q *Queue) { q.server = name } }
 func WithRetryInterval(d time.Duration) Option { return func(q *Queue) { q.retry = d } }
 func WithLogger(l *slog.Logger) Option         { return func(q *Queue) { q.log = l } }
+
+// FailureHandler is told, after the queue has recorded it, which recipients of m failed
+// permanently in an attempt; the role sends the DSN (the queue knows no message formats).
+type FailureHandler func(m *Message, data []byte, failed []Outcome)
+
+func WithFailureHandler(h FailureHandler) Option { return func(q *Queue) { q.onFail = h } }
+
 func WithDeliverer(d Deliverer) Option         { return func(q *Queue) { q.deliverer = d } }
 func (q *Queue) SetDeliverer(d Deliverer)      { q.mu.Lock(); q.deliverer = d; q.mu.Unlock() }
-func (q *Queue) recorder() trace.Recorder      { return q.trace }
-func (q *Queue) logger() *slog.Logger          { return q.log }
 func (q *Queue) now() time.Time                { return q.clock.Now() }
 func (q *Queue) retryAt(t time.Time) time.Time { return t.Add(q.retry) }
 func (q *Queue) poke() {
@@ -202,9 +208,9 @@ func (q *Queue) attempt(ctx context.Context, m *Message) {
 	rcpts := m.Pending()
 	switch {
 	case err != nil:
-		q.logger().Error("spool read failed; will retry", "msgid", m.ID, "err", err)
+		q.log.Error("spool read failed; will retry", "msgid", m.ID, "err", err)
 	case d == nil:
-		q.logger().Error("no deliverer; will retry", "msgid", m.ID)
+		q.log.Error("no deliverer; will retry", "msgid", m.ID)
 	default:
 		outcomes = d.Deliver(ctx, m, rcpts, data)
 	}
@@ -216,10 +222,13 @@ func (q *Queue) attempt(ctx context.Context, m *Message) {
 		q.mu.Unlock()
 		return
 	}
-	q.apply(m, rcpts, outcomes)
+	if failed := q.apply(m, outcomes); len(failed) > 0 && q.onFail != nil {
+		q.onFail(m, data, failed)
+	}
 }
 
-func (q *Queue) apply(m *Message, rcpts []string, outcomes []Outcome) {
+// apply records an attempt's outcomes and returns the permanent failures.
+func (q *Queue) apply(m *Message, outcomes []Outcome) []Outcome {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	defer q.setBusy(m.ID, false)
@@ -230,6 +239,7 @@ func (q *Queue) apply(m *Message, rcpts []string, outcomes []Outcome) {
 	}
 	var deferred, failed []string
 	var deferReply, failReply string
+	var failures []Outcome
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
 		if r.State != Pending {
@@ -248,6 +258,7 @@ func (q *Queue) apply(m *Message, rcpts []string, outcomes []Outcome) {
 			r.State = Failed
 			failed = append(failed, r.Addr)
 			failReply = o.Reply
+			failures = append(failures, o)
 		default:
 			deferred = append(deferred, r.Addr)
 			deferReply = o.Reply
@@ -268,13 +279,13 @@ func (q *Queue) apply(m *Message, rcpts []string, outcomes []Outcome) {
 		e.Detail = "retry at " + m.NextAttempt.UTC().Format(time.RFC3339)
 		q.trace.Record(e)
 		if err := q.spool.Save(m); err != nil {
-			q.logger().Error("spool save failed", "msgid", m.ID, "err", err)
+			q.log.Error("spool save failed", "msgid", m.ID, "err", err)
 		}
-		return
+		return failures
 	}
 	delete(q.msgs, m.ID)
 	if err := q.spool.Remove(m.ID); err != nil {
-		q.logger().Error("spool remove failed", "msgid", m.ID, "err", err)
+		q.log.Error("spool remove failed", "msgid", m.ID, "err", err)
 	}
-	_ = rcpts
+	return failures
 }

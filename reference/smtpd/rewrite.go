@@ -1,0 +1,143 @@
+package smtpd
+
+import (
+	"bytes"
+	"net"
+	"regexp"
+	"sync"
+)
+
+// go-smtp v0.25.1 answers 502 for commands out of sequence, where RFC 5321 §4.1.4 and
+// §3.3 require 503 (SMTP-003/004/005), and acknowledges RCPT with 2.0.0 where the
+// enhanced code for a valid recipient is 2.1.5 (RFC 3463, ACCEPT-002). go-smtp writes
+// each reply line with its own flushed Write, so the reply lines are corrected here, on
+// the way out, rather than re-implementing the protocol. After STARTTLS go-smtp wraps
+// the raw connection itself and these corrections no longer apply (known limit).
+var replyFixes = []struct {
+	re   *regexp.Regexp
+	repl []byte
+}{
+	{regexp.MustCompile(`^502 5\.5\.1 Please introduce yourself first\.\r\n`), []byte("503 5.5.2 Send hello first\r\n")},
+	{regexp.MustCompile(`^502 5\.5\.1 Missing MAIL FROM command\.\r\n`), []byte("503 5.5.1 Bad sequence of commands: need MAIL before RCPT\r\n")},
+	{regexp.MustCompile(`^502 5\.5\.1 Missing RCPT TO command\.\r\n`), []byte("503 5.5.1 Bad sequence of commands: no valid recipients\r\n")},
+	{regexp.MustCompile(`^250 2\.0\.0 I'll make sure <[^>]*> gets this\r\n`), []byte("250 2.1.5 Recipient OK\r\n")},
+	{regexp.MustCompile(`^250 2\.0\.0 Roger, accepting mail from <[^>]*>\r\n`), []byte("250 2.1.0 Sender OK\r\n")},
+}
+
+// fixingConn corrects replies on the way out and, on the way in, turns a MAIL command
+// whose path is not written "FROM:<...>" (a space after the colon, or no angle
+// brackets: RFC 5321 §4.1.2 allows neither) into one go-smtp itself refuses with 501,
+// so replies stay in command order under PIPELINING (SMTP-007). Input is handled a
+// line at a time only in command mode; message data (after a 354), BDAT chunks and
+// everything after STARTTLS pass through untouched.
+type fixingConn struct {
+	net.Conn
+	mu          sync.Mutex
+	pending     []byte // bytes read from the client, not yet handed to go-smtp
+	data        bool   // inside DATA: pass through until CRLF.CRLF
+	tail        []byte // last bytes of data seen, to find a terminator split across reads
+	passthrough bool
+}
+
+var badMailFrom = regexp.MustCompile(`(?i)^MAIL FROM:(\s|[^<\s])`)
+
+func (c *fixingConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if c.passthrough || c.data {
+			if len(c.pending) == 0 {
+				c.mu.Unlock()
+				n, err := c.Conn.Read(p)
+				c.mu.Lock()
+				if n > 0 {
+					c.pending = append(c.pending, p[:n]...)
+				}
+				if len(c.pending) == 0 {
+					return n, err
+				}
+			}
+			n := len(c.pending)
+			if c.data && !c.passthrough {
+				// Hand out data up to and including the terminator, then resume commands.
+				probe := append(append([]byte(nil), c.tail...), c.pending...)
+				if i := bytes.Index(probe, []byte("\r\n.\r\n")); i >= 0 {
+					n = i + 5 - len(c.tail)
+					c.data = false
+					c.tail = nil
+				} else {
+					c.tail = append([]byte(nil), probe[max(0, len(probe)-4):]...)
+				}
+			}
+			n = copy(p, c.pending[:n])
+			c.pending = c.pending[n:]
+			return n, nil
+		}
+		if i := bytes.IndexByte(c.pending, '\n'); i >= 0 {
+			line := c.pending[:i+1]
+			upper := bytes.ToUpper(bytes.TrimSpace(line))
+			switch {
+			case badMailFrom.Match(line):
+				line = []byte("MAIL FROM:<<\r\n")
+			case bytes.Equal(upper, []byte("STARTTLS")), bytes.HasPrefix(upper, []byte("BDAT")):
+				c.passthrough = true
+			}
+			n := copy(p, line)
+			if n < len(line) { // a short buffer: hand out the rest on the next Read
+				rest := append([]byte(nil), line[n:]...)
+				c.pending = append(rest, c.pending[i+1:]...)
+				return n, nil
+			}
+			c.pending = c.pending[i+1:]
+			return n, nil
+		}
+		buf := make([]byte, 4096)
+		c.mu.Unlock()
+		n, err := c.Conn.Read(buf)
+		c.mu.Lock()
+		c.pending = append(c.pending, buf[:n]...)
+		if err != nil {
+			if len(c.pending) == 0 {
+				return 0, err
+			}
+			n := copy(p, c.pending)
+			c.pending = c.pending[n:]
+			return n, nil
+		}
+	}
+}
+
+func (c *fixingConn) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte("354")) {
+		c.mu.Lock()
+		c.data = true
+		c.tail = []byte("\r\n") // DATA content starts at a line start
+		c.mu.Unlock()
+	}
+	out := p
+	for _, f := range replyFixes {
+		if f.re.Match(out) {
+			out = f.re.ReplaceAll(out, f.repl)
+			break
+		}
+	}
+	if bytes.Equal(out, p) {
+		return c.Conn.Write(p)
+	}
+	if _, err := c.Conn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+type fixingListener struct {
+	net.Listener
+}
+
+func (l fixingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &fixingConn{Conn: c}, nil
+}

@@ -1,0 +1,179 @@
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/trace"
+)
+
+// Domains tells which accepted domain, if any, covers a domain.
+type Domains interface {
+	AcceptedDomain(domain string) (*scenario.AcceptedDomain, bool)
+}
+
+// Directory answers recipient filtering. ErrUnknown means the recipient does not
+// exist; any other error means the directory could not answer.
+type Directory interface {
+	Exists(ctx context.Context, addr string) error
+}
+
+// ErrUnknown is what a Directory returns for a recipient that does not exist.
+var ErrUnknown = errors.New("recipient unknown")
+
+// Authenticator checks SMTP AUTH credentials.
+type Authenticator interface {
+	Authenticate(ctx context.Context, user, password string) error
+}
+
+// Queue is where accepted messages go; Enqueue returns after the message is durable.
+type Queue interface {
+	Enqueue(ctx context.Context, m *queue.Message, data []byte) error
+}
+
+// Connector is one receive connector: who it serves and what they may do.
+type Connector struct {
+	Name               string
+	Permissions        []scenario.Permission
+	RemoteIPRanges     []netip.Prefix
+	AcceptAnyRecipient bool
+	AuthRequiresTLS    bool
+	MaxRecipients      int
+	MaxMessageSize     int
+}
+
+// Server serves the receive connectors that share one binding.
+type Server struct {
+	server     string // org server name (trace)
+	hostname   string // FQDN in greeting and Received
+	connectors []Connector
+	domains    Domains
+	directory  Directory
+	filtering  bool
+	blockList  map[string]bool
+	auth       Authenticator
+	queue      Queue
+	trace      trace.Recorder
+	clock      clock.Clock
+	tlsConfig  *tls.Config
+	maxHops    int
+	log        *slog.Logger
+
+	srv *smtp.Server
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+func WithDomains(d Domains) Option             { return func(s *Server) { s.domains = d } }
+func WithDirectory(d Directory) Option         { return func(s *Server) { s.directory = d } }
+func WithAuthenticator(a Authenticator) Option { return func(s *Server) { s.auth = a } }
+func WithQueue(q Queue) Option                 { return func(s *Server) { s.queue = q } }
+func WithTrace(r trace.Recorder) Option        { return func(s *Server) { s.trace = r } }
+func WithClock(c clock.Clock) Option           { return func(s *Server) { s.clock = c } }
+func WithTLS(c *tls.Config) Option             { return func(s *Server) { s.tlsConfig = c } }
+func WithMaxHopCount(n int) Option             { return func(s *Server) { s.maxHops = n } }
+func WithLogger(l *slog.Logger) Option         { return func(s *Server) { s.log = l } }
+
+// WithRecipientFiltering turns on recipient lookup at RCPT for authoritative domains,
+// with a block list of addresses always refused (ACCEPT-002, ACCEPT-003).
+func WithRecipientFiltering(on bool, blockList []string) Option {
+	return func(s *Server) {
+		s.filtering = on
+		for _, a := range blockList {
+			s.blockList[strings.ToLower(a)] = true
+		}
+	}
+}
+
+// New makes a server for the connectors of one binding on server name.
+func New(name, hostname string, connectors []Connector, opts ...Option) *Server {
+	s := &Server{
+		server: name, hostname: hostname, connectors: connectors,
+		blockList: map[string]bool{}, clock: clock.Real{}, maxHops: 60, log: slog.Default(),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.trace == nil {
+		s.trace = trace.NewLog(nil)
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = hostname
+	srv.TLSConfig = s.tlsConfig
+	srv.ReadTimeout = 5 * time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.MaxLineLength = 4096
+	srv.ErrorLog = slogErrorLog{s.log}
+	srv.AllowInsecureAuth = true
+	maxSize := 0
+	for _, c := range connectors {
+		if c.AuthRequiresTLS {
+			srv.AllowInsecureAuth = false
+		}
+		if c.MaxRecipients > srv.MaxRecipients {
+			srv.MaxRecipients = c.MaxRecipients
+		}
+		if c.MaxMessageSize > maxSize {
+			maxSize = c.MaxMessageSize
+		}
+	}
+	if srv.MaxRecipients == 0 {
+		srv.MaxRecipients = 5000
+	}
+	srv.MaxMessageBytes = int64(maxSize)
+	s.srv = srv
+	return s
+}
+
+type slogErrorLog struct{ l *slog.Logger }
+
+func (e slogErrorLog) Printf(format string, v ...interface{}) { e.l.Warn(fmt.Sprintf(format, v...)) }
+func (e slogErrorLog) Println(v ...interface{})               { e.l.Warn(fmt.Sprint(v...)) }
+
+// Serve accepts SMTP sessions on l until Close.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.srv.Serve(fixingListener{l})
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the server and its sessions.
+func (s *Server) Close() error { return s.srv.Close() }
+
+// connectorFor picks the connector whose remote IP ranges most specifically contain ip;
+// a connector without ranges serves everyone at the lowest specificity.
+func (s *Server) connectorFor(ip netip.Addr) (*Connector, bool) {
+	best, bestBits := -1, -2
+	for i, c := range s.connectors {
+		if len(c.RemoteIPRanges) == 0 {
+			if bestBits < -1 {
+				best, bestBits = i, -1
+			}
+			continue
+		}
+		for _, p := range c.RemoteIPRanges {
+			if p.Contains(ip) && p.Bits() > bestBits {
+				best, bestBits = i, p.Bits()
+			}
+		}
+	}
+	if best < 0 {
+		return nil, false
+	}
+	return &s.connectors[best], true
+}

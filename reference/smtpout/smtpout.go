@@ -1,0 +1,307 @@
+package smtpout
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailflow/mailflow/reference/resolve"
+)
+
+// Resolver is the DNS the sender resolves through.
+type Resolver interface {
+	LookupMX(ctx context.Context, domain string) ([]resolve.MX, error)
+	LookupAddrs(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+// Hop is where a group of recipients goes.
+type Hop struct {
+	// Hosts are smart hosts or org servers: "fqdn", "fqdn:port", "ip", "[host]"; empty
+	// means the MX of Domain.
+	Hosts  []string
+	Domain string
+	// RequireTLS refuses to send without STARTTLS (SMART-006, ROUTE-017).
+	RequireTLS bool
+	Username   string
+	Password   string
+}
+
+// Result is what happened to one recipient.
+type Result struct {
+	Rcpt      string
+	Delivered bool
+	Permanent bool // false with !Delivered means try again later
+	Reply     string
+	RemoteMTA string
+}
+
+// Client sends messages.
+type Client struct {
+	resolver  Resolver
+	helo      string
+	port      int
+	localAddr netip.Addr
+	tlsConfig *tls.Config
+	timeout   time.Duration
+	log       *slog.Logger
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithPort is the port used when a host names none (25 on the Internet; the in-process
+// target uses an unprivileged port).
+func WithPort(p int) Option { return func(c *Client) { c.port = p } }
+
+// WithLocalAddr makes outgoing connections come from the server's own address.
+func WithLocalAddr(a netip.Addr) Option  { return func(c *Client) { c.localAddr = a } }
+func WithTLSConfig(t *tls.Config) Option { return func(c *Client) { c.tlsConfig = t } }
+func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
+func WithLogger(l *slog.Logger) Option   { return func(c *Client) { c.log = l } }
+
+// New makes a client that says helo in EHLO.
+func New(r Resolver, helo string, opts ...Option) *Client {
+	c := &Client{resolver: r, helo: helo, port: 25, timeout: 30 * time.Second, log: slog.Default()}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+type target struct {
+	name string // for Remote-MTA
+	addr string // ip:port
+}
+
+// targets resolves a hop to addresses in the order they are tried. A bracketed host or
+// an IP literal is used as is; an FQDN smart host is resolved "as an MX or an A record"
+// (EX-SENDCONN); an empty host list means the domain's MX, or its address as implicit MX.
+func (c *Client) targets(ctx context.Context, h Hop) ([]target, error) {
+	var out []target
+	var lastErr error
+	add := func(name string, port int, addrs []netip.Addr) {
+		for _, a := range addrs {
+			out = append(out, target{name: name, addr: net.JoinHostPort(a.String(), strconv.Itoa(port))})
+		}
+	}
+	if len(h.Hosts) == 0 {
+		mxs, err := c.resolver.LookupMX(ctx, h.Domain)
+		switch {
+		case err == nil && len(mxs) > 0:
+			for _, mx := range mxs {
+				if mx.Host == "" {
+					return nil, fmt.Errorf("%s publishes a null MX: %w", h.Domain, ErrNullMX)
+				}
+				addrs, err := c.resolver.LookupAddrs(ctx, mx.Host)
+				if err != nil {
+					lastErr = err
+					continue
+				}
+				add(mx.Host, c.port, addrs)
+			}
+		case err == nil || errors.Is(err, resolve.ErrNoData):
+			addrs, err := c.resolver.LookupAddrs(ctx, h.Domain)
+			if err != nil {
+				return nil, err
+			}
+			add(h.Domain, c.port, addrs)
+		default:
+			return nil, err
+		}
+		if len(out) == 0 && lastErr != nil {
+			return nil, lastErr
+		}
+		return out, nil
+	}
+	for _, hs := range h.Hosts {
+		host, port := hs, c.port
+		if hp, p, err := net.SplitHostPort(hs); err == nil {
+			host = hp
+			if n, err := strconv.Atoi(p); err == nil {
+				port = n
+			}
+		}
+		bracketed := strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]")
+		host = strings.Trim(host, "[]")
+		if ip, err := netip.ParseAddr(host); err == nil {
+			add(host, port, []netip.Addr{ip})
+			continue
+		}
+		if !bracketed {
+			if mxs, err := c.resolver.LookupMX(ctx, host); err == nil && len(mxs) > 0 && mxs[0].Host != "" {
+				for _, mx := range mxs {
+					if addrs, err := c.resolver.LookupAddrs(ctx, mx.Host); err == nil {
+						add(mx.Host, port, addrs)
+					} else {
+						lastErr = err
+					}
+				}
+				continue
+			}
+		}
+		addrs, err := c.resolver.LookupAddrs(ctx, host)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		add(host, port, addrs)
+	}
+	if len(out) == 0 {
+		if lastErr == nil {
+			lastErr = errors.New("no address")
+		}
+		return nil, fmt.Errorf("resolving next hop: %w", lastErr)
+	}
+	return out, nil
+}
+
+// ErrNullMX marks a domain that accepts no mail (RFC 7505).
+var ErrNullMX = errors.New("null MX")
+
+// Send delivers data from sender to rcpts over hop. Targets are tried in order until one
+// accepts a transaction; a target that refuses the connection or answers 4xx before MAIL
+// is skipped within the same attempt (DNS-002, SMART-005).
+func (c *Client) Send(ctx context.Context, h Hop, from string, rcpts []string, data []byte) []Result {
+	ts, err := c.targets(ctx, h)
+	if err != nil {
+		perm := errors.Is(err, resolve.ErrNXDomain) || errors.Is(err, ErrNullMX)
+		reply := "451 4.4.0 DNS query failed: " + err.Error()
+		if errors.Is(err, ErrNullMX) {
+			reply = "556 5.1.10 Recipient domain does not accept mail (null MX)"
+		} else if perm {
+			reply = "550 5.4.4 Unable to route: recipient domain does not exist"
+		}
+		return all(rcpts, Result{Permanent: perm, Reply: reply})
+	}
+	var last []Result
+	for _, t := range ts {
+		res, next := c.sendTo(ctx, t, h, from, rcpts, data)
+		if !next {
+			return res
+		}
+		last = res
+	}
+	return last
+}
+
+func all(rcpts []string, r Result) []Result {
+	out := make([]Result, len(rcpts))
+	for i, rc := range rcpts {
+		out[i] = r
+		out[i].Rcpt = rc
+	}
+	return out
+}
+
+func reply(err error) (string, bool) {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		enh := ""
+		if se.EnhancedCode != smtp.NoEnhancedCode && se.EnhancedCode != (smtp.EnhancedCode{}) {
+			enh = fmt.Sprintf("%d.%d.%d ", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+		}
+		return fmt.Sprintf("%d %s%s", se.Code, enh, se.Message), se.Code >= 500
+	}
+	return "451 4.4.2 Connection dropped: " + err.Error(), false
+}
+
+// sendTo runs one session; next reports that the caller should try the next target
+// because this one never got as far as a transaction.
+func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts []string, data []byte) ([]Result, bool) {
+	d := net.Dialer{Timeout: c.timeout}
+	if c.localAddr.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: c.localAddr.AsSlice()}
+	}
+	conn, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return all(rcpts, Result{Reply: "451 4.4.1 Connection to " + t.name + " failed: " + err.Error(), RemoteMTA: t.name}), true
+	}
+	_ = conn.SetDeadline(time.Now().Add(c.timeout))
+	fail := func(err error, next bool) ([]Result, bool) {
+		r, perm := reply(err)
+		return all(rcpts, Result{Reply: r, Permanent: perm && !next, RemoteMTA: t.name}), next
+	}
+	var cl *smtp.Client
+	if h.RequireTLS {
+		// go-smtp v0.25 offers STARTTLS only through NewClientStartTLS, whose first
+		// EHLO says "localhost"; the EHLO after the handshake carries our name.
+		cfg := &tls.Config{}
+		if c.tlsConfig != nil {
+			cfg = c.tlsConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = t.name
+		}
+		cl, err = smtp.NewClientStartTLS(conn, cfg)
+		if err != nil {
+			conn.Close()
+			var se *smtp.SMTPError
+			if errors.As(err, &se) {
+				return fail(err, true)
+			}
+			return all(rcpts, Result{Reply: "451 4.7.5 STARTTLS with " + t.name + " failed: " + err.Error(), RemoteMTA: t.name}), true
+		}
+	} else {
+		cl = smtp.NewClient(conn)
+	}
+	defer cl.Close()
+	if err := cl.Hello(c.helo); err != nil {
+		return fail(err, true)
+	}
+	if h.Username != "" {
+		if err := cl.Auth(sasl.NewPlainClient("", h.Username, h.Password)); err != nil {
+			r, _ := reply(err)
+			return all(rcpts, Result{Reply: r, RemoteMTA: t.name}), true
+		}
+	}
+	if err := cl.Mail(from, nil); err != nil {
+		return fail(err, false)
+	}
+	results := make([]Result, len(rcpts))
+	accepted := 0
+	for i, rc := range rcpts {
+		results[i] = Result{Rcpt: rc, RemoteMTA: t.name}
+		if err := cl.Rcpt(rc, nil); err != nil {
+			results[i].Reply, results[i].Permanent = reply(err)
+			continue
+		}
+		accepted++
+	}
+	if accepted == 0 {
+		return results, false
+	}
+	w, err := cl.Data()
+	if err == nil {
+		if _, err = w.Write(data); err == nil {
+			var resp *smtp.DataResponse
+			resp, err = w.CloseWithResponse()
+			if err == nil {
+				for i := range results {
+					if results[i].Reply == "" {
+						results[i].Delivered = true
+						results[i].Reply = "250 " + resp.StatusText
+					}
+				}
+				_ = cl.Quit()
+				return results, false
+			}
+		}
+	}
+	r, perm := reply(err)
+	for i := range results {
+		if results[i].Reply == "" {
+			results[i].Reply, results[i].Permanent = r, perm
+		}
+	}
+	return results, false
+}

@@ -1,0 +1,180 @@
+package scenario
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Every default of the scenario format is here: the table below is what Defaults
+// prints for `mailflow repro --explain`, and ApplyDefaults right under it is the only
+// code that fills them in. Change both together.
+const (
+	// FallbackDomain completes server FQDNs and the default domain when a scenario
+	// declares no accepted domain.
+	FallbackDomain        = "mailflow.test"
+	DefaultMaxHopCount    = 60               // Exchange's default Received-header limit (TRACE-004)
+	DefaultRetryInterval  = 10 * time.Minute // Edge's outbound connection-failure retry (QUEUE-004)
+	DefaultBind           = ":25"
+	DefaultDomainType     = Authoritative // New-AcceptedDomain's default DomainType
+	DefaultAction         = "accept"
+	DefaultStage          = "data" // host-wide behaviours
+	DefaultRecipientStage = "rcpt" // per-recipient behaviours
+)
+
+var defaultTable = [][2]string{
+	{"org.accepted_domains[].type", string(DefaultDomainType)},
+	{"org.servers[].fqdn", `lower(name) + "." + first accepted domain ("*." stripped), or ` + FallbackDomain},
+	{"org.servers[].recipient_filtering", "true on edge servers, false on others"},
+	{"org.servers[].max_hop_count", fmt.Sprint(DefaultMaxHopCount)},
+	{"org.servers[].retry_interval", Duration(DefaultRetryInterval).String()},
+	{"org.receive_connectors[].name", `SERVER\DefaultN (N: the connector's index among its server's connectors, from 0)`},
+	{"org.receive_connectors[].bind", DefaultBind},
+	{"org.send_connectors[].enabled", "true"},
+	{"org.recipients[].type", string(RecipientMailbox)},
+	{"internet.hosts[].behaviour.action", DefaultAction + " (also for per-recipient behaviours)"},
+	{"internet.hosts[].behaviour.stage", DefaultStage},
+	{"internet.hosts[].recipients[].stage", DefaultRecipientStage},
+	{"behaviour code (defer)", "421 at greeting, 451 elsewhere"},
+	{"behaviour code (reject)", "554 at greeting, 550 elsewhere"},
+	{"behaviour enhanced", `class of the code + ".0.0" (none at greeting, none for accept)`},
+	{"default accepted domain", `the one marked default, else the first ("*." stripped), else ` + FallbackDomain},
+	{"server, site and mailbox references", "rewritten to the spelling of the declaration (names ignore case)"},
+}
+
+// Defaults lists every default ApplyDefaults fills in, for humans.
+func Defaults() string {
+	var b strings.Builder
+	b.WriteString("Defaults applied to a scenario when a key is absent:\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, row := range defaultTable {
+		fmt.Fprintf(tw, "  %s\t%s\n", row[0], row[1])
+	}
+	tw.Flush()
+	return b.String()
+}
+
+// ApplyDefaults fills in every absent value listed by Defaults. Parse calls it after
+// validation; it is idempotent, so scenarios built in Go can call it too.
+func (s *Scenario) ApplyDefaults() {
+	canon := func(name string) string {
+		if sv, ok := s.Server(name); ok {
+			return sv.Name
+		}
+		return name
+	}
+	for i := range s.Org.AcceptedDomains {
+		if s.Org.AcceptedDomains[i].Type == "" {
+			s.Org.AcceptedDomains[i].Type = DefaultDomainType
+		}
+	}
+	siteNames := map[string]string{}
+	for _, site := range s.Org.Sites {
+		siteNames[strings.ToLower(site.Name)] = site.Name
+	}
+	canonSite := func(name string) string {
+		if n, ok := siteNames[strings.ToLower(name)]; ok {
+			return n
+		}
+		return name
+	}
+	for i := range s.Org.SiteLinks {
+		for j, n := range s.Org.SiteLinks[i].Sites {
+			s.Org.SiteLinks[i].Sites[j] = canonSite(n)
+		}
+	}
+	domain := s.firstDomain()
+	for i := range s.Org.Servers {
+		sv := &s.Org.Servers[i]
+		sv.Site = canonSite(sv.Site)
+		if sv.FQDN == "" {
+			sv.FQDN = strings.ToLower(sv.Name) + "." + domain
+		}
+		if sv.RecipientFiltering == nil {
+			on := sv.Role == RoleEdge
+			sv.RecipientFiltering = &on
+		}
+		if sv.MaxHopCount == 0 {
+			sv.MaxHopCount = DefaultMaxHopCount
+		}
+		if sv.RetryInterval == 0 {
+			sv.RetryInterval = Duration(DefaultRetryInterval)
+		}
+	}
+	perServer := map[string]int{}
+	for i := range s.Org.ReceiveConnectors {
+		rc := &s.Org.ReceiveConnectors[i]
+		rc.Server = canon(rc.Server)
+		k := strings.ToLower(rc.Server)
+		if rc.Name == "" {
+			rc.Name = defaultReceiveConnectorName(rc.Server, perServer[k])
+		}
+		perServer[k]++
+		if rc.Bind == "" {
+			rc.Bind = DefaultBind
+		}
+	}
+	for i := range s.Org.SendConnectors {
+		sc := &s.Org.SendConnectors[i]
+		if sc.Enabled == nil {
+			on := true
+			sc.Enabled = &on
+		}
+		for j, src := range sc.Source {
+			sc.Source[j] = canon(src)
+		}
+	}
+	for i := range s.Org.Recipients {
+		r := &s.Org.Recipients[i]
+		if r.Type == "" {
+			r.Type = RecipientMailbox
+		}
+		if r.Mailbox != "" {
+			r.Mailbox = canon(r.Mailbox)
+		}
+	}
+	for i := range s.Internet.Hosts {
+		h := &s.Internet.Hosts[i]
+		defaultBehaviour(&h.Behaviour, DefaultStage)
+		for a, b := range h.Recipients {
+			defaultBehaviour(&b, DefaultRecipientStage)
+			h.Recipients[a] = b
+		}
+	}
+	for i := range s.Messages {
+		s.Messages[i].Via = canon(s.Messages[i].Via)
+	}
+}
+
+// defaultReceiveConnectorName echoes Exchange's "Default SERVER" connectors while
+// staying unique per server.
+func defaultReceiveConnectorName(server string, index int) string {
+	return fmt.Sprintf(`%s\Default%d`, server, index)
+}
+
+func defaultBehaviour(b *Behaviour, stage string) {
+	if b.Action == "" {
+		b.Action = DefaultAction
+	}
+	if b.Stage == "" {
+		b.Stage = stage
+	}
+	if b.Code == 0 {
+		greeting := b.Stage == "greeting"
+		switch {
+		case b.Action == "defer" && greeting:
+			b.Code = 421
+		case b.Action == "defer":
+			b.Code = 451
+		case b.Action == "reject" && greeting:
+			b.Code = 554
+		case b.Action == "reject":
+			b.Code = 550
+		}
+	}
+	// Enhanced codes exist only after EHLO, so a greeting reply carries none.
+	if b.Enhanced == "" && b.Code >= 400 && b.Stage != "greeting" {
+		b.Enhanced = fmt.Sprintf("%d.0.0", b.Code/100)
+	}
+}

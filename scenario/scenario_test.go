@@ -1,0 +1,523 @@
+package scenario
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Every broken file and the one error it must produce, verbatim: the wording is part
+// of the user interface.
+var brokenFiles = map[string]string{
+	"broken-unknown-key.yaml":             `testdata/broken-unknown-key.yaml:8:7: org.servers[1].rol: unknown key; did you mean "role"?`,
+	"broken-design-smart-host.yaml":       `testdata/broken-design-smart-host.yaml:14:73: org.send_connectors[0].smart_host: unknown key; did you mean "smart_hosts"?`,
+	"broken-duplicate-key.yaml":           `testdata/broken-duplicate-key.yaml:5:7: org.servers[0].name: duplicate key (first at line 3)`,
+	"broken-wrong-type.yaml":              `testdata/broken-wrong-type.yaml:6:9: messages[0].to: expected a list, got "alice@contoso.test"`,
+	"broken-yaml-syntax.yaml":             `testdata/broken-yaml-syntax.yaml:2:1: YAML syntax: did not find expected ',' or '}'`,
+	"broken-bad-duration.yaml":            `testdata/broken-bad-duration.yaml:5:23: org.servers[0].retry_interval: invalid duration "10 minutes": want a duration such as 10m, 1h30m or 500ms`,
+	"broken-dangling-site.yaml":           `testdata/broken-dangling-site.yaml:7:37: org.servers[1].site: unknown site "berlin" (known: london, paris)`,
+	"broken-dangling-site-link.yaml":      `testdata/broken-dangling-site-link.yaml:6:24: org.site_links[0].sites[1]: unknown site "pariss" (known: london, paris)`,
+	"broken-hub-without-site.yaml":        `testdata/broken-hub-without-site.yaml:6:7: org.servers[1].site: missing; a hub server needs a site when sites are declared`,
+	"broken-duplicate-server.yaml":        `testdata/broken-duplicate-server.yaml:5:14: org.servers[2].name: duplicate server name "hub1" (first at line 3)`,
+	"broken-dangling-receive-server.yaml": `testdata/broken-dangling-receive-server.yaml:6:16: org.receive_connectors[1].server: unknown server "EDGE2" (known: EDGE1)`,
+	"broken-bad-bind.yaml":                `testdata/broken-bad-bind.yaml:5:29: org.receive_connectors[0].bind: "25" is not host:port or :port`,
+	"broken-bad-permission.yaml":          `testdata/broken-bad-permission.yaml:5:48: org.receive_connectors[0].permissions[1]: unknown permission "everyone"; want one of anonymous, partners, exchange_users, exchange_servers`,
+	"broken-bad-cidr.yaml":                `testdata/broken-bad-cidr.yaml:7:42: org.receive_connectors[0].remote_ip_ranges[1]: "10.0.0.0/33" is not a CIDR prefix or IP address`,
+	"broken-dangling-source.yaml":         `testdata/broken-dangling-source.yaml:7:23: org.send_connectors[0].source[1]: unknown server "EGDE2" (known: EDGE1)`,
+	"broken-bad-smart-host.yaml":          `testdata/broken-bad-smart-host.yaml:8:48: org.send_connectors[0].smart_hosts[1]: "relay.contoso.test:99999" is not a smart host (want an FQDN, host:port, an IP address, or [host] with an optional :port)`,
+	"broken-two-defaults.yaml":            `testdata/broken-two-defaults.yaml:4:40: org.accepted_domains[1].default: more than one default domain (first at line 3)`,
+	"broken-duplicate-address.yaml":       `testdata/broken-duplicate-address.yaml:7:33: org.recipients[1].proxies[1]: duplicate address "Alice@Contoso.test" (first at line 5)`,
+	"broken-bad-address.yaml":             `testdata/broken-bad-address.yaml:6:14: org.recipients[1].mail: "Bob <bob@contoso.test>" is not a bare address (want local@domain, no display name or brackets)`,
+	"broken-not-accepted.yaml":            `testdata/broken-not-accepted.yaml:5:14: org.recipients[0].mail: domain of "alice@fabrikam.test" is not an accepted domain, so mail to it could not arrive`,
+	"broken-mailbox-role.yaml":            `testdata/broken-mailbox-role.yaml:8:43: org.recipients[0].mailbox: server "HUB1" has role hub, want mailbox`,
+	"broken-unknown-member.yaml":          `testdata/broken-unknown-member.yaml:6:75: org.recipients[1].members[1]: unknown recipient "bob@contoso.test"`,
+	"broken-contact-external.yaml":        `testdata/broken-contact-external.yaml:3:7: org.recipients[0].external: missing; a contact needs an external address`,
+	"broken-bad-dns-record.yaml":          `testdata/broken-bad-dns-record.yaml:4:7: internet.dns[1]: bad record: dns: bad A A: "127.1.0" at line: 1:28`,
+	"broken-dns-failure-mode.yaml":        `testdata/broken-dns-failure-mode.yaml:3:33: internet.dns_failures[0].mode: unknown mode "refused"; want one of servfail, nxdomain, timeout, truncate`,
+	"broken-bad-action.yaml":              `testdata/broken-bad-action.yaml:4:18: internet.hosts[0].behaviour.action: unknown action "bounce"; want one of accept, defer, reject, drop, stall`,
+	"broken-bad-enhanced.yaml":            `testdata/broken-bad-enhanced.yaml:4:56: internet.hosts[0].behaviour.enhanced: class 4 of "4.7.1" does not match reply code 550`,
+	"broken-enhanced-syntax.yaml":         `testdata/broken-enhanced-syntax.yaml:5:54: internet.hosts[0].recipients[bob@fabrikam.test].enhanced: "4.7" is not an enhanced status code (want class.subject.detail with class 2, 4 or 5, e.g. 5.7.1)`,
+	"broken-stall-duration.yaml":          `testdata/broken-stall-duration.yaml:4:18: internet.hosts[0].behaviour.duration: stall needs a duration > 0`,
+	"broken-host-address.yaml":            `testdata/broken-host-address.yaml:3:42: internet.hosts[0].address: "10.1.0.10" is not an IP address in 127.0.0.0/8`,
+	"broken-host-recipient-key.yaml":      `testdata/broken-host-recipient-key.yaml:5:9: internet.hosts[0].recipients[bob]: "bob" is not a valid address (want local@domain)`,
+	"broken-via.yaml":                     `testdata/broken-via.yaml:5:47: messages[0].via: unknown server "EDGE9" (known: EDGE1)`,
+}
+
+func TestBrokenFiles(t *testing.T) {
+	for name, want := range brokenFiles {
+		t.Run(name, func(t *testing.T) {
+			s, err := Load(filepath.Join("testdata", name))
+			if err == nil {
+				t.Fatalf("Load succeeded, want %s", want)
+			}
+			if s != nil {
+				t.Errorf("Load returned a scenario with an error")
+			}
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("error is %T, want Errors", err)
+			}
+			// One problem per file keeps each file about one rule.
+			if len(es) != 1 {
+				t.Fatalf("got %d errors, want 1:\n%v", len(es), err)
+			}
+			if got := err.Error(); got != want {
+				t.Errorf("error\n got: %s\nwant: %s", got, want)
+			}
+			var e *Error
+			if !errors.As(err, &e) || e != es.First() {
+				t.Errorf("errors.As(*Error) does not find the first error")
+			}
+		})
+	}
+}
+
+// TestEveryBrokenFileIsListed keeps the table and testdata/ in step.
+func TestEveryBrokenFileIsListed(t *testing.T) {
+	files, err := filepath.Glob("testdata/broken-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 14 {
+		t.Errorf("only %d broken files", len(files))
+	}
+	for _, f := range files {
+		if _, ok := brokenFiles[filepath.Base(f)]; !ok {
+			t.Errorf("%s has no expected error in brokenFiles", f)
+		}
+	}
+	if len(files) != len(brokenFiles) {
+		t.Errorf("%d broken files, %d table entries", len(files), len(brokenFiles))
+	}
+}
+
+func TestValidFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/valid-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			s, err := Load(f)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if s.File != f {
+				t.Errorf("File = %q, want %q", s.File, f)
+			}
+		})
+	}
+}
+
+func mustLoad(t *testing.T, path string) *Scenario {
+	t.Helper()
+	s, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", path, err)
+	}
+	return s
+}
+
+func TestDesignExample(t *testing.T) {
+	s := mustLoad(t, "testdata/valid-design.yaml")
+	if got := len(s.Org.Servers); got != 3 {
+		t.Fatalf("servers = %d, want 3", got)
+	}
+	edge, ok := s.Server("edge1")
+	if !ok || edge.Role != RoleEdge || edge.FQDN != "edge1.contoso.test" || !*edge.RecipientFiltering {
+		t.Errorf("EDGE1 = %+v", edge)
+	}
+	rcs := s.ReceiveConnectorsOf("EDGE1")
+	if len(rcs) != 1 || rcs[0].Name != `EDGE1\Default0` || rcs[0].Permissions[0] != PermAnonymous {
+		t.Errorf("EDGE1 receive connectors = %+v", rcs)
+	}
+	h, ok := s.Host("MX1.fabrikam.test.")
+	if !ok || h.Behaviour.Action != "accept" || h.Behaviour.Stage != "data" {
+		t.Errorf("host = %+v", h)
+	}
+	if m := s.Messages[0]; m.Via != "EDGE1" || m.Expect.Delivered[0] != "MBX-LON/alice" {
+		t.Errorf("message = %+v", m)
+	}
+	if len(s.Internet.DNS) != 2 || s.Internet.DNSBL[0].Listed[0] != "127.9.9.9" {
+		t.Errorf("internet = %+v", s.Internet)
+	}
+}
+
+// TestFullFileUsesEveryField fails when a field is added to types.go without being
+// exercised by valid-full.yaml.
+func TestFullFileUsesEveryField(t *testing.T) {
+	s := mustLoad(t, "testdata/valid-full.yaml")
+	set := map[string]bool{}
+	markSet(reflect.ValueOf(*s), set)
+	for _, f := range allFields(reflect.TypeOf(Scenario{}), map[reflect.Type]bool{}) {
+		if !set[f] {
+			t.Errorf("valid-full.yaml never sets %s", f)
+		}
+	}
+	if !reflect.DeepEqual(s.Org.SendConnectors[1].SmartHosts[0], "[relay.partner.test]:587") {
+		t.Errorf("smart hosts = %v", s.Org.SendConnectors[1].SmartHosts)
+	}
+	if got := s.Org.Servers[0].RetryInterval.D(); got != 90*time.Minute {
+		t.Errorf("retry_interval = %v, want 1h30m", got)
+	}
+	if got := s.Internet.Hosts[1].Behaviour.Duration.D(); got != 5*time.Minute {
+		t.Errorf("stall duration = %v, want 5m", got)
+	}
+	if b := s.Internet.Hosts[0].Recipients["nobody@fabrikam.test"]; b.Code != 550 || b.Enhanced != "5.1.1" || b.Text != "No such user" || b.Stage != "rcpt" {
+		t.Errorf("per-recipient behaviour = %+v", b)
+	}
+	if *s.Org.SendConnectors[1].Enabled {
+		t.Errorf("enabled: false was overwritten by the default")
+	}
+}
+
+func markSet(v reflect.Value, set map[string]bool) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			markSet(v.Elem(), set)
+		}
+	case reflect.Slice:
+		for i := 0; i < v.Len(); i++ {
+			markSet(v.Index(i), set)
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			markSet(v.MapIndex(k), set)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if !v.Field(i).IsZero() {
+				set[v.Type().Name()+"."+v.Type().Field(i).Name] = true
+			}
+			markSet(v.Field(i), set)
+		}
+	}
+}
+
+func allFields(t reflect.Type, seen map[reflect.Type]bool) []string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return nil
+	}
+	seen[t] = true
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Tag.Get("yaml") == "-" {
+			continue
+		}
+		out = append(out, t.Name()+"."+f.Name)
+		out = append(out, allFields(f.Type, seen)...)
+	}
+	return out
+}
+
+func TestApplyDefaults(t *testing.T) {
+	s := mustLoad(t, "testdata/valid-defaults.yaml")
+	tests := []struct {
+		what      string
+		got, want any
+	}{
+		{"domain type", s.Org.AcceptedDomains[0].Type, Authoritative},
+		{"explicit domain type", s.Org.AcceptedDomains[1].Type, ExternalRelay},
+		{"edge fqdn", s.Org.Servers[0].FQDN, "edge1.contoso.test"},
+		{"hub fqdn", s.Org.Servers[1].FQDN, "hub1.contoso.test"},
+		{"edge filtering", *s.Org.Servers[0].RecipientFiltering, true},
+		{"hub filtering", *s.Org.Servers[1].RecipientFiltering, false},
+		{"hop count", s.Org.Servers[2].MaxHopCount, 60},
+		{"retry", s.Org.Servers[2].RetryInterval.D(), 10 * time.Minute},
+		{"site spelling", s.Org.Servers[2].Site, "London"},
+		{"rc 0 name", s.Org.ReceiveConnectors[0].Name, `Edge1\Default0`},
+		{"rc 0 server spelling", s.Org.ReceiveConnectors[0].Server, "Edge1"},
+		{"rc 0 bind", s.Org.ReceiveConnectors[0].Bind, ":25"},
+		{"rc 1 name", s.Org.ReceiveConnectors[1].Name, `HUB1\Default0`},
+		{"rc 2 explicit name", s.Org.ReceiveConnectors[2].Name, "Internal"},
+		{"rc 3 name", s.Org.ReceiveConnectors[3].Name, `Edge1\Default2`},
+		{"rc 3 bind", s.Org.ReceiveConnectors[3].Bind, "127.0.0.1:587"},
+		{"send enabled", *s.Org.SendConnectors[0].Enabled, true},
+		{"send source spelling", s.Org.SendConnectors[0].Source[0], "Edge1"},
+		{"recipient type", s.Org.Recipients[0].Type, RecipientMailbox},
+		{"mailbox spelling", s.Org.Recipients[1].Mailbox, "Mbx1"},
+		{"host action", s.Internet.Hosts[0].Behaviour.Action, "accept"},
+		{"host stage", s.Internet.Hosts[0].Behaviour.Stage, "data"},
+		{"host accept code", s.Internet.Hosts[0].Behaviour.Code, 0},
+		{"defer code", s.Internet.Hosts[1].Behaviour.Code, 451},
+		{"defer enhanced", s.Internet.Hosts[1].Behaviour.Enhanced, "4.0.0"},
+		{"rcpt reject", s.Internet.Hosts[1].Recipients["a@fabrikam.test"], Behaviour{Action: "reject", Stage: "rcpt", Code: 550, Enhanced: "5.0.0"}},
+		{"greeting defer", s.Internet.Hosts[1].Recipients["b@fabrikam.test"], Behaviour{Action: "defer", Stage: "greeting", Code: 421}},
+		{"stall", s.Internet.Hosts[1].Recipients["c@fabrikam.test"], Behaviour{Action: "stall", Stage: "rcpt", Duration: Duration(time.Second)}},
+		{"via spelling", s.Messages[0].Via, "Edge1"},
+		{"from stays null", s.Messages[0].From, ""},
+		{"default domain", s.DefaultDomain(), "contoso.test"},
+		{"rcs of edge", len(s.ReceiveConnectorsOf("EDGE1")), 3},
+		{"hubs", len(s.ServersByRole(RoleHub)), 1},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %#v, want %#v", tt.what, tt.got, tt.want)
+		}
+	}
+
+	before, _ := yaml.Marshal(s)
+	s.ApplyDefaults()
+	after, _ := yaml.Marshal(s)
+	if string(before) != string(after) {
+		t.Errorf("ApplyDefaults is not idempotent:\n%s\n---\n%s", before, after)
+	}
+}
+
+func TestFQDNFallbackDomain(t *testing.T) {
+	s, err := Parse("x.yaml", []byte("org:\n  servers:\n    - {name: EDGE1, role: edge}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Org.Servers[0].FQDN; got != "edge1.mailflow.test" {
+		t.Errorf("FQDN = %q", got)
+	}
+	if got := s.DefaultDomain(); got != "mailflow.test" {
+		t.Errorf("DefaultDomain = %q", got)
+	}
+}
+
+func TestAcceptedDomain(t *testing.T) {
+	s := mustLoad(t, "testdata/valid-defaults.yaml")
+	tests := []struct {
+		domain string
+		want   string // the matching entry's Domain; "" for none
+	}{
+		{"contoso.test", "*.Contoso.Test"},
+		{"CONTOSO.TEST.", "*.Contoso.Test"},
+		{"x.contoso.test", "*.Contoso.Test"},
+		{"a.contoso.test", "a.contoso.test"},          // exact beats wildcard
+		{"x.a.contoso.test", "*.Contoso.Test"},        // a.contoso.test is no wildcard
+		{"b.contoso.test", "*.b.contoso.test"},        // longest wildcard, parent itself
+		{"deep.x.b.contoso.test", "*.b.contoso.test"}, // longest wildcard
+		{"fabrikam.test", "fabrikam.test."},
+		{"Fabrikam.Test.", "fabrikam.test."},
+		{"x.fabrikam.test", ""},
+		{"notcontoso.test", ""},
+		{"test", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		ad, ok := s.AcceptedDomain(tt.domain)
+		got := ""
+		if ok {
+			got = ad.Domain
+		}
+		if got != tt.want {
+			t.Errorf("AcceptedDomain(%q) = %q, want %q", tt.domain, got, tt.want)
+		}
+	}
+}
+
+func TestQueries(t *testing.T) {
+	s := mustLoad(t, "testdata/valid-full.yaml")
+	if _, ok := s.Server("nope"); ok {
+		t.Error("Server(nope) found")
+	}
+	if sv, ok := s.Server("mbx-lon"); !ok || sv.Name != "MBX-LON" {
+		t.Errorf("Server(mbx-lon) = %v, %v", sv, ok)
+	}
+	if got := len(s.ServersByRole(RoleMailbox)); got != 2 {
+		t.Errorf("mailbox servers = %d", got)
+	}
+	if r, ok := s.Recipient("A.Smith@contoso.test"); !ok || r.Mail != "alice@contoso.test" {
+		t.Errorf("Recipient(proxy) = %v, %v", r, ok)
+	}
+	if _, ok := s.Host("mx9.fabrikam.test"); ok {
+		t.Error("Host(mx9) found")
+	}
+	if got := s.DefaultDomain(); got != "contoso.test" {
+		t.Errorf("DefaultDomain = %q", got)
+	}
+	if rcs := s.ReceiveConnectorsOf("edge1"); len(rcs) != 2 || rcs[1].Name != `EDGE1\Relay` {
+		t.Errorf("ReceiveConnectorsOf(edge1) = %v", rcs)
+	}
+}
+
+func TestParseSmartHost(t *testing.T) {
+	tests := []struct {
+		in   string
+		want SmartHost
+		err  bool
+	}{
+		{in: "smart.contoso.test", want: SmartHost{Host: "smart.contoso.test"}},
+		{in: "smart.contoso.test:587", want: SmartHost{Host: "smart.contoso.test", Port: 587}},
+		{in: "127.1.0.20", want: SmartHost{Host: "127.1.0.20", NoMX: true}},
+		{in: "127.1.0.20:2525", want: SmartHost{Host: "127.1.0.20", Port: 2525, NoMX: true}},
+		{in: "::1", want: SmartHost{Host: "::1", NoMX: true}},
+		{in: "[::1]:25", want: SmartHost{Host: "::1", Port: 25, NoMX: true}},
+		{in: "[relay.test]", want: SmartHost{Host: "relay.test", NoMX: true}},
+		{in: "[relay.test]:26", want: SmartHost{Host: "relay.test", Port: 26, NoMX: true}},
+		{in: "", err: true},
+		{in: "relay.test:0", err: true},
+		{in: "relay.test:x", err: true},
+		{in: "[relay.test", err: true},
+		{in: "[relay.test]25", err: true},
+		{in: "[]", err: true},
+		{in: "relay test", err: true},
+		{in: "-relay.test", err: true},
+		{in: "::1:25x", err: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseSmartHost(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("ParseSmartHost(%q) = %+v, %v; want %+v, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestMultipleErrorsSorted(t *testing.T) {
+	src := `org:
+  servers:
+    - {name: A, role: boss}
+    - {name: B, role: hub, colour: red}
+internet:
+  hosts:
+    - name: h.test
+      recipients:
+        x@h.test: {action: reject, stgae: rcpt}
+`
+	_, err := Parse("m.yaml", []byte(src))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("err = %v", err)
+	}
+	// Structure problems are reported together; value checks wait until the
+	// structure is right, so "boss" is not reported yet.
+	want := []string{
+		`m.yaml:4:28: org.servers[1].colour: unknown key`,
+		`m.yaml:9:36: internet.hosts[0].recipients[x@h.test].stgae: unknown key; did you mean "stage"?`,
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if es.First().Line != 4 {
+		t.Errorf("First = %v", es.First())
+	}
+
+	src = `org:
+  servers:
+    - {name: B, role: hub}
+    - {name: A, role: boss}
+messages:
+  - {from: x, to: [], via: Z}
+`
+	_, err = Parse("m.yaml", []byte(src))
+	want = []string{
+		`m.yaml:4:23: org.servers[1].role: unknown role "boss"; want one of edge, hub, mailbox`,
+		`m.yaml:6:12: messages[0].from: "x" is not a valid address (want local@domain)`,
+		`m.yaml:6:19: messages[0].to: missing; a message needs at least one recipient`,
+		`m.yaml:6:28: messages[0].via: unknown server "Z" (known: B, A)`,
+	}
+	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestParseEdgeCases(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"empty", "", "e.yaml:1:1: empty scenario file"},
+		{"comment only", "# nothing\n", "e.yaml:1:1: empty scenario file"},
+		{"top-level list", "- a\n", `e.yaml:1:1: expected a mapping, got a list`},
+		{"wrong scalar", "org:\n  servers:\n    - {name: A, role: edge, max_hop_count: many}\n", `e.yaml:3:44: org.servers[0].max_hop_count: expected an integer, got "many"`},
+		{"wrong bool", "org:\n  sites:\n    - {name: s, hub: maybe}\n", `e.yaml:3:22: org.sites[0].hub: expected true or false, got "maybe"`},
+		{"list for string", "org:\n  servers:\n    - {name: [A], role: edge}\n", `e.yaml:3:14: org.servers[0].name: expected a string, got a list`},
+		{"duration mapping", "org:\n  servers:\n    - {name: A, role: edge, retry_interval: {m: 1}}\n", `e.yaml:3:45: org.servers[0].retry_interval: expected a duration such as 10m, 1h30m or 500ms, got a mapping`},
+		{"bare number duration", "org:\n  servers:\n    - {name: A, role: edge, retry_interval: 600}\n", `e.yaml:3:45: org.servers[0].retry_interval: invalid duration "600": want a duration such as 10m, 1h30m or 500ms`},
+		{"behaviour list", "internet:\n  hosts:\n    - {name: h.test, behaviour: [accept]}\n", `e.yaml:3:33: internet.hosts[0].behaviour: expected a mapping, got a list`},
+		{"code without action", "internet:\n  hosts:\n    - {name: h.test, behaviour: {code: 550}}\n", `e.yaml:3:33: internet.hosts[0].behaviour.action: missing; want one of accept, defer, reject, drop, stall`},
+		{"defer 5xx", "internet:\n  hosts:\n    - {name: h.test, behaviour: {action: defer, code: 550}}\n", `e.yaml:3:55: internet.hosts[0].behaviour.code: defer needs a 4xx code, got 550`},
+		{"enhanced vs action", "internet:\n  hosts:\n    - {name: h.test, behaviour: {action: defer, enhanced: 5.1.1}}\n", `e.yaml:3:59: internet.hosts[0].behaviour.enhanced: class 5 of "5.1.1" does not match action defer`},
+		{"auth without password", "org:\n  send_connectors:\n    - {name: s, address_spaces: ['*'], smart_hosts: [r.test], auth: {username: u}}\n", `e.yaml:3:69: org.send_connectors[0].auth.password: missing; auth needs a username and a password`},
+		{"no permissions", "org:\n  servers: [{name: A, role: edge}]\n  receive_connectors: [{server: A}]\n", `e.yaml:3:24: org.receive_connectors[0].permissions: missing; want at least one of anonymous, partners, exchange_users, exchange_servers`},
+		{"duplicate default connector name", "org:\n  servers: [{name: A, role: edge}]\n  receive_connectors:\n    - {server: A, permissions: [anonymous]}\n    - {server: a, name: 'A\\Default0', permissions: [anonymous]}\n", `e.yaml:5:25: org.receive_connectors[1].name: duplicate receive connector name "A\Default0" on server A (first at line 4)`},
+		{"bad wildcard", "org:\n  accepted_domains: [{domain: 'contoso.*'}]\n", `e.yaml:2:31: org.accepted_domains[0].domain: "contoso.*" is not a domain name or *.domain`},
+		{"link three sites", "org:\n  sites: [{name: a}, {name: b}, {name: c}]\n  site_links: [{sites: [a, b, c], cost: -1}]\n", "e.yaml:3:24: org.site_links[0].sites: want exactly 2 sites, got 3\ne.yaml:3:41: org.site_links[0].cost: must not be negative, got -1"},
+		{"null values are absent", "org:\n  servers:\n  recipients: ~\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("e.yaml", []byte(tt.src))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAnchorsAndMergeKeys(t *testing.T) {
+	src := `org:
+  servers:
+    - &hub {name: HUB1, role: hub, max_hop_count: 10}
+    - {<<: *hub, name: HUB2}
+    - {<<: *hub, name: HUB3, colour: red}
+`
+	_, err := Parse("a.yaml", []byte(src))
+	want := `a.yaml:5:30: org.servers[2].colour: unknown key`
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %s", err, want)
+	}
+	s, err := Parse("a.yaml", []byte(strings.Replace(src, ", colour: red", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hub2, _ := s.Server("HUB2"); hub2.MaxHopCount != 10 || hub2.Role != RoleHub {
+		t.Errorf("HUB2 = %+v", hub2)
+	}
+}
+
+func TestDurationAndBehaviourYAML(t *testing.T) {
+	var d struct {
+		D Duration  `yaml:"d"`
+		B Behaviour `yaml:"b"`
+		C Behaviour `yaml:"c"`
+	}
+	if err := yaml.Unmarshal([]byte("d: 1h30m\nb: reject\nc: {action: stall, duration: 500ms}\n"), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.D.D() != 90*time.Minute || d.B.Action != "reject" || d.C.Duration.D() != 500*time.Millisecond {
+		t.Errorf("decoded %+v", d)
+	}
+	out, err := yaml.Marshal(map[string]Duration{"d": d.D})
+	if err != nil || string(out) != "d: 1h30m0s\n" {
+		t.Errorf("Marshal = %q, %v", out, err)
+	}
+	err = yaml.Unmarshal([]byte("d: soon\n"), &d)
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 1 || e.Col != 4 {
+		t.Errorf("bad duration error = %#v", err)
+	}
+}
+
+func TestDefaultsListing(t *testing.T) {
+	out := Defaults()
+	for _, want := range []string{"org.servers[].max_hop_count", "60", "10m0s", `SERVER\DefaultN`, "mailflow.test", "internet.hosts[].recipients[].stage"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Defaults() lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("testdata/does-not-exist.yaml")
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("err = %v, want not-exist", err)
+	}
+}

@@ -1,0 +1,62 @@
+package scenario
+
+import (
+	"fmt"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// D is the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML accepts Go duration syntax ("10m", "1h30m", "500ms"). A bare number
+// is refused: "600" could mean seconds or nanoseconds, and guessing is how retry
+// intervals end up a million times too short.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, problem := parseDuration(n)
+	if problem != "" {
+		return &Error{Line: n.Line, Col: n.Column, Problem: problem}
+	}
+	*d = v
+	return nil
+}
+
+// MarshalYAML writes the duration back in the syntax UnmarshalYAML reads.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+func parseDuration(n *yaml.Node) (Duration, string) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, fmt.Sprintf("expected a duration such as 10m, 1h30m or 500ms, got %s", describe(n))
+	}
+	if n.Tag == "!!null" {
+		return 0, ""
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return 0, fmt.Sprintf("invalid duration %q: want a duration such as 10m, 1h30m or 500ms", n.Value)
+	}
+	return Duration(v), ""
+}
+
+// UnmarshalYAML accepts a bare action ("behaviour: accept") as shorthand for a
+// mapping with only the action, because most hosts need nothing more.
+func (b *Behaviour) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if n.Tag == "!!null" {
+			*b = Behaviour{}
+			return nil
+		}
+		*b = Behaviour{Action: n.Value}
+		return nil
+	}
+	type plain Behaviour // no methods: avoids recursing into this function
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*b = Behaviour(p)
+	return nil
+}
