@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"regexp"
+	"strings"
 	"sync"
 )
 
@@ -20,6 +21,7 @@ var replyFixes = []struct {
 	{regexp.MustCompile(`^502 5\.5\.1 Please introduce yourself first\.\r\n`), []byte("503 5.5.2 Send hello first\r\n")},
 	{regexp.MustCompile(`^502 5\.5\.1 Missing MAIL FROM command\.\r\n`), []byte("503 5.5.1 Bad sequence of commands: need MAIL before RCPT\r\n")},
 	{regexp.MustCompile(`^502 5\.5\.1 Missing RCPT TO command\.\r\n`), []byte("503 5.5.1 Bad sequence of commands: no valid recipients\r\n")},
+	{regexp.MustCompile(`^500 5\.5\.2 Syntax errors, XUNK command unrecognized\r\n`), []byte("500 5.5.1 Command unrecognized\r\n")},
 	{regexp.MustCompile(`^250 2\.0\.0 I'll make sure <[^>]*> gets this\r\n`), []byte("250 2.1.5 Recipient OK\r\n")},
 	{regexp.MustCompile(`^250 2\.0\.0 Roger, accepting mail from <[^>]*>\r\n`), []byte("250 2.1.0 Sender OK\r\n")},
 }
@@ -39,7 +41,24 @@ type fixingConn struct {
 	passthrough bool
 }
 
-var badMailFrom = regexp.MustCompile(`(?i)^MAIL FROM:(\s|[^<\s])`)
+var (
+	badMailFrom = regexp.MustCompile(`(?i)^MAIL FROM:(\s|[^<\s])`)
+	// RFC 5321 §4.1.1.3 lets RCPT name "<Postmaster>" with no domain; go-smtp's path
+	// parser insists on one, so the bare form travels under a sentinel domain that the
+	// session maps back (normalizeRcpt).
+	barePostmaster = regexp.MustCompile(`(?i)^(RCPT TO:<)(postmaster)(>.*)$`)
+	verbRe         = regexp.MustCompile(`^[A-Za-z]+`)
+	knownVerbs     = map[string]bool{"HELO": true, "EHLO": true, "LHLO": true, "MAIL": true, "RCPT": true, "DATA": true,
+		"RSET": true, "NOOP": true, "QUIT": true, "VRFY": true, "EXPN": true, "HELP": true, "AUTH": true,
+		"STARTTLS": true, "BDAT": true, "SEND": true, "SOML": true, "SAML": true, "TURN": true}
+)
+
+// postmasterSentinel is the domain a bare <Postmaster> carries inside go-smtp.
+const postmasterSentinel = "bare-postmaster.invalid"
+
+// unknownVerb stands in for a command go-smtp cannot parse (a verb that is not four
+// letters gets 501 "Bad command" there); RFC 5321 §4.2.4 wants 500 for it.
+const unknownVerb = "XUNK"
 
 func (c *fixingConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
@@ -76,9 +95,15 @@ func (c *fixingConn) Read(p []byte) (int, error) {
 		if i := bytes.IndexByte(c.pending, '\n'); i >= 0 {
 			line := c.pending[:i+1]
 			upper := bytes.ToUpper(bytes.TrimSpace(line))
+			verb := strings.ToUpper(verbRe.FindString(string(line)))
 			switch {
+			case len(bytes.TrimSpace(line)) > 0 && !knownVerbs[verb]:
+				line = []byte(unknownVerb + "\r\n")
 			case badMailFrom.Match(line):
 				line = []byte("MAIL FROM:<<\r\n")
+			case barePostmaster.Match(bytes.TrimRight(line, "\r\n")):
+				line = barePostmaster.ReplaceAll(bytes.TrimRight(line, "\r\n"), []byte("${1}${2}@"+postmasterSentinel+"${3}"))
+				line = append(line, '\r', '\n')
 			case bytes.Equal(upper, []byte("STARTTLS")), bytes.HasPrefix(upper, []byte("BDAT")):
 				c.passthrough = true
 			}

@@ -118,6 +118,9 @@ func normalizeRcpt(to string) (addr, local, domain string, err error) {
 		return "", "", "", badAddress()
 	}
 	local, domain = addr[:at], strings.TrimSuffix(strings.ToLower(addr[at+1:]), ".")
+	if domain == postmasterSentinel {
+		return local, local, "", nil
+	}
 	if local == "" || domain == "" {
 		return "", "", "", badAddress()
 	}

@@ -1,0 +1,43 @@
+// Command mailflow is the one binary of the project: `conformance` runs the clause
+// suites against a target and prints the per-clause report, `conformance report`
+// compares saved reports, and `serve` starts a scenario's world in-process.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage: mailflow <command> [flags]
+
+commands:
+  conformance [--target T] [--label-filter EXPR] [--report-dir DIR] [--strict] [-v]
+                            run the clause suites and print the per-clause report
+  conformance report FILE.json...
+                            print a clause x target matrix of saved reports
+  serve SCENARIO [--json]   start the scenario's world in-process until SIGINT/SIGTERM
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var code int
+	switch os.Args[1] {
+	case "conformance":
+		if len(os.Args) > 2 && os.Args[2] == "report" {
+			code = runMatrix(os.Args[3:])
+		} else {
+			code = runConformance(os.Args[2:])
+		}
+	case "serve":
+		code = runServe(os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "mailflow: unknown command %q\n%s", os.Args[1], usage)
+		code = 2
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/targets/inprocess"
+)
+
+func runServe(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print the listener map as JSON")
+	spool := fs.String("spool", "", "keep spools under this directory (default: a temporary one)")
+	// Flags may come before or after the scenario path.
+	var path string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		if path != "" {
+			fmt.Fprintln(os.Stderr, "mailflow serve: one scenario file only")
+			return 2
+		}
+		path, args = fs.Arg(0), fs.Args()[1:]
+	}
+	if path == "" {
+		fmt.Fprintln(os.Stderr, "usage: mailflow serve SCENARIO [--json]")
+		return 2
+	}
+	s, err := scenario.Load(path)
+	if err != nil {
+		var es scenario.Errors
+		if errors.As(err, &es) && es.First() != nil {
+			err = es.First()
+		}
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opts := []inprocess.Option{}
+	if *spool != "" {
+		opts = append(opts, inprocess.WithSpoolRoot(*spool))
+	}
+	t, err := inprocess.Start(ctx, s, opts...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow serve:", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"scenario": path, "listeners": t.Listeners()})
+	} else {
+		for _, l := range t.Listeners() {
+			fmt.Printf("listen %s %s %s\n", quoteName(l.Name), l.Kind, l.Addr)
+		}
+		fmt.Println("ready; Ctrl-C stops")
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := t.Stop(sctx); err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow serve: stop:", err)
+		return 1
+	}
+	return 0
+}
+
+// quoteName keeps the line splittable on spaces when a connector name has one.
+func quoteName(n string) string {
+	for _, r := range n {
+		if r == ' ' {
+			return fmt.Sprintf("%q", n)
+		}
+	}
+	return n
+}

@@ -1,0 +1,216 @@
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/reference/directory"
+	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/smtpd"
+	"github.com/mailflow/mailflow/reference/smtpout"
+	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/trace"
+)
+
+// Directory is the recipient directory the Edge consults.
+type Directory interface {
+	Lookup(ctx context.Context, addr string) (*directory.Entry, error)
+	Authenticate(ctx context.Context, user, password string) error
+}
+
+// Config is everything an Edge needs; the org builder fills it from a scenario.
+type Config struct {
+	Scenario *scenario.Scenario
+	Server   *scenario.Server
+	// Addr is the server's own address; listeners bind it and outgoing mail leaves from it.
+	Addr netip.Addr
+	// PortMap rewrites the port of receive connector bindings (in-process, privileged
+	// ports move up by 2500 so no root is needed: 25 -> 2525, 587 -> 3087); nil keeps them.
+	PortMap func(port int) int
+	// OutPort is the port of next hops that name none.
+	OutPort int
+	// Hubs are "ip:port" of the Hub servers of the subscribed site.
+	Hubs      []string
+	SpoolDir  string
+	Directory Directory
+	Resolver  smtpout.Resolver
+	Trace     trace.Recorder
+	Clock     clock.Clock
+	// ServerTLS is offered on connectors with tls: true; ClientTLS verifies next hops.
+	ServerTLS *tls.Config
+	ClientTLS *tls.Config
+	Logger    *slog.Logger
+}
+
+// Listener is one bound receive connector binding.
+type Listener struct {
+	Server, Name, Kind, Addr string
+}
+
+// Edge is a running Edge Transport server.
+type Edge struct {
+	cfg       Config
+	queue     *queue.Queue
+	out       *smtpout.Client
+	servers   []*smtpd.Server
+	listeners []Listener
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// Start binds every receive connector of the server and starts the queue.
+func Start(ctx context.Context, cfg Config) (*Edge, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Trace == nil {
+		cfg.Trace = trace.NewLog(nil)
+	}
+	log := cfg.Logger.With("server", cfg.Server.Name)
+	sp, err := queue.OpenSpool(cfg.SpoolDir)
+	if err != nil {
+		return nil, fmt.Errorf("edge %s: %w", cfg.Server.Name, err)
+	}
+	e := &Edge{cfg: cfg}
+	e.out = smtpout.New(cfg.Resolver, cfg.Server.FQDN,
+		smtpout.WithPort(cfg.OutPort), smtpout.WithLocalAddr(cfg.Addr),
+		smtpout.WithTLSConfig(cfg.ClientTLS), smtpout.WithLogger(log))
+	e.queue, err = queue.New(sp, queue.WithClock(cfg.Clock), queue.WithTrace(cfg.Trace),
+		queue.WithServer(cfg.Server.Name), queue.WithRetryInterval(cfg.Server.RetryInterval.D()),
+		queue.WithLogger(log), queue.WithDeliverer(e), queue.WithFailureHandler(e.sendDSN))
+	if err != nil {
+		return nil, fmt.Errorf("edge %s: %w", cfg.Server.Name, err)
+	}
+	if err := e.listen(log); err != nil {
+		e.Close()
+		return nil, err
+	}
+	qctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.cancel = cancel
+	e.wg.Add(1)
+	go func() { defer e.wg.Done(); e.queue.Run(qctx) }()
+	return e, nil
+}
+
+// listen groups the server's receive connectors by binding and serves each binding.
+func (e *Edge) listen(log *slog.Logger) error {
+	s := e.cfg.Scenario
+	byBind := map[string][]smtpd.Connector{}
+	tlsOn := map[string]bool{}
+	var order []string
+	for _, rc := range s.ReceiveConnectorsOf(e.cfg.Server.Name) {
+		_, port, err := net.SplitHostPort(rc.Bind)
+		if err != nil {
+			return fmt.Errorf("edge %s: connector %s: bind %q: %w", e.cfg.Server.Name, rc.Name, rc.Bind, err)
+		}
+		if e.cfg.PortMap != nil {
+			n, err := strconv.Atoi(port)
+			if err != nil {
+				return fmt.Errorf("edge %s: connector %s: bind %q: bad port", e.cfg.Server.Name, rc.Name, rc.Bind)
+			}
+			port = strconv.Itoa(e.cfg.PortMap(n))
+		}
+		addr := net.JoinHostPort(e.cfg.Addr.String(), port)
+		c := smtpd.Connector{
+			Name: rc.Name, Permissions: rc.Permissions, AcceptAnyRecipient: rc.AcceptAnyRecipient,
+			AuthRequiresTLS: rc.AuthRequiresTLS, MaxRecipients: rc.MaxRecipients, MaxMessageSize: rc.MaxMessageSize,
+		}
+		for _, r := range rc.RemoteIPRanges {
+			p, err := parsePrefix(r)
+			if err != nil {
+				return fmt.Errorf("edge %s: connector %s: %w", e.cfg.Server.Name, rc.Name, err)
+			}
+			c.RemoteIPRanges = append(c.RemoteIPRanges, p)
+		}
+		tlsOn[addr] = tlsOn[addr] || rc.TLS
+		if _, ok := byBind[addr]; !ok {
+			order = append(order, addr)
+		}
+		byBind[addr] = append(byBind[addr], c)
+	}
+	filtering := e.cfg.Server.RecipientFiltering == nil || *e.cfg.Server.RecipientFiltering
+	for _, addr := range order {
+		conns := byBind[addr]
+		opts := []smtpd.Option{
+			smtpd.WithDomains(s), smtpd.WithQueue(e.queue), smtpd.WithTrace(e.cfg.Trace),
+			smtpd.WithClock(e.cfg.Clock), smtpd.WithMaxHopCount(e.cfg.Server.MaxHopCount),
+			smtpd.WithRecipientFiltering(filtering, e.cfg.Server.RecipientBlockList), smtpd.WithLogger(log),
+		}
+		if e.cfg.Directory != nil {
+			opts = append(opts, smtpd.WithDirectory(dirAdapter{e.cfg.Directory}), smtpd.WithAuthenticator(e.cfg.Directory))
+		}
+		if e.cfg.ServerTLS != nil && tlsOn[addr] {
+			opts = append(opts, smtpd.WithTLS(e.cfg.ServerTLS))
+		}
+		srv := smtpd.New(e.cfg.Server.Name, e.cfg.Server.FQDN, conns, opts...)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("edge %s: listen %s: %w", e.cfg.Server.Name, addr, err)
+		}
+		e.servers = append(e.servers, srv)
+		names := make([]string, len(conns))
+		for i, c := range conns {
+			names[i] = c.Name
+		}
+		e.listeners = append(e.listeners, Listener{Server: e.cfg.Server.Name, Name: strings.Join(names, ","), Kind: "smtp", Addr: l.Addr().String()})
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			if err := srv.Serve(l); err != nil {
+				log.Error("smtp server stopped", "addr", addr, "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Listeners lists the bound receive connectors.
+func (e *Edge) Listeners() []Listener { return append([]Listener(nil), e.listeners...) }
+
+// Queue exposes the queue for views and suites.
+func (e *Edge) Queue() *queue.Queue { return e.queue }
+
+// Close stops the listeners, then the queue, and waits for both.
+func (e *Edge) Close() error {
+	for _, s := range e.servers {
+		_ = s.Close()
+	}
+	if e.cancel != nil {
+		e.cancel()
+	}
+	e.wg.Wait()
+	return nil
+}
+
+type dirAdapter struct{ d Directory }
+
+func (a dirAdapter) Exists(ctx context.Context, addr string) error {
+	_, err := a.d.Lookup(ctx, addr)
+	if errors.Is(err, directory.ErrNotFound) {
+		return fmt.Errorf("%s: %w", addr, smtpd.ErrUnknown)
+	}
+	return err
+}

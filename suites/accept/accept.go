@@ -1,0 +1,84 @@
+// Package accept holds the ACCEPT-* clause specs: accepted domains and recipient
+// filtering at the Edge.
+package accept
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/mailflow/mailflow/scenarios"
+	f "github.com/mailflow/mailflow/suites/framework"
+)
+
+const body = "From: bob@fabrikam.test\r\nTo: x@contoso.test\r\nSubject: accept\r\nMessage-ID: <accept@fabrikam.test>\r\n\r\nbody\r\n"
+
+func start() *f.World {
+	s, err := scenarios.Load("edge-relay.yaml")
+	Expect(err).NotTo(HaveOccurred())
+	return f.StartScenario(s)
+}
+
+func send(w *f.World, rcpt string) *f.Session {
+	GinkgoHelper()
+	s, _ := w.Dial("EDGE1", "Internet")
+	s.Cmd("EHLO mail.fabrikam.test")
+	s.Cmd("MAIL FROM:<bob@fabrikam.test>")
+	Expect(s.Cmd("RCPT TO:<%s>", rcpt)).To(f.HaveReply(250), s.Explain("250 for %s", rcpt))
+	_, end := s.Data(body)
+	Expect(end).To(f.HaveClass(2), s.Explain("message accepted"))
+	return s
+}
+
+var _ = Describe("Accepted domains", Label("accept"), func() {
+	It("accepts an existing recipient of an authoritative domain and delivers it inward", f.Clause("ACCEPT-001"), func() {
+		w := start()
+		s := send(w, "alice@contoso.test")
+		Eventually(func() int { return len(w.Received("HUB1")) }).Should(Equal(1), s.Explain("the message reaches the organisation (HUB1)"))
+		m := w.Received("HUB1")[0]
+		Expect(m.RcptTo).To(Equal([]string{"alice@contoso.test"}))
+		Expect(string(m.Data)).To(ContainSubstring("Message-ID: <accept@fabrikam.test>"))
+	})
+
+	It("filters recipients at RCPT: 550 5.1.1 unknown, 250 2.1.5 known", f.Clause("ACCEPT-002"), func() {
+		w := start()
+		s, _ := w.Dial("EDGE1", "Internet")
+		s.Cmd("EHLO mail.fabrikam.test")
+		s.Cmd("MAIL FROM:<bob@fabrikam.test>")
+		Expect(s.Cmd("RCPT TO:<nobody@contoso.test>")).To(f.HaveReply(550, "5.1.1"), s.Explain("550 5.1.1 for an unknown recipient"))
+		Expect(s.Cmd("RCPT TO:<alice@contoso.test>")).To(f.HaveReply(250, "2.1.5"), s.Explain("250 2.1.5 for a known recipient"))
+		Expect(s.Cmd("RCPT TO:<A.Smith@Contoso.test>")).To(f.HaveReply(250, "2.1.5"), s.Explain("250 2.1.5 for a proxy address in another case"))
+	})
+
+	It("does not look up recipients of relay domains", f.Clause("ACCEPT-005"), func() {
+		w := start()
+		s, _ := w.Dial("EDGE1", "Internet")
+		s.Cmd("EHLO mail.fabrikam.test")
+		s.Cmd("MAIL FROM:<bob@fabrikam.test>")
+		before := len(w.Directory().Searches())
+		Expect(s.Cmd("RCPT TO:<unknown@partner-int.test>")).To(f.HaveReply(250), s.Explain("250 for an unknown address in an internal relay domain"))
+		Expect(s.Cmd("RCPT TO:<unknown@outsourced.test>")).To(f.HaveReply(250), s.Explain("250 for an unknown address in an external relay domain"))
+		Expect(w.Directory().Searches()[before:]).To(BeEmpty(), s.Explain("no directory lookup at RCPT for relay domains"))
+	})
+
+	It("delivers internal-relay recipients inward when known and outward otherwise; external relay always outward", f.Clause("ACCEPT-007"), func() {
+		w := start()
+		s := send(w, "carol@partner-int.test")
+		Eventually(func() int { return len(w.Received("HUB1")) }).Should(Equal(1), s.Explain("a known internal-relay recipient goes to the Hub"))
+
+		s = send(w, "dave@partner-int.test")
+		Eventually(func() []string {
+			var to []string
+			for _, m := range w.Received("smarthost.isp.test") {
+				to = append(to, m.RcptTo...)
+			}
+			return to
+		}).Should(ContainElement("dave@partner-int.test"), s.Explain("an unknown internal-relay recipient leaves through the send connector"))
+
+		s = send(w, "erin@outsourced.test")
+		Eventually(func() int { return len(w.Received("mx.outsourcer.test")) }).Should(Equal(1), s.Explain("external-relay mail leaves through its connector"))
+		Consistently(func() int { return len(w.Received("HUB1")) }).WithTimeout(200*time.Millisecond).Should(Equal(1), s.Explain("external-relay mail never reaches the Hub"))
+		Expect(w.Events("FAIL")).To(BeEmpty(), s.Explain("no NDR for relay domains"))
+	})
+})

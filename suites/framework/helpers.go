@@ -1,0 +1,57 @@
+package framework
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/textproto"
+	"sync/atomic"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+
+	"github.com/mailflow/mailflow/fixtures/testca"
+)
+
+// PlainAuth is the AUTH PLAIN initial response for user and password (RFC 4616).
+func PlainAuth(user, password string) string {
+	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
+}
+
+// ClientTLS trusts the test CA every in-process server and fixture certificate comes from.
+func (w *World) ClientTLS() *tls.Config {
+	return testca.Shared().ClientConfig("")
+}
+
+var srcSeq atomic.Uint32
+
+// LoopbackIn picks a fresh client address inside prefix (a 127.0.0.0/8 range), distinct
+// per parallel process, so a spec can connect "from" a network the scenario names.
+func LoopbackIn(prefix string) netip.Addr {
+	ginkgo.GinkgoHelper()
+	p, err := netip.ParsePrefix(prefix)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	gomega.Expect(p.Addr().IsLoopback()).To(gomega.BeTrue(), "%s is not loopback", prefix)
+	b := p.Masked().Addr().As4()
+	n := srcSeq.Add(1)
+	b[2] = byte(ginkgo.GinkgoParallelProcess())
+	b[3] = byte(n%250 + 1)
+	a := netip.AddrFrom4(b)
+	gomega.Expect(p.Contains(a)).To(gomega.BeTrue(), "%s too small to pick a client address", prefix)
+	return a
+}
+
+// DialFrom connects from a chosen local address and reads the greeting.
+func DialFrom(local netip.Addr, addr string) (*Session, Reply) {
+	ginkgo.GinkgoHelper()
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: local.AsSlice()}}
+	conn, err := d.Dial("tcp", addr)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "connecting from %s to %s", local, addr)
+	s := &Session{addr: addr, conn: conn, tp: textproto.NewConn(conn)}
+	fmt.Fprintf(&s.log, "   (connected from %s to %s)\n", local, addr)
+	ginkgo.DeferCleanup(s.Close)
+	return s, s.read()
+}

@@ -1,0 +1,193 @@
+package framework
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+)
+
+// Reply is one SMTP reply.
+type Reply struct {
+	Code     int
+	Enhanced string // "5.7.1", empty when the reply carries none
+	Text     string // all lines joined with "\n", enhanced code of the first line removed
+	Lines    []string
+	Err      error // the connection failed instead of replying
+}
+
+func (r Reply) String() string {
+	if r.Err != nil {
+		return "(no reply: " + r.Err.Error() + ")"
+	}
+	return fmt.Sprintf("%d %s", r.Code, strings.Join(r.Lines, " / "))
+}
+
+var enhancedRe = regexp.MustCompile(`^([245])\.(\d{1,3})\.(\d{1,3})(?:\s|$)`)
+
+// Session is a deliberately low-level SMTP client: suites must be able to send what a
+// well-behaved client never would, and to show the exact exchange when a spec fails.
+type Session struct {
+	addr string
+	conn net.Conn
+	tp   *textproto.Conn
+	mu   sync.Mutex
+	log  strings.Builder
+}
+
+// Dial connects to a server's receive connector ("" for its first) and reads the greeting.
+func (w *World) Dial(server, connector string) (*Session, Reply) {
+	ginkgo.GinkgoHelper()
+	addr, err := w.Endpoint(server, connector)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	s, r := DialAddr(addr)
+	w.sessions = append(w.sessions, s)
+	return s, r
+}
+
+// DialAddr connects to addr and reads the greeting.
+func DialAddr(addr string) (*Session, Reply) {
+	ginkgo.GinkgoHelper()
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "connecting to %s", addr)
+	s := &Session{addr: addr, conn: conn, tp: textproto.NewConn(conn)}
+	fmt.Fprintf(&s.log, "   (connected to %s)\n", addr)
+	return s, s.read()
+}
+
+func (s *Session) read() Reply {
+	_ = s.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	code, msg, err := s.tp.ReadResponse(0)
+	var pe *textproto.Error
+	if err != nil && !errors.As(err, &pe) {
+		fmt.Fprintf(&s.log, "S: (%v)\n", err)
+		return Reply{Err: err}
+	}
+	lines := strings.Split(msg, "\n")
+	for _, l := range lines {
+		fmt.Fprintf(&s.log, "S: %d %s\n", code, l)
+	}
+	r := Reply{Code: code, Lines: lines, Text: msg}
+	if m := enhancedRe.FindStringSubmatch(lines[0]); m != nil {
+		r.Enhanced = fmt.Sprintf("%s.%s.%s", m[1], m[2], m[3])
+		r.Text = strings.TrimSpace(strings.TrimPrefix(msg, strings.Fields(lines[0])[0]))
+	}
+	return r
+}
+
+// Cmd sends one command line and reads its reply.
+func (s *Session) Cmd(format string, args ...any) Reply {
+	line := fmt.Sprintf(format, args...)
+	fmt.Fprintf(&s.log, "C: %s\n", line)
+	_ = s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := s.tp.PrintfLine("%s", line); err != nil {
+		return Reply{Err: err}
+	}
+	return s.read()
+}
+
+// Raw writes bytes as they are (pipelining, smuggling) without reading.
+func (s *Session) Raw(b string) error {
+	fmt.Fprintf(&s.log, "C: %q\n", b)
+	_, err := io.WriteString(s.conn, b)
+	return err
+}
+
+// Read reads one more reply (after Raw).
+func (s *Session) Read() Reply { return s.read() }
+
+// Data sends DATA, then the message and the terminator; it returns the DATA reply and,
+// when that was 354, the end-of-data reply.
+func (s *Session) Data(msg string) (Reply, Reply) {
+	r := s.Cmd("DATA")
+	if r.Code != 354 {
+		return r, Reply{}
+	}
+	w := s.tp.DotWriter()
+	_, _ = io.WriteString(w, msg)
+	fmt.Fprintf(&s.log, "C: (%d bytes of message)\nC: .\n", len(msg))
+	if err := w.Close(); err != nil {
+		return r, Reply{Err: err}
+	}
+	return r, s.read()
+}
+
+// StartTLS upgrades the session, trusting the topology's test CA through cfg.
+func (s *Session) StartTLS(cfg *tls.Config) Reply {
+	r := s.Cmd("STARTTLS")
+	if r.Code != 220 {
+		return r
+	}
+	if cfg.ServerName == "" {
+		cfg = cfg.Clone()
+		cfg.ServerName, _, _ = net.SplitHostPort(s.addr)
+	}
+	tc := tls.Client(s.conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		fmt.Fprintf(&s.log, "   (TLS handshake failed: %v)\n", err)
+		return Reply{Err: err}
+	}
+	fmt.Fprintf(&s.log, "   (TLS established)\n")
+	s.conn = tc
+	s.tp = textproto.NewConn(tc)
+	return r
+}
+
+// Closed reports whether the server has closed the connection.
+func (s *Session) Closed() bool {
+	_ = s.conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	var b [1]byte
+	_, err := s.conn.Read(b[:])
+	return err != nil && !isTimeout(err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// Close ends the session without QUIT.
+func (s *Session) Close() { _ = s.conn.Close() }
+
+// Transcript is the exchange so far.
+func (s *Session) Transcript() string { return s.log.String() }
+
+// Explain is a Gomega description: on failure it prints the clause, what was expected
+// and the SMTP exchange as it happened.
+func (s *Session) Explain(expected string, args ...any) func() string {
+	return func() string {
+		return fmt.Sprintf("clause:   %s\nexpected: %s\nexchange:\n%s", currentClauses(), fmt.Sprintf(expected, args...), indent(s.Transcript()))
+	}
+}
+
+func indent(t string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(t, "\n"), "\n", "\n    ")
+}
+
+// HaveReply matches a Reply by code and, when given, enhanced code.
+func HaveReply(code int, enhanced ...string) gomega.OmegaMatcher {
+	want := gomega.HaveField("Code", code)
+	if len(enhanced) > 0 {
+		return gomega.SatisfyAll(want, gomega.HaveField("Enhanced", enhanced[0]))
+	}
+	return want
+}
+
+// HaveClass matches a Reply by the first digit of its code (RFC 5321 §4.2.1: clients
+// act on the first digit) and, when given, its enhanced code.
+func HaveClass(class int, enhanced ...string) gomega.OmegaMatcher {
+	m := gomega.WithTransform(func(r Reply) int { return r.Code / 100 }, gomega.Equal(class))
+	if len(enhanced) > 0 {
+		return gomega.SatisfyAll(m, gomega.HaveField("Enhanced", enhanced[0]))
+	}
+	return m
+}

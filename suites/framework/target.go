@@ -1,0 +1,61 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/onsi/ginkgo/v2"
+
+	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/fixtures/dnsfake"
+	"github.com/mailflow/mailflow/fixtures/internet"
+	"github.com/mailflow/mailflow/fixtures/ldapfake"
+	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/targets/inprocess"
+	"github.com/mailflow/mailflow/trace"
+)
+
+// Topology is a running world as suites see it: where to connect, what happened, and
+// the fixtures (which run in the test process whatever the target).
+type Topology interface {
+	Endpoint(server, connector string) (addr string, err error)
+	Trace() trace.Reader
+	Clock() clock.Controller
+	Host(name string) *internet.Host
+	DNS() *dnsfake.Server
+	Directory() *ldapfake.Server
+	// QueueLen is how many messages a server holds.
+	QueueLen(server string) int
+	Stop(ctx context.Context) error
+}
+
+// Target starts topologies.
+type Target interface {
+	Name() string
+	Start(ctx context.Context, s *scenario.Scenario) (Topology, error)
+}
+
+// InProcess is the default target: the reference topology inside the test process.
+type InProcess struct{}
+
+func (InProcess) Name() string { return "reference-inprocess" }
+
+func (InProcess) Start(ctx context.Context, s *scenario.Scenario) (Topology, error) {
+	// Each parallel process gets its own 127.B.0.0/16 block.
+	block := byte(20 + ginkgo.GinkgoParallelProcess())
+	return inprocess.Start(ctx, s, inprocess.WithBlock(block))
+}
+
+// TargetEnv names the environment variable that selects the target.
+const TargetEnv = "MAILFLOW_TARGET"
+
+// CurrentTarget is the target selected by MAILFLOW_TARGET (default in-process).
+func CurrentTarget() (Target, error) {
+	switch t := os.Getenv(TargetEnv); t {
+	case "", "inprocess", "reference-inprocess":
+		return InProcess{}, nil
+	default:
+		return nil, fmt.Errorf("%s=%q: unknown target (known: inprocess)", TargetEnv, t)
+	}
+}

@@ -1,0 +1,173 @@
+// Package smarthost holds the SMART-* clause specs: mail for a send connector's address
+// space goes to its smart hosts, with STARTTLS and AUTH when configured, and stays
+// queued rather than going anywhere else when they refuse.
+package smarthost
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/mailflow/mailflow/reference/dsn"
+	"github.com/mailflow/mailflow/scenario"
+	f "github.com/mailflow/mailflow/suites/framework"
+	"github.com/mailflow/mailflow/trace"
+)
+
+// world is an Edge whose "From Org" connector (127.66.0.0/16) may relay, with the send
+// connector and Internet hosts given.
+func world(connector, hosts string) *f.World {
+	GinkgoHelper()
+	return f.Start("smarthost.yaml", fmt.Sprintf(`
+org:
+  accepted_domains:
+    - {domain: contoso.test, type: authoritative, default: true}
+  sites:
+    - {name: london}
+  servers:
+    - {name: EDGE1, role: edge, retry_interval: 10m}
+    - {name: HUB1, role: hub, site: london}
+    - {name: MBX1, role: mailbox, site: london}
+  receive_connectors:
+    - {name: From Org, server: EDGE1, bind: ":25", permissions: [anonymous], accept_any_recipient: true, remote_ip_ranges: [127.66.0.0/16]}
+  send_connectors:
+    - %s
+  recipients:
+    - {mail: alice@contoso.test, mailbox: MBX1}
+internet:
+  dns:
+    - "smarthost.isp.test. A 127.1.0.25"
+    - "smarthost2.isp.test. A 127.1.0.26"
+    - "dead.isp.test. A 127.1.0.27"
+    - "fabrikam.test. MX 10 mx1.fabrikam.test."
+    - "mx1.fabrikam.test. A 127.1.0.10"
+  hosts:
+    - {name: mx1.fabrikam.test, behaviour: accept}
+%s`, connector, hosts))
+}
+
+const accepting = `    - {name: smarthost.isp.test, behaviour: accept}
+`
+
+const body = "From: alice@contoso.test\r\nTo: bob@fabrikam.test\r\nSubject: out\r\nMessage-ID: <out@contoso.test>\r\n\r\nHello Bob.\r\n"
+
+// submit sends one message from the organisation side of the Edge.
+func submit(w *f.World, rcpts ...string) *f.Session {
+	GinkgoHelper()
+	addr, err := w.Endpoint("EDGE1", "From Org")
+	Expect(err).NotTo(HaveOccurred())
+	s, _ := f.DialFrom(f.LoopbackIn("127.66.0.0/16"), addr)
+	s.Cmd("EHLO hub1.contoso.test")
+	Expect(s.Cmd("MAIL FROM:<alice@contoso.test>")).To(f.HaveClass(2), s.Explain("sender accepted"))
+	for _, r := range rcpts {
+		Expect(s.Cmd("RCPT TO:<%s>", r)).To(f.HaveClass(2), s.Explain("relay granted to the organisation"))
+	}
+	_, end := s.Data(body)
+	Expect(end).To(f.HaveClass(2), s.Explain("message accepted"))
+	return s
+}
+
+func queued(w *f.World) int {
+	return w.Queue("EDGE1")
+}
+
+var _ = Describe("Smart-host forwarding", Label("smarthost"), func() {
+	It("sends the address space's mail to the smart host and never to the MX", f.Clause("SMART-001"), func() {
+		w := world(`{name: Out, address_spaces: ["*"], source: [EDGE1], smart_hosts: [smarthost.isp.test]}`, accepting)
+		s := submit(w, "bob@fabrikam.test")
+		Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(Equal(1), s.Explain("the smart host receives the message"))
+		Expect(w.MustHost("mx1.fabrikam.test").Connections()).To(BeZero(), s.Explain("the recipient domain's MX sees no connection"))
+	})
+
+	It("connects to an IP-literal smart host without looking up MX", f.Clause("SMART-002"), func() {
+		w := world(`{name: Out, address_spaces: ["*"], source: [EDGE1], smart_hosts: ["[127.1.0.25]"]}`, accepting)
+		s := submit(w, "bob@fabrikam.test")
+		Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(Equal(1), s.Explain("the literal's host receives the message"))
+		for _, q := range w.DNS().Queries() {
+			Expect(q.Type).NotTo(Equal("MX"), s.Explain("no MX query at all, got one for %s", q.Name))
+		}
+	})
+
+	It("resolves an FQDN smart host as an MX or A record", f.Clause("SMART-002"), func() {
+		w := world(`{name: Out, address_spaces: ["*"], source: [EDGE1], smart_hosts: [smarthost.isp.test]}`, accepting)
+		s := submit(w, "bob@fabrikam.test")
+		Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(Equal(1), s.Explain("delivered"))
+		var names []string
+		for _, q := range w.DNS().Queries() {
+			names = append(names, q.Type+" "+q.Name)
+		}
+		Expect(names).To(ContainElement("A smarthost.isp.test."), s.Explain("the smart host's name was resolved"))
+		Expect(names).NotTo(ContainElement("MX fabrikam.test."), s.Explain("the recipient domain was not resolved"))
+	})
+
+	It("keeps the message queued for the smart host while it defers", f.Clause("SMART-003"), func() {
+		w := world(`{name: Out, address_spaces: ["*"], source: [EDGE1], smart_hosts: [smarthost.isp.test]}`,
+			`    - {name: smarthost.isp.test, behaviour: {action: defer, stage: rcpt, code: 451, enhanced: 4.3.2, text: "try later"}}
+`)
+		s := submit(w, "bob@fabrikam.test")
+		Eventually(func() []trace.Event { return w.Events(trace.Defer) }).ShouldNot(BeEmpty(), s.Explain("a DEFER event"))
+		Expect(queued(w)).To(Equal(1), s.Explain("the message stays queued"))
+		Expect(w.MustHost("mx1.fabrikam.test").Connections()).To(BeZero(), s.Explain("no fallback to the MX"))
+		Expect(w.Events(trace.Fail)).To(BeEmpty(), s.Explain("no failure before expiry"))
+		Expect(w.Received("HUB1")).To(BeEmpty(), s.Explain("no DSN to the sender"))
+
+		w.MustHost("smarthost.isp.test").SetBehaviour(scenario.Behaviour{Action: "accept"})
+		w.Clock().Advance(9 * time.Minute)
+		Consistently(func() int { return len(w.Received("smarthost.isp.test")) }).WithTimeout(200*time.Millisecond).Should(BeZero(), s.Explain("no retry before the interval"))
+		w.Clock().Advance(time.Minute)
+		Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(Equal(1), s.Explain("delivered on retry after the interval"))
+		Eventually(func() int { return queued(w) }).Should(BeZero())
+	})
+
+	It("fails a recipient the smart host rejects, with Remote-MTA and Diagnostic-Code in the DSN", f.Clause("SMART-004"), func() {
+		w := world(`{name: Out, address_spaces: ["*"], source: [EDGE1], smart_hosts: [smarthost.isp.test]}`,
+			`    - name: smarthost.isp.test
+      behaviour: accept
+      recipients:
+        bob@fabrikam.test: {action: reject, code: 550, enhanced: 5.1.1, text: "no such user here"}
+`)
+		s := submit(w, "bob@fabrikam.test", "carol@fabrikam.test")
+		Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(Equal(1), s.Explain("the accepted recipient is delivered"))
+		Expect(w.Received("smarthost.isp.test")[0].RcptTo).To(Equal([]string{"carol@fabrikam.test"}))
+		Eventually(func() int { return len(w.Received("HUB1")) }).Should(Equal(1), s.Explain("a DSN goes back to the sender's organisation"))
+		d := w.Received("HUB1")[0]
+		Expect(d.MailFrom).To(BeEmpty(), s.Explain("the DSN has a null reverse-path"))
+		Expect(d.RcptTo).To(Equal([]string{"alice@contoso.test"}))
+		p, err := dsn.Parse(d.Data)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Recipients).To(HaveLen(1), s.Explain("one failed recipient block"))
+		blk := p.Recipients[0]
+		Expect(blk["Final-Recipient"]).To(Equal("rfc822; bob@fabrikam.test"))
+		Expect(blk["Action"]).To(Equal("failed"))
+		Expect(blk["Status"]).To(Equal("5.1.1"))
+		Expect(blk["Remote-Mta"]+blk["Remote-MTA"]).To(Equal("dns; smarthost.isp.test"), s.Explain("Remote-MTA names the smart host"))
+		Expect(blk["Diagnostic-Code"]).To(Equal("smtp; 550 5.1.1 no such user here"), s.Explain("Diagnostic-Code is the smart host's reply"))
+	})
+
+	It("uses another listed smart host when the first cannot be reached", f.Clause("SMART-005"), func() {
+		w := world(`{name: Out, address_spaces: ["*"], source: [EDGE1], smart_hosts: [dead.isp.test, smarthost2.isp.test]}`,
+			`    - {name: smarthost2.isp.test, behaviour: accept}
+`)
+		s := submit(w, "bob@fabrikam.test")
+		Eventually(func() int { return len(w.Received("smarthost2.isp.test")) }).Should(Equal(1), s.Explain("the second smart host receives it in the same attempt"))
+		Expect(w.Events(trace.Defer)).To(BeEmpty(), s.Explain("no retry was needed"))
+	})
+
+	It("does EHLO, STARTTLS and AUTH before MAIL when basic auth is configured", f.Clause("SMART-006"), func() {
+		w := world(`{name: Out, address_spaces: ["*"], source: [EDGE1], smart_hosts: [smarthost.isp.test], tls: true, auth: {username: edge1, password: s3cret}}`,
+			`    - {name: smarthost.isp.test, behaviour: accept, tls: true, auth: {username: edge1, password: s3cret}}
+`)
+		s := submit(w, "bob@fabrikam.test")
+		Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(Equal(1), s.Explain("delivered to the smart host"))
+		m := w.Received("smarthost.isp.test")[0]
+		Expect(m.TLS).To(BeTrue(), s.Explain("the smart host saw TLS"))
+		Expect(m.AuthUser).To(Equal("edge1"), s.Explain("the smart host saw an authenticated submission"))
+		sess := w.MustHost("smarthost.isp.test").Sessions()
+		Expect(sess).NotTo(BeEmpty())
+		tr := sess[len(sess)-1].Transcript
+		Expect(strings.Index(tr, "STARTTLS")).To(BeNumerically(">", strings.Index(tr, "EHLO")), s.Explain("EHLO before STARTTLS:\n%s", tr))
+	})
+})

@@ -1,0 +1,413 @@
+package inprocess
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/fixtures/dnsfake"
+	"github.com/mailflow/mailflow/fixtures/internet"
+	"github.com/mailflow/mailflow/fixtures/ldapfake"
+	"github.com/mailflow/mailflow/fixtures/testca"
+	"github.com/mailflow/mailflow/reference/directory"
+	"github.com/mailflow/mailflow/reference/edge"
+	"github.com/mailflow/mailflow/reference/resolve"
+	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/trace"
+)
+
+// Listener is one address the world listens on.
+type Listener struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"` // smtp, dns, ldap, internet-smtp
+	Addr string `json:"addr"`
+}
+
+// Topology is a running in-process world.
+type Topology struct {
+	scenario   *scenario.Scenario
+	plan       *Plan
+	port       int
+	clock      *clock.Fake
+	trace      *trace.Log
+	dns        *dnsfake.Server
+	ldap       *ldapfake.Server
+	dir        *directory.Client
+	fleet      *internet.Fleet
+	edges      map[string]*edge.Edge
+	listeners  []Listener
+	spoolRoot  string
+	ownSpool   bool
+	log        *slog.Logger
+	stopOnce   sync.Once
+	serverAddr map[string]netip.Addr
+}
+
+// Option configures Start.
+type Option func(*config)
+
+type config struct {
+	block     byte
+	port      int
+	spoolRoot string
+	log       *slog.Logger
+	traceOut  *os.File
+}
+
+// WithBlock picks the 127.B.0.0/16 block topologies of this process use.
+func WithBlock(b byte) Option { return func(c *config) { c.block = b } }
+
+// WithPort is the one SMTP port every listener and next hop uses (default 2525).
+func WithPort(p int) Option { return func(c *config) { c.port = p } }
+
+// WithSpoolRoot keeps spools under dir instead of a temporary directory.
+func WithSpoolRoot(dir string) Option   { return func(c *config) { c.spoolRoot = dir } }
+func WithLogger(l *slog.Logger) Option  { return func(c *config) { c.log = l } }
+func WithTraceOutput(f *os.File) Option { return func(c *config) { c.traceOut = f } }
+
+// Start brings the scenario's world up; on error everything started is torn down.
+func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topology, err error) {
+	cfg := config{block: 20, port: 2525, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	plan, err := NewPlan(cfg.block)
+	if err != nil {
+		return nil, fmt.Errorf("inprocess: %w", err)
+	}
+	t := &Topology{
+		scenario: s, plan: plan, port: cfg.port,
+		clock: clock.NewFake(time.Now().UTC().Truncate(time.Second)),
+		fleet: internet.NewFleet(), edges: map[string]*edge.Edge{}, log: cfg.log,
+	}
+	if cfg.traceOut != nil {
+		t.trace = trace.NewLog(cfg.traceOut)
+	} else {
+		t.trace = trace.NewLog(nil)
+	}
+	t.spoolRoot = cfg.spoolRoot
+	if t.spoolRoot == "" {
+		if t.spoolRoot, err = os.MkdirTemp("", "mailflow-spool-"); err != nil {
+			return nil, fmt.Errorf("inprocess: %w", err)
+		}
+		t.ownSpool = true
+	}
+	defer func() {
+		if err != nil {
+			_ = t.Stop(context.Background())
+		}
+	}()
+	if err := t.startFixtures(ctx); err != nil {
+		return nil, err
+	}
+	if err := t.startServers(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// records rewrites the scenario's zone data into this topology's address slice.
+func (t *Topology) records() ([]string, map[string]netip.Addr, error) {
+	var out []string
+	hostAddr := map[string]netip.Addr{}
+	for _, line := range t.scenario.Internet.DNS {
+		rr, err := dns.NewRR(line)
+		if err != nil {
+			return nil, nil, fmt.Errorf("inprocess: dns record %q: %w", line, err)
+		}
+		if a, ok := rr.(*dns.A); ok {
+			ip, _ := netip.AddrFromSlice(a.A.To4())
+			if ip.IsLoopback() {
+				r, err := t.plan.Remap(ip)
+				if err != nil {
+					return nil, nil, err
+				}
+				a.A = net.IP(r.AsSlice())
+				hostAddr[strings.TrimSuffix(strings.ToLower(a.Hdr.Name), ".")] = r
+			}
+		}
+		out = append(out, rr.String())
+	}
+	// Loopback IP literals in smart-host lists move with their hosts.
+	for i := range t.scenario.Org.SendConnectors {
+		hs := t.scenario.Org.SendConnectors[i].SmartHosts
+		for j, h := range hs {
+			host, port, err := net.SplitHostPort(h)
+			if err != nil {
+				host, port = h, ""
+			}
+			bracketed := strings.HasPrefix(host, "[")
+			ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+			if err != nil || !ip.IsLoopback() {
+				continue
+			}
+			r, err := t.plan.Remap(ip)
+			if err != nil {
+				return nil, nil, err
+			}
+			nh := r.String()
+			if bracketed {
+				nh = "[" + nh + "]"
+			}
+			if port != "" {
+				nh = net.JoinHostPort(strings.Trim(nh, "[]"), port)
+			}
+			hs[j] = nh
+		}
+	}
+	for _, z := range t.scenario.Internet.DNSBL {
+		rrs, err := dnsfake.DNSBLRecords(z.Zone, z.Listed)
+		if err != nil {
+			return nil, nil, fmt.Errorf("inprocess: dnsbl %s: %w", z.Zone, err)
+		}
+		out = append(out, rrs...)
+	}
+	return out, hostAddr, nil
+}
+
+func (t *Topology) startFixtures(ctx context.Context) error {
+	records, hostAddr, err := t.records()
+	if err != nil {
+		return err
+	}
+	// Internet hosts: their address is the scenario's (remapped) or their A record.
+	ca := testca.Shared()
+	for i := range t.scenario.Internet.Hosts {
+		h := &t.scenario.Internet.Hosts[i]
+		name := strings.ToLower(strings.TrimSuffix(h.Name, "."))
+		var ip netip.Addr
+		if h.Address != "" {
+			orig, err := netip.ParseAddr(h.Address)
+			if err != nil {
+				return fmt.Errorf("inprocess: host %s: %w", h.Name, err)
+			}
+			if ip, err = t.plan.Remap(orig); err != nil {
+				return err
+			}
+		} else if a, ok := hostAddr[name]; ok {
+			ip = a
+		} else if ip, err = t.plan.Next(); err != nil {
+			return err
+		}
+		if _, ok := hostAddr[name]; !ok {
+			records = append(records, fmt.Sprintf("%s. 60 IN A %s", name, ip))
+			hostAddr[name] = ip
+		}
+		opts := []internet.Option{internet.WithBehaviour(h.Behaviour)}
+		for rc, b := range h.Recipients {
+			opts = append(opts, internet.WithRecipientBehaviour(rc, b))
+		}
+		if h.TLS {
+			tc, err := ca.ServerConfig(name, ip.String())
+			if err != nil {
+				return fmt.Errorf("inprocess: host %s: %w", h.Name, err)
+			}
+			opts = append(opts, internet.WithTLS(tc))
+		}
+		if h.Auth != nil {
+			opts = append(opts, internet.WithAuth(h.Auth.Username, h.Auth.Password))
+		}
+		host, err := internet.Start(ctx, name, t.addr(ip), opts...)
+		if err != nil {
+			return fmt.Errorf("inprocess: host %s: %w", h.Name, err)
+		}
+		t.fleet.Add(host)
+		t.listeners = append(t.listeners, Listener{Name: name, Kind: "internet-smtp", Addr: host.Addr()})
+	}
+	// Org servers get addresses and A records for their FQDNs.
+	for i := range t.scenario.Org.Servers {
+		srv := &t.scenario.Org.Servers[i]
+		ip, err := t.plan.Next()
+		if err != nil {
+			return err
+		}
+		hostAddr["server:"+strings.ToLower(srv.Name)] = ip
+		records = append(records, fmt.Sprintf("%s. 60 IN A %s", strings.TrimSuffix(srv.FQDN, "."), ip))
+	}
+	t.serverAddr = hostAddr
+	d, err := dnsfake.Start(ctx, net.JoinHostPort(t.plan.Fixed(1).String(), "0"), dnsfake.WithRecords(records...))
+	if err != nil {
+		return fmt.Errorf("inprocess: dns: %w", err)
+	}
+	t.dns = d
+	for _, f := range t.scenario.Internet.DNSFailures {
+		m, err := dnsfake.ParseMode(f.Mode)
+		if err != nil {
+			return fmt.Errorf("inprocess: dns failure %s: %w", f.Name, err)
+		}
+		d.SetFailure(f.Name, m)
+	}
+	t.listeners = append(t.listeners, Listener{Name: "dns", Kind: "dns", Addr: d.Addr()})
+	l, err := ldapfake.Start(ctx, net.JoinHostPort(t.plan.Fixed(2).String(), "0"), t.scenario.Org.Recipients)
+	if err != nil {
+		return fmt.Errorf("inprocess: ldap: %w", err)
+	}
+	t.ldap = l
+	t.dir = directory.New("ldap://"+l.Addr(), l.BaseDN())
+	t.listeners = append(t.listeners, Listener{Name: "directory", Kind: "ldap", Addr: l.Addr()})
+	return nil
+}
+
+// portMap moves privileged ports up so the world runs unprivileged: the SMTP port 25
+// becomes the topology's port (2525), any other port below 1024 gains 2500.
+func (t *Topology) portMap(p int) int {
+	switch {
+	case p == 25:
+		return t.port
+	case p < 1024:
+		return p + 2500
+	}
+	return p
+}
+
+func (t *Topology) addr(ip netip.Addr) string {
+	return net.JoinHostPort(ip.String(), fmt.Sprint(t.port))
+}
+
+func (t *Topology) startServers(ctx context.Context) error {
+	ca := testca.Shared()
+	res := resolve.New(t.dns.Addr())
+	// Hub servers are stand-ins in this version: SMTP sinks that record what the Edge
+	// hands them (offering STARTTLS like an org peer).
+	var hubs []struct {
+		site, addr string
+	}
+	for _, srv := range t.scenario.ServersByRole(scenario.RoleHub) {
+		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
+		tc, err := ca.ServerConfig(srv.FQDN, ip.String())
+		if err != nil {
+			return err
+		}
+		h, err := internet.Start(ctx, srv.Name, t.addr(ip), internet.WithTLS(tc))
+		if err != nil {
+			return fmt.Errorf("inprocess: hub %s: %w", srv.Name, err)
+		}
+		t.fleet.Add(h)
+		hubs = append(hubs, struct{ site, addr string }{srv.Site, h.Addr()})
+		t.listeners = append(t.listeners, Listener{Name: srv.Name, Kind: "hub-standin", Addr: h.Addr()})
+	}
+	for _, srv := range t.scenario.ServersByRole(scenario.RoleEdge) {
+		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
+		var hubAddrs []string
+		for _, h := range hubs {
+			if srv.Site == "" || strings.EqualFold(h.site, srv.Site) {
+				hubAddrs = append(hubAddrs, h.addr)
+			}
+		}
+		stc, err := ca.ServerConfig(srv.FQDN, ip.String())
+		if err != nil {
+			return err
+		}
+		e, err := edge.Start(ctx, edge.Config{
+			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs,
+			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
+			Trace: t.trace, Clock: t.clock, ServerTLS: stc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
+		})
+		if err != nil {
+			return err
+		}
+		t.edges[strings.ToLower(srv.Name)] = e
+		for _, l := range e.Listeners() {
+			t.listeners = append(t.listeners, Listener{Name: srv.Name + `\` + l.Name, Kind: "smtp", Addr: l.Addr})
+		}
+	}
+	sort.SliceStable(t.listeners, func(i, j int) bool { return kindOrder(t.listeners[i].Kind) < kindOrder(t.listeners[j].Kind) })
+	return nil
+}
+
+func kindOrder(k string) int {
+	return map[string]int{"smtp": 0, "hub-standin": 1, "internet-smtp": 2, "dns": 3, "ldap": 4}[k]
+}
+
+// ErrUnknownEndpoint names a server or connector the topology does not have.
+var ErrUnknownEndpoint = errors.New("unknown endpoint")
+
+// Endpoint is where a client reaches a server's receive connector ("" for the first).
+func (t *Topology) Endpoint(server, connector string) (string, error) {
+	e, ok := t.edges[strings.ToLower(server)]
+	if !ok {
+		return "", fmt.Errorf("server %q: %w", server, ErrUnknownEndpoint)
+	}
+	for _, l := range e.Listeners() {
+		if connector == "" {
+			return l.Addr, nil
+		}
+		for _, n := range strings.Split(l.Name, ",") {
+			if strings.EqualFold(n, connector) {
+				return l.Addr, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("connector %q on %s: %w", connector, server, ErrUnknownEndpoint)
+}
+
+// Host is a fake Internet host or Hub stand-in, by name.
+func (t *Topology) Host(name string) *internet.Host { return t.fleet.Host(name) }
+
+// Hosts are all fake hosts.
+func (t *Topology) Hosts() []*internet.Host { return t.fleet.All() }
+
+func (t *Topology) DNS() *dnsfake.Server        { return t.dns }
+func (t *Topology) Directory() *ldapfake.Server { return t.ldap }
+func (t *Topology) Trace() trace.Reader         { return t.trace }
+func (t *Topology) Clock() clock.Controller     { return t.clock }
+func (t *Topology) FakeClock() *clock.Fake      { return t.clock }
+func (t *Topology) Listeners() []Listener       { return append([]Listener(nil), t.listeners...) }
+
+// Edge returns a running Edge by server name.
+func (t *Topology) Edge(name string) (*edge.Edge, bool) {
+	e, ok := t.edges[strings.ToLower(name)]
+	return e, ok
+}
+
+// QueueLen is how many messages a server's queue holds (-1 for an unknown server).
+func (t *Topology) QueueLen(server string) int {
+	if e, ok := t.edges[strings.ToLower(server)]; ok {
+		return e.Queue().Len()
+	}
+	return -1
+}
+
+// ClientTLS is a TLS config that trusts every server of the topology.
+func (t *Topology) ClientTLS(serverName string) *tls.Config {
+	return testca.Shared().ClientConfig(serverName)
+}
+
+// Stop tears everything down: servers first, then fixtures, then the spools it made.
+func (t *Topology) Stop(ctx context.Context) error {
+	var errs []error
+	t.stopOnce.Do(func() {
+		for _, e := range t.edges {
+			errs = append(errs, e.Close())
+		}
+		if t.dir != nil {
+			errs = append(errs, t.dir.Close())
+		}
+		if t.fleet != nil {
+			errs = append(errs, t.fleet.Close())
+		}
+		if t.ldap != nil {
+			errs = append(errs, t.ldap.Stop())
+		}
+		if t.dns != nil {
+			errs = append(errs, t.dns.Close())
+		}
+		if t.ownSpool {
+			errs = append(errs, os.RemoveAll(t.spoolRoot))
+		}
+		t.plan.Release()
+	})
+	return errors.Join(errs...)
+}
