@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -78,12 +79,11 @@ func runServe(args []string) int {
 	return 0
 }
 
-// quoteName keeps the line splittable on spaces when a connector name has one.
+// quoteName keeps the line splittable on spaces when a connector name has one; the
+// name is quoted, not escaped, so "EDGE1\Internet" reads as Exchange writes it.
 func quoteName(n string) string {
-	for _, r := range n {
-		if r == ' ' {
-			return fmt.Sprintf("%q", n)
-		}
+	if strings.ContainsAny(n, " \t") {
+		return `"` + n + `"`
 	}
 	return n
 }

@@ -9,7 +9,6 @@ import (
 	"net/textproto"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -40,7 +39,6 @@ type Session struct {
 	addr string
 	conn net.Conn
 	tp   *textproto.Conn
-	mu   sync.Mutex
 	log  strings.Builder
 }
 

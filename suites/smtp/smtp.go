@@ -11,8 +11,6 @@ import (
 	f "github.com/mailflow/mailflow/suites/framework"
 )
 
-const msg = "From: bob@fabrikam.test\r\nTo: alice@contoso.test\r\nSubject: hello\r\nMessage-ID: <smtp-suite@fabrikam.test>\r\n\r\nHello Alice.\r\n"
-
 var _ = Describe("SMTP protocol basics", Label("smtp"), func() {
 	var w *f.World
 	BeforeEach(func() {
