@@ -399,7 +399,7 @@ func (t *Topology) Stop(ctx context.Context) error {
 			errs = append(errs, t.fleet.Close())
 		}
 		if t.ldap != nil {
-			errs = append(errs, t.ldap.Stop())
+			errs = append(errs, t.ldap.Close())
 		}
 		if t.dns != nil {
 			errs = append(errs, t.dns.Close())
