@@ -10,6 +10,7 @@ import (
 
 	"github.com/mailflow/mailflow/scenarios"
 	f "github.com/mailflow/mailflow/suites/framework"
+	"github.com/mailflow/mailflow/trace"
 )
 
 const body = "From: bob@fabrikam.test\r\nTo: x@contoso.test\r\nSubject: accept\r\nMessage-ID: <accept@fabrikam.test>\r\n\r\nbody\r\n"
@@ -39,6 +40,11 @@ var _ = Describe("Accepted domains", Label("accept"), func() {
 		m := w.Received("HUB1")[0]
 		Expect(m.RcptTo).To(Equal([]string{"alice@contoso.test"}))
 		Expect(string(m.Data)).To(ContainSubstring("Message-ID: <accept@fabrikam.test>"))
+		ev := w.Events(trace.Receive)
+		Expect(ev).To(HaveLen(1), s.Explain("one RECEIVE event"))
+		Expect(ev[0].HeaderID).To(Equal("accept@fabrikam.test"), s.Explain("tracking carries the Message-ID"))
+		Eventually(func() []trace.Event { return w.Events(trace.Route) }).Should(ContainElement(HaveField("Connector", "EdgeSync - Inbound")),
+			s.Explain("ROUTE to the subscribed site's Hub through the EdgeSync inbound connector"))
 	})
 
 	It("filters recipients at RCPT: 550 5.1.1 unknown, 250 2.1.5 known", f.Clause("ACCEPT-002"), func() {
