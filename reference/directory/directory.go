@@ -1,7 +1,3 @@
-// Package directory is the reference's LDAP client (go-ldap): it finds a recipient by
-// any of its proxy addresses, tells "no such recipient" apart from "the directory
-// cannot answer" (a temporary failure, CAT-006), and checks SMTP AUTH passwords with a
-// simple bind. Serves ACCEPT-002, CAT-001, CAT-006, RELAY-005.
 package directory
 
 import (
@@ -9,186 +5,335 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
 
 // ErrNotFound is a definite answer: no recipient has this address.
-var ErrNotFound = errors.New("recipient not found in directory")
+var ErrNotFound = errors.New("directory: no recipient with this address")
 
-// ErrInvalidCredentials is a refused AUTH.
-var ErrInvalidCredentials = errors.New("invalid credentials")
+// ErrInvalidCredentials is a refused password.
+var ErrInvalidCredentials = errors.New("directory: invalid credentials")
 
-// UnavailableError means the directory could not be asked.
+// UnavailableError means the directory could not be reached or searched. It is temporary:
+// callers defer (4xx, queue) rather than treat the address as unknown (CAT-006).
 type UnavailableError struct{ Err error }
 
 func (e *UnavailableError) Error() string { return "directory unavailable: " + e.Err.Error() }
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
-// IsUnavailable reports a temporary directory failure.
+// IsUnavailable reports whether err is, or wraps, an *UnavailableError.
 func IsUnavailable(err error) bool {
 	var u *UnavailableError
 	return errors.As(err, &u)
 }
 
+// Types of Entry.
+const (
+	TypeMailbox = "mailbox"
+	TypeGroup   = "group"
+	TypeContact = "contact"
+)
+
 // Entry is a resolved recipient.
 type Entry struct {
-	DN            string
-	Mail          string // primary SMTP address
-	Type          string // mailbox | group | contact
+	DN string
+	// Mail is the primary SMTP address (the "SMTP:" proxy), whatever address was looked up.
+	Mail string
+	// Type is TypeMailbox, TypeGroup or TypeContact.
+	Type string
+	// MailboxServer is the server owning the mailbox's database; empty for non-mailboxes.
 	MailboxServer string
-	Members       []string
-	External      string
+	// Members are the primary addresses of a group's direct members; nested groups
+	// appear as their own address, for the caller to expand.
+	Members []string
+	// External is the target address of a contact (or of a mail user).
+	External string
 }
 
-// Client talks to one directory server.
+// Client talks to one directory server. It is safe for concurrent use; requests share
+// one connection, made on first use and again after a failure.
 type Client struct {
 	url     string
 	baseDN  string
 	timeout time.Duration
+	bindDN  string
+	bindPW  string
 
-	mu   sync.Mutex
+	sem  chan struct{} // guards conn; a channel so waiting honours the context
 	conn *ldap.Conn
 }
 
 // Option configures a Client.
 type Option func(*Client)
 
+// WithTimeout bounds each directory operation: connecting plus one request (default 2s).
 func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
 
-// New makes a client; it connects on first use and again after a failure.
+// WithBind makes the client bind as dn with password on each new connection instead of
+// searching anonymously.
+func WithBind(dn, password string) Option {
+	return func(c *Client) { c.bindDN, c.bindPW = dn, password }
+}
+
+// New makes a client for the server at url ("ldap://host:port") searching under baseDN.
+// It does not connect until first used.
 func New(url, baseDN string, opts ...Option) *Client {
-	c := &Client{url: url, baseDN: baseDN, timeout: 2 * time.Second}
+	c := &Client{url: url, baseDN: baseDN, timeout: 2 * time.Second, sem: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
 }
 
-func (c *Client) dial() (*ldap.Conn, error) {
-	conn, err := ldap.DialURL(c.url, ldap.DialWithDialer(&net.Dialer{Timeout: c.timeout}))
-	if err != nil {
-		return nil, &UnavailableError{err}
+// Close drops the connection; a later call connects again.
+func (c *Client) Close() error {
+	c.sem <- struct{}{}
+	defer func() { <-c.sem }()
+	if c.conn == nil {
+		return nil
 	}
-	conn.SetTimeout(c.timeout)
-	return conn, nil
+	err := c.conn.Close()
+	c.conn = nil
+	return err
 }
 
-// search runs one search on the shared connection, reconnecting once when it broke.
-func (c *Client) search(ctx context.Context, req *ldap.SearchRequest) (*ldap.SearchResult, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for attempt := 0; attempt < 2; attempt++ {
-		if ctx.Err() != nil {
-			return nil, &UnavailableError{ctx.Err()}
-		}
-		if c.conn == nil || c.conn.IsClosing() {
-			conn, err := c.dial()
-			if err != nil {
-				return nil, err
-			}
-			c.conn = conn
-		}
-		res, err := c.conn.Search(req)
-		if err == nil {
-			return res, nil
-		}
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return &ldap.SearchResult{}, nil
-		}
-		c.conn.Close()
-		c.conn = nil
-		if attempt == 1 {
-			return nil, &UnavailableError{err}
-		}
-	}
-	return nil, &UnavailableError{errors.New("unreachable")}
-}
+var entryAttrs = []string{"mail", "proxyAddresses", "objectClass", "homeMDB", "msExchHomeServerName", "member", "targetAddress"}
 
-// Lookup finds the recipient owning addr (any proxy address, any letter case).
+// Lookup finds the recipient owning addr: any of its proxy addresses, in any letter case.
+// AD lists the primary address among the proxies as "SMTP:", and LDAP matching of
+// proxyAddresses is case-insensitive, so one filter finds primary and secondary alike.
 func (c *Client) Lookup(ctx context.Context, addr string) (*Entry, error) {
-	esc := ldap.EscapeFilter(addr)
-	res, err := c.search(ctx, ldap.NewSearchRequest(c.baseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2, 0, false,
-		fmt.Sprintf("(|(proxyAddresses=smtp:%s)(mail=%s))", esc, esc), nil, nil))
+	le, err := c.findOne(ctx, "(proxyAddresses=smtp:"+ldap.EscapeFilter(addr)+")", entryAttrs)
 	if err != nil {
 		return nil, fmt.Errorf("lookup %s: %w", addr, err)
 	}
-	if len(res.Entries) == 0 {
-		return nil, fmt.Errorf("%s: %w", addr, ErrNotFound)
-	}
-	e := toEntry(res.Entries[0])
-	for _, m := range res.Entries[0].GetAttributeValues("member") {
-		mr, err := c.search(ctx, ldap.NewSearchRequest(m, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false, "(objectClass=*)", []string{"mail"}, nil))
+	e := toEntry(le)
+	if db := le.GetAttributeValue("homeMDB"); db != "" {
+		// The database's owner is the authority (CAT-002); msExchHomeServerName is a
+		// cached copy AD keeps on the user, used when the database cannot be read.
+		d, err := c.read(ctx, db, []string{"msExchOwningServer"})
 		if err != nil {
-			return nil, fmt.Errorf("lookup %s member %s: %w", addr, m, err)
+			return nil, fmt.Errorf("lookup %s: database %s: %w", addr, db, err)
 		}
-		for _, me := range mr.Entries {
-			e.Members = append(e.Members, me.GetAttributeValue("mail"))
+		if d != nil && d.GetAttributeValue("msExchOwningServer") != "" {
+			e.MailboxServer = d.GetAttributeValue("msExchOwningServer")
+		}
+	}
+	for _, m := range le.GetAttributeValues("member") {
+		me, err := c.read(ctx, m, []string{"mail", "proxyAddresses"})
+		if err != nil {
+			return nil, fmt.Errorf("lookup %s: member %s: %w", addr, m, err)
+		}
+		// A member gone from the directory, or one without mail, receives nothing.
+		if mail := primary(me); mail != "" {
+			e.Members = append(e.Members, mail)
 		}
 	}
 	return e, nil
 }
 
-func toEntry(le *ldap.Entry) *Entry {
-	e := &Entry{DN: le.DN, Mail: le.GetAttributeValue("mail"), Type: "mailbox"}
-	for _, p := range le.GetAttributeValues("proxyAddresses") {
-		if strings.HasPrefix(p, "SMTP:") {
-			e.Mail = p[5:]
+// Authenticate checks user's password by binding as the user's entry, found by its
+// primary address, on a connection of its own so the shared one keeps its identity.
+func (c *Client) Authenticate(ctx context.Context, user, password string) error {
+	// An empty password would be an unauthenticated bind, which some servers accept
+	// (RFC 4513 §5.1.2): never let it pass as a login.
+	if password == "" {
+		return fmt.Errorf("authenticate %s: %w", user, ErrInvalidCredentials)
+	}
+	le, err := c.findOne(ctx, "(mail="+ldap.EscapeFilter(user)+")", []string{"mail"})
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("authenticate %s: %w", user, ErrInvalidCredentials)
+	}
+	if err != nil {
+		return fmt.Errorf("authenticate %s: %w", user, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return fmt.Errorf("authenticate %s: %w", user, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	err = conn.Bind(le.DN, password)
+	if !stop() {
+		return fmt.Errorf("authenticate %s: %w", user, &UnavailableError{ctx.Err()})
+	}
+	switch {
+	case err == nil:
+		return nil
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials):
+		return fmt.Errorf("authenticate %s: %w", user, ErrInvalidCredentials)
+	default:
+		return fmt.Errorf("authenticate %s: %w", user, &UnavailableError{err})
+	}
+}
+
+// findOne searches the subtree for filter. Several matches would be a directory fault
+// (one address, two owners); the first is used, as there is nothing better to do.
+func (c *Client) findOne(ctx context.Context, filter string, attrs []string) (*ldap.Entry, error) {
+	req := ldap.NewSearchRequest(c.baseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
+	res, err := c.search(ctx, req)
+	if err != nil {
+		// A base DN that does not exist is a broken configuration, not an unknown
+		// recipient: bouncing every message for it would be wrong (CAT-006).
+		return nil, unavailable(err)
+	}
+	if len(res.Entries) == 0 {
+		return nil, ErrNotFound
+	}
+	return res.Entries[0], nil
+}
+
+// read fetches one object by DN; nil (no error) when it does not exist.
+func (c *Client) read(ctx context.Context, dn string, attrs []string) (*ldap.Entry, error) {
+	req := ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", attrs, nil)
+	res, err := c.search(ctx, req)
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	if len(res.Entries) == 0 {
+		return nil, nil
+	}
+	return res.Entries[0], nil
+}
+
+func unavailable(err error) error {
+	if IsUnavailable(err) {
+		return err
+	}
+	return &UnavailableError{err}
+}
+
+// search runs one request on the shared connection within the timeout. A connection
+// that broke since its last use (the directory restarted) is replaced and the request
+// retried once; a fresh connection that fails is an outage.
+func (c *Client) search(ctx context.Context, req *ldap.SearchRequest) (*ldap.SearchResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, &UnavailableError{ctx.Err()}
+	}
+	defer func() { <-c.sem }()
+
+	for {
+		fresh := false
+		if c.conn == nil || c.conn.IsClosing() {
+			if c.conn != nil {
+				_ = c.conn.Close()
+			}
+			conn, err := c.dial(ctx)
+			if err != nil {
+				c.conn = nil
+				return nil, err
+			}
+			c.conn, fresh = conn, true
+		}
+		conn := c.conn
+		// go-ldap requests take no context: closing the connection is what cuts one short.
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+		res, err := conn.Search(req)
+		if !stop() {
+			c.conn = nil
+			return nil, &UnavailableError{ctx.Err()}
+		}
+		if err == nil || !isConnError(err) {
+			return res, err // the server's own answer, success or not
+		}
+		_ = conn.Close()
+		c.conn = nil
+		if fresh {
+			return nil, &UnavailableError{err}
 		}
 	}
+}
+
+// isConnError tells a broken connection from the server's answer: go-ldap reports the
+// former with its own result codes (200 and up), the latter with the server's.
+func isConnError(err error) bool {
+	var le *ldap.Error
+	return !errors.As(err, &le) || le.ResultCode == ldap.ErrorNetwork
+}
+
+// dial connects (and binds, WithBind) within ctx.
+func (c *Client) dial(ctx context.Context) (*ldap.Conn, error) {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return nil, &UnavailableError{fmt.Errorf("url %q: %w", c.url, err)}
+	}
+	var conn *ldap.Conn
+	if u.Scheme == "ldap" {
+		host := u.Host
+		if u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "389")
+		}
+		nc, err := (&net.Dialer{Timeout: c.timeout}).DialContext(ctx, "tcp", host)
+		if err != nil {
+			return nil, &UnavailableError{err}
+		}
+		conn = ldap.NewConn(nc, false)
+		conn.Start()
+	} else {
+		conn, err = ldap.DialURL(c.url, ldap.DialWithDialer(&net.Dialer{Timeout: c.timeout}))
+		if err != nil {
+			return nil, &UnavailableError{err}
+		}
+	}
+	conn.SetTimeout(c.timeout)
+	if c.bindDN != "" {
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+		err := conn.Bind(c.bindDN, c.bindPW)
+		if !stop() {
+			return nil, &UnavailableError{ctx.Err()}
+		}
+		if err != nil {
+			_ = conn.Close()
+			return nil, &UnavailableError{fmt.Errorf("bind as %s: %w", c.bindDN, err)}
+		}
+	}
+	return conn, nil
+}
+
+func toEntry(le *ldap.Entry) *Entry {
+	e := &Entry{DN: le.DN, Mail: primary(le), Type: TypeMailbox}
 	for _, oc := range le.GetAttributeValues("objectClass") {
 		switch strings.ToLower(oc) {
 		case "group":
-			e.Type = "group"
+			e.Type = TypeGroup
 		case "contact":
-			e.Type = "contact"
+			e.Type = TypeContact
 		}
 	}
-	e.MailboxServer = le.GetAttributeValue("msExchHomeServerName")
+	if e.Type == TypeMailbox {
+		e.MailboxServer = le.GetAttributeValue("msExchHomeServerName")
+	}
 	if t := le.GetAttributeValue("targetAddress"); t != "" {
-		e.External = strings.TrimPrefix(strings.TrimPrefix(t, "SMTP:"), "smtp:")
+		if i := strings.IndexByte(t, ':'); i >= 0 && strings.EqualFold(t[:i], "smtp") {
+			t = t[i+1:]
+		}
+		e.External = t
 	}
 	return e
 }
 
-// Authenticate checks user (an address) and password by binding as its entry on a
-// connection of its own.
-func (c *Client) Authenticate(ctx context.Context, user, password string) error {
-	if password == "" {
-		return ErrInvalidCredentials
+// primary is the "SMTP:" proxy (upper-case prefix marks the primary), else mail.
+func primary(le *ldap.Entry) string {
+	if le == nil {
+		return ""
 	}
-	e, err := c.Lookup(ctx, user)
-	if errors.Is(err, ErrNotFound) {
-		return ErrInvalidCredentials
-	}
-	if err != nil {
-		return err
-	}
-	conn, err := c.dial()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := conn.Bind(e.DN, password); err != nil {
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
-			return ErrInvalidCredentials
+	for _, p := range le.GetAttributeValues("proxyAddresses") {
+		if strings.HasPrefix(p, "SMTP:") {
+			return p[len("SMTP:"):]
 		}
-		return &UnavailableError{err}
 	}
-	return nil
-}
-
-// Close drops the connection.
-func (c *Client) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.conn != nil {
-		err := c.conn.Close()
-		c.conn = nil
-		return err
-	}
-	return nil
+	return le.GetAttributeValue("mail")
 }

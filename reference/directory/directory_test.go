@@ -3,6 +3,9 @@ package directory
 import (
 	"context"
 	"errors"
+	"net"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,64 +13,238 @@ import (
 	"github.com/mailflow/mailflow/scenario"
 )
 
-func TestLookupAuthenticateAndOutage(t *testing.T) {
-	ctx := context.Background()
-	srv, err := ldapfake.Start(ctx, "127.206.0.1:0", []scenario.Recipient{
-		{Mail: "alice@contoso.test", Proxies: []string{"a.smith@contoso.test"}, Mailbox: "MBX1", Password: "pw"},
-		{Mail: "bob@contoso.test", Mailbox: "MBX2"},
-		{Mail: "team@contoso.test", Type: scenario.RecipientGroup, Members: []string{"alice@contoso.test", "bob@contoso.test"}},
-		{Mail: "partner@contoso.test", Type: scenario.RecipientContact, External: "p@fabrikam.test"},
-	})
+var recipients = []scenario.Recipient{
+	{Mail: "alice@contoso.test", Proxies: []string{"a.smith@contoso.test"}, Mailbox: "MBX1", Password: "pw"},
+	{Mail: "bob@contoso.test", Mailbox: "MBX2"},
+	{Mail: "team@contoso.test", Type: scenario.RecipientGroup, Members: []string{"alice@contoso.test", "bob@contoso.test", "all@contoso.test"}},
+	{Mail: "all@contoso.test", Type: scenario.RecipientGroup, Members: []string{"partner@contoso.test"}},
+	{Mail: "partner@contoso.test", Type: scenario.RecipientContact, External: "p@fabrikam.test"},
+}
+
+func start(t *testing.T, opts ...Option) (*ldapfake.Server, *Client) {
+	t.Helper()
+	srv, err := ldapfake.Start(context.Background(), "127.206.0.1:0", recipients)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	c := New("ldap://"+srv.Addr(), srv.BaseDN(), WithTimeout(500*time.Millisecond))
-	defer c.Close()
+	t.Cleanup(func() { _ = srv.Stop() })
+	c := New("ldap://"+srv.Addr(), srv.BaseDN(), opts...)
+	t.Cleanup(func() { _ = c.Close() })
+	return srv, c
+}
 
+func TestLookup(t *testing.T) {
+	srv, c := start(t)
 	tests := []struct {
-		addr, mail, typ, server, external string
-		members                           int
+		addr string
+		want Entry // DN not compared
 	}{
-		{"alice@contoso.test", "alice@contoso.test", "mailbox", "MBX1", "", 0},
-		{"A.Smith@CONTOSO.test", "alice@contoso.test", "mailbox", "MBX1", "", 0},
-		{"team@contoso.test", "team@contoso.test", "group", "", "", 2},
-		{"partner@contoso.test", "partner@contoso.test", "contact", "", "p@fabrikam.test", 0},
+		{"alice@contoso.test", Entry{Mail: "alice@contoso.test", Type: TypeMailbox, MailboxServer: "MBX1"}},
+		{"A.Smith@CONTOSO.test", Entry{Mail: "alice@contoso.test", Type: TypeMailbox, MailboxServer: "MBX1"}},
+		{"BOB@contoso.test", Entry{Mail: "bob@contoso.test", Type: TypeMailbox, MailboxServer: "MBX2"}},
+		{"team@contoso.test", Entry{Mail: "team@contoso.test", Type: TypeGroup,
+			Members: []string{"alice@contoso.test", "bob@contoso.test", "all@contoso.test"}}},
+		{"partner@contoso.test", Entry{Mail: "partner@contoso.test", Type: TypeContact, External: "p@fabrikam.test"}},
 	}
 	for _, tc := range tests {
-		e, err := c.Lookup(ctx, tc.addr)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.addr, err)
-		}
-		if e.Mail != tc.mail || e.Type != tc.typ || e.MailboxServer != tc.server || e.External != tc.external || len(e.Members) != tc.members {
-			t.Errorf("%s: got %+v", tc.addr, e)
-		}
+		t.Run(tc.addr, func(t *testing.T) {
+			e, err := c.Lookup(context.Background(), tc.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.DN == "" {
+				t.Error("empty DN")
+			}
+			got := *e
+			got.DN = ""
+			slices.Sort(got.Members)
+			slices.Sort(tc.want.Members)
+			if got.Mail != tc.want.Mail || got.Type != tc.want.Type || got.MailboxServer != tc.want.MailboxServer ||
+				got.External != tc.want.External || !slices.Equal(got.Members, tc.want.Members) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
-	if _, err := c.Lookup(ctx, "nobody@contoso.test"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("unknown: %v, want ErrNotFound", err)
+	if want := "(proxyAddresses=smtp:A.Smith@CONTOSO.test)"; !slices.Contains(srv.Searches(), want) {
+		t.Errorf("searches %v lack %s", srv.Searches(), want)
 	}
-	if err := c.Authenticate(ctx, "alice@contoso.test", "pw"); err != nil {
-		t.Fatalf("good password: %v", err)
-	}
-	if err := c.Authenticate(ctx, "alice@contoso.test", "bad"); !errors.Is(err, ErrInvalidCredentials) {
-		t.Fatalf("bad password: %v", err)
-	}
-	srv.SetHomeServer("alice@contoso.test", "MBX9")
-	if e, _ := c.Lookup(ctx, "alice@contoso.test"); e == nil || e.MailboxServer != "MBX9" {
-		t.Fatalf("after move: %+v", e)
-	}
+}
 
+func TestLookupNotFound(t *testing.T) {
+	_, c := start(t)
+	for _, addr := range []string{"nobody@contoso.test", "alice@fabrikam.test", "*", "a)(mail=*"} {
+		_, err := c.Lookup(context.Background(), addr)
+		if !errors.Is(err, ErrNotFound) || IsUnavailable(err) {
+			t.Errorf("%s: %v, want ErrNotFound", addr, err)
+		}
+	}
+}
+
+func TestMailboxMove(t *testing.T) {
+	srv, c := start(t)
+	srv.SetHomeServer("alice@contoso.test", "MBX9")
+	e, err := c.Lookup(context.Background(), "a.smith@contoso.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.MailboxServer != "MBX9" {
+		t.Fatalf("MailboxServer = %q after the move, want MBX9", e.MailboxServer)
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	_, c := start(t)
+	tests := []struct {
+		user, pw string
+		want     error
+	}{
+		{"alice@contoso.test", "pw", nil},
+		{"Alice@Contoso.TEST", "pw", nil},
+		{"alice@contoso.test", "bad", ErrInvalidCredentials},
+		{"alice@contoso.test", "", ErrInvalidCredentials},
+		{"bob@contoso.test", "pw", ErrInvalidCredentials},
+		{"nobody@contoso.test", "pw", ErrInvalidCredentials},
+	}
+	for _, tc := range tests {
+		err := c.Authenticate(context.Background(), tc.user, tc.pw)
+		if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			t.Errorf("%s/%q: %v, want %v", tc.user, tc.pw, err, tc.want)
+		}
+	}
+}
+
+// CAT-006: an outage is a temporary failure, reported well within the timeout, and the
+// same client recovers when the directory comes back.
+func TestOutageAndRecovery(t *testing.T) {
+	const timeout = 2 * time.Second
+	srv, c := start(t, WithTimeout(timeout))
+	ctx := context.Background()
+	if _, err := c.Lookup(ctx, "alice@contoso.test"); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Lookup(ctx, "alice@contoso.test")
-	if !IsUnavailable(err) || errors.Is(err, ErrNotFound) {
-		t.Fatalf("during outage: %v, want unavailable", err)
+	for range 2 { // first on the broken connection, then on a refused dial
+		begin := time.Now()
+		_, err := c.Lookup(ctx, "alice@contoso.test")
+		if !IsUnavailable(err) || errors.Is(err, ErrNotFound) {
+			t.Fatalf("during outage: %v, want unavailable", err)
+		}
+		if d := time.Since(begin); d >= timeout/2 {
+			t.Errorf("outage reported after %v", d)
+		}
+	}
+	if err := c.Authenticate(ctx, "alice@contoso.test", "pw"); !IsUnavailable(err) || errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("authenticate during outage: %v, want unavailable", err)
 	}
 	if err := srv.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Lookup(ctx, "alice@contoso.test"); err != nil {
 		t.Fatalf("after restart: %v", err)
+	}
+}
+
+// A server that accepts and then says nothing must cost one timeout, not a hang.
+func TestSilentServerTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.206.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var held []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, conn)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		wg.Wait()
+		for _, conn := range held {
+			_ = conn.Close()
+		}
+	})
+
+	const timeout = 200 * time.Millisecond
+	c := New("ldap://"+l.Addr().String(), ldapfake.BaseDN, WithTimeout(timeout))
+	defer c.Close()
+	begin := time.Now()
+	_, err = c.Lookup(context.Background(), "alice@contoso.test")
+	if !IsUnavailable(err) {
+		t.Fatalf("silent server: %v, want unavailable", err)
+	}
+	if d := time.Since(begin); d > 4*timeout {
+		t.Errorf("took %v with timeout %v", d, timeout)
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	srv, good := start(t)
+	// A port that was just free: nothing listens there.
+	l, err := net.Listen("tcp", "127.206.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	_ = l.Close()
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	tests := []struct {
+		name string
+		c    *Client
+		ctx  context.Context
+	}{
+		{"nothing listening", New("ldap://"+closed, ldapfake.BaseDN), context.Background()},
+		{"wrong service password", New("ldap://"+srv.Addr(), srv.BaseDN(),
+			WithBind("CN=alice,OU=Users,DC=mailflow,DC=test", "bad")), context.Background()},
+		{"base DN missing", New("ldap://"+srv.Addr(), "DC=elsewhere,DC=test"), context.Background()},
+		{"context canceled", good, canceled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.c.Lookup(tc.ctx, "alice@contoso.test")
+			if !IsUnavailable(err) || errors.Is(err, ErrNotFound) {
+				t.Fatalf("%v, want unavailable", err)
+			}
+		})
+	}
+}
+
+func TestWithBind(t *testing.T) {
+	_, c := start(t, WithBind("CN=alice,OU=Users,DC=mailflow,DC=test", "pw"))
+	if _, err := c.Lookup(context.Background(), "bob@contoso.test"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConcurrentLookups(t *testing.T) {
+	_, c := start(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Lookup(context.Background(), "team@contoso.test"); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
