@@ -12,7 +12,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
-	"github.com/mailflow/mailflow/report"
+	"github.com/mailflow/mailflow/ci/report"
 	"github.com/mailflow/mailflow/spec"
 	"github.com/mailflow/mailflow/suites/framework"
 
