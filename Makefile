@@ -11,7 +11,7 @@ REPORT_DIR  ?= report
 # Parallel ginkgo processes; every spec builds its own topology on its own addresses.
 PROCS       ?= 2
 
-.PHONY: all run test unit suites bench lint tools build clean
+.PHONY: all run test unit suites bench lint tools build clean mta-images
 
 all: build
 
@@ -39,6 +39,11 @@ lint: tools
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+
+## mta-images: Debian images of Postfix, Exim and OpenSMTPD (debootstrap + docker import;
+## tagged by a hash of their inputs, rebuilt only when those change)
+mta-images:
+	@for m in postfix exim opensmtpd; do containers/mta/build-image.sh $$m || exit 1; done
 
 tools: $(GINKGO) $(STATICCHECK)
 
