@@ -67,22 +67,11 @@ type FailureHandler func(m *Message, data []byte, failed []Outcome)
 
 func WithFailureHandler(h FailureHandler) Option { return func(q *Queue) { q.onFail = h } }
 
-func WithDeliverer(d Deliverer) Option         { return func(q *Queue) { q.deliverer = d } }
-func (q *Queue) SetDeliverer(d Deliverer)      { q.mu.Lock(); q.deliverer = d; q.mu.Unlock() }
-func (q *Queue) now() time.Time                { return q.clock.Now() }
-func (q *Queue) retryAt(t time.Time) time.Time { return t.Add(q.retry) }
+func WithDeliverer(d Deliverer) Option { return func(q *Queue) { q.deliverer = d } }
 func (q *Queue) poke() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
-	}
-}
-func (q *Queue) isBusy(id string) bool { return q.busy[id] }
-func (q *Queue) setBusy(id string, b bool) {
-	if b {
-		q.busy[id] = true
-	} else {
-		delete(q.busy, id)
 	}
 }
 func nopRecorder() trace.Recorder { return trace.NewLog(nil) }
@@ -112,7 +101,7 @@ func New(spool *Spool, opts ...Option) (*Queue, error) {
 // Enqueue makes m durable and schedules it for delivery now. It returns only after the
 // spool has fsynced the message.
 func (q *Queue) Enqueue(ctx context.Context, m *Message, data []byte) error {
-	now := q.now()
+	now := q.clock.Now()
 	if m.ID == "" {
 		m.ID = NewID(now)
 	}
@@ -162,7 +151,7 @@ func (q *Queue) Run(ctx context.Context) {
 		next := q.dispatchDue(ctx)
 		var timer <-chan time.Time
 		if !next.IsZero() {
-			timer = q.clock.After(next.Sub(q.now()))
+			timer = q.clock.After(next.Sub(q.clock.Now()))
 		}
 		select {
 		case <-ctx.Done():
@@ -178,10 +167,10 @@ func (q *Queue) Run(ctx context.Context) {
 func (q *Queue) dispatchDue(ctx context.Context) time.Time {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	now := q.now()
+	now := q.clock.Now()
 	var next time.Time
 	for id, m := range q.msgs {
-		if q.isBusy(id) {
+		if q.busy[id] {
 			continue
 		}
 		if m.NextAttempt.After(now) {
@@ -190,7 +179,7 @@ func (q *Queue) dispatchDue(ctx context.Context) time.Time {
 			}
 			continue
 		}
-		q.setBusy(id, true)
+		q.busy[id] = true
 		q.running.Add(1)
 		go q.attempt(ctx, m)
 	}
@@ -200,9 +189,7 @@ func (q *Queue) dispatchDue(ctx context.Context) time.Time {
 func (q *Queue) attempt(ctx context.Context, m *Message) {
 	defer q.running.Done()
 	defer q.poke()
-	q.mu.Lock()
-	d := q.deliverer
-	q.mu.Unlock()
+	d := q.deliverer // set at construction, never changed
 	data, err := q.spool.Data(m.ID)
 	var outcomes []Outcome
 	rcpts := m.Pending()
@@ -218,7 +205,7 @@ func (q *Queue) attempt(ctx context.Context, m *Message) {
 		// Shutting down: the attempt's results may be partial; the spool keeps the
 		// message as it was and a restart retries it.
 		q.mu.Lock()
-		q.setBusy(m.ID, false)
+		delete(q.busy, m.ID)
 		q.mu.Unlock()
 		return
 	}
@@ -231,8 +218,8 @@ func (q *Queue) attempt(ctx context.Context, m *Message) {
 func (q *Queue) apply(m *Message, outcomes []Outcome) []Outcome {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	defer q.setBusy(m.ID, false)
-	now := q.now()
+	defer delete(q.busy, m.ID)
+	now := q.clock.Now()
 	got := map[string]Outcome{}
 	for _, o := range outcomes {
 		got[o.Rcpt] = o
@@ -272,7 +259,7 @@ func (q *Queue) apply(m *Message, outcomes []Outcome) []Outcome {
 		q.trace.Record(e)
 	}
 	if len(deferred) > 0 {
-		m.NextAttempt = q.retryAt(now)
+		m.NextAttempt = now.Add(q.retry)
 		m.LastReply = deferReply
 		e := base
 		e.Type, e.Recipients, e.Reply = trace.Defer, deferred, deferReply

@@ -8,18 +8,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/mailflow/mailflow/scenarios"
 	f "github.com/mailflow/mailflow/suites/framework"
 	"github.com/mailflow/mailflow/trace"
 )
 
 const body = "From: bob@fabrikam.test\r\nTo: x@contoso.test\r\nSubject: accept\r\nMessage-ID: <accept@fabrikam.test>\r\n\r\nbody\r\n"
 
-func start() *f.World {
-	s, err := scenarios.Load("edge-relay.yaml")
-	Expect(err).NotTo(HaveOccurred())
-	return f.StartScenario(s)
-}
+func start() *f.World { return f.StartShipped("edge-relay.yaml") }
 
 func send(w *f.World, rcpt string) *f.Session {
 	GinkgoHelper()

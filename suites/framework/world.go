@@ -9,6 +9,7 @@ import (
 
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/scenarios"
 	"github.com/mailflow/mailflow/trace"
 )
 
@@ -25,6 +26,14 @@ func Start(name, yamlText string) *World {
 	ginkgo.GinkgoHelper()
 	s, err := scenario.Parse(name, []byte(yamlText))
 	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "scenario %s", name)
+	return StartScenario(s)
+}
+
+// StartShipped brings up one of the scenarios shipped in scenarios/ by file name.
+func StartShipped(name string) *World {
+	ginkgo.GinkgoHelper()
+	s, err := scenarios.Load(name)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	return StartScenario(s)
 }
 

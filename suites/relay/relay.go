@@ -9,18 +9,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/mailflow/mailflow/scenarios"
 	f "github.com/mailflow/mailflow/suites/framework"
 	"github.com/mailflow/mailflow/trace"
 )
 
 const body = "From: sender@example.test\r\nTo: someone@example.test\r\nSubject: relay test\r\n\r\nrelay test\r\n"
 
-func start() *f.World {
-	s, err := scenarios.Load("edge-relay.yaml")
-	Expect(err).NotTo(HaveOccurred())
-	return f.StartScenario(s)
-}
+func start() *f.World { return f.StartShipped("edge-relay.yaml") }
 
 // outside are the hosts relayed mail could reach: the victim's MX and the smart host.
 var outside = []string{"mx1.fabrikam.test", "smarthost.isp.test", "mx.outsourcer.test"}

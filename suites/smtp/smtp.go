@@ -7,16 +7,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/mailflow/mailflow/scenarios"
 	f "github.com/mailflow/mailflow/suites/framework"
 )
 
 var _ = Describe("SMTP protocol basics", Label("smtp"), func() {
 	var w *f.World
 	BeforeEach(func() {
-		s, err := scenarios.Load("edge-smarthost.yaml")
-		Expect(err).NotTo(HaveOccurred())
-		w = f.StartScenario(s)
+		w = f.StartShipped("edge-smarthost.yaml")
 	})
 
 	It("greets with 220", f.Clause("SMTP-001"), func() {

@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/mailflow/mailflow/scenarios"
 	f "github.com/mailflow/mailflow/suites/framework"
 )
 
@@ -19,9 +18,7 @@ const body = "From: bob@fabrikam.test\r\nTo: alice@contoso.test\r\nSubject: trac
 
 var _ = Describe("Trace headers", Label("trace"), func() {
 	It("prepends exactly one Received header and keeps the existing ones in order", f.Clause("TRACE-001"), func() {
-		s, err := scenarios.Load("edge-smarthost.yaml")
-		Expect(err).NotTo(HaveOccurred())
-		w := f.StartScenario(s)
+		w := f.StartShipped("edge-smarthost.yaml")
 		c, _ := w.Dial("EDGE1", "Internet")
 		c.Cmd("EHLO mail.fabrikam.test")
 		c.Cmd("MAIL FROM:<bob@fabrikam.test>")
