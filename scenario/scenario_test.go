@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"gopkg.in/yaml.v3"
 )
 
@@ -519,5 +521,40 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load("testdata/does-not-exist.yaml")
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("err = %v, want not-exist", err)
+	}
+}
+
+func TestSliceRoundTrip(t *testing.T) {
+	for _, f := range []string{"../scenarios/edge-relay.yaml", "../scenarios/edge-smarthost.yaml"} {
+		s, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse(f, b)
+		if err != nil {
+			t.Fatalf("%s: marshalled scenario does not parse: %v\n%s", f, err, b)
+		}
+		if diff := cmp.Diff(s, back, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: round trip changed the scenario (-want +got):\n%s", f, diff)
+		}
+		sl, err := s.SliceFor("EDGE1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sl.Internet.Hosts) != 0 || len(sl.Internet.DNS) != 0 {
+			t.Errorf("%s: slice keeps the Internet", f)
+		}
+		for _, rc := range sl.Org.ReceiveConnectors {
+			if rc.Server != "EDGE1" {
+				t.Errorf("%s: slice keeps %s's connector %s", f, rc.Server, rc.Name)
+			}
+		}
+		if _, err := s.SliceFor("NOPE"); err == nil {
+			t.Errorf("slice of an unknown server: no error")
+		}
 	}
 }

@@ -1,6 +1,7 @@
 // Command mailflow is the one binary of the project: `conformance` runs the clause
 // suites against a target and prints the per-clause report, `conformance report`
-// compares saved reports, and `serve` starts a scenario's world in-process.
+// compares saved reports, `serve` starts a scenario's world in-process, and `server`
+// runs one server of it (one per container).
 package main
 
 import (
@@ -16,6 +17,11 @@ commands:
   conformance report FILE.json...
                             print a clause x target matrix of saved reports
   serve SCENARIO [--json]   start the scenario's world in-process until SIGINT/SIGTERM
+  server --scenario FILE --server NAME [--dns ip:port] [--ldap URL] [--hub ip:port]...
+                            run one server of a scenario (what each container runs);
+                            trace events and readiness as JSON lines on stdout
+  queue --spool DIR [--count]
+                            list the messages a server's spool holds
 `
 
 func main() {
@@ -33,6 +39,10 @@ func main() {
 		}
 	case "serve":
 		code = runServe(os.Args[2:])
+	case "server":
+		code = runServer(os.Args[2:])
+	case "queue":
+		code = runQueue(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

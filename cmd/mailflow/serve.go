@@ -39,12 +39,8 @@ func runServe(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: mailflow serve SCENARIO [--json]")
 		return 2
 	}
-	s, err := scenario.Load(path)
+	s, err := loadScenario(path)
 	if err != nil {
-		var es scenario.Errors
-		if errors.As(err, &es) && es.First() != nil {
-			err = es.First()
-		}
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
@@ -86,4 +82,18 @@ func quoteName(n string) string {
 		return `"` + n + `"`
 	}
 	return n
+}
+
+// loadScenario loads a scenario file; a broken one gives its first problem as one
+// "FILE:LINE:COL: key: problem" line.
+func loadScenario(path string) (*scenario.Scenario, error) {
+	s, err := scenario.Load(path)
+	if err != nil {
+		var es scenario.Errors
+		if errors.As(err, &es) && es.First() != nil {
+			return nil, es.First()
+		}
+		return nil, err
+	}
+	return s, nil
 }

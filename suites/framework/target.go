@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 
 	"github.com/onsi/ginkgo/v2"
@@ -12,6 +13,7 @@ import (
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"
 	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/targets/containers"
 	"github.com/mailflow/mailflow/targets/inprocess"
 	"github.com/mailflow/mailflow/trace"
 )
@@ -47,6 +49,31 @@ func (InProcess) Start(ctx context.Context, s *scenario.Scenario) (Topology, err
 	return inprocess.Start(ctx, s, inprocess.WithBlock(block))
 }
 
+// Containers is the reference topology as one container per server.
+type Containers struct{}
+
+func (Containers) Name() string { return "reference-containers" }
+
+func (Containers) Start(ctx context.Context, s *scenario.Scenario) (Topology, error) {
+	return containers.Start(ctx, s)
+}
+
+// receiver is a topology whose servers may be stand-ins outside the process.
+type receiver interface {
+	Received(name string) []internet.Message
+}
+
+// clientRanger is a topology that maps the scenario's client ranges elsewhere.
+type clientRanger interface {
+	ClientIn(p netip.Prefix) (netip.Addr, error)
+}
+
+// tracer says whether a topology has a message-tracking log at all (a third-party MTA
+// has none the suites can read).
+type tracer interface {
+	Traced() bool
+}
+
 // TargetEnv names the environment variable that selects the target.
 const TargetEnv = "MAILFLOW_TARGET"
 
@@ -55,7 +82,9 @@ func CurrentTarget() (Target, error) {
 	switch t := os.Getenv(TargetEnv); t {
 	case "", "inprocess", "reference-inprocess":
 		return InProcess{}, nil
+	case "containers", "reference-containers":
+		return Containers{}, nil
 	default:
-		return nil, fmt.Errorf("%s=%q: unknown target (known: inprocess)", TargetEnv, t)
+		return nil, fmt.Errorf("%s=%q: unknown target (known: inprocess, containers)", TargetEnv, t)
 	}
 }

@@ -2,6 +2,8 @@ package framework
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -48,6 +50,12 @@ func StartScenario(s *scenario.Scenario) *World {
 	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "starting %s on %s", s.File, t.Name())
 	w := &World{Topology: topo, Scenario: s}
 	ginkgo.DeferCleanup(func() {
+		if ginkgo.CurrentSpecReport().Failed() {
+			// What the servers did is the first thing anyone asks after a failure.
+			for _, e := range topo.Trace().Events() {
+				fmt.Fprintf(ginkgo.GinkgoWriter, "trace: %s %s %s %s %s %s\n", e.Time.Format("15:04:05.000"), e.Server, e.Type, e.MessageID, e.NextHop, e.Reply+e.Detail)
+			}
+		}
 		for _, s := range w.sessions {
 			s.Close()
 		}
@@ -75,7 +83,9 @@ func (w *World) Events(t trace.Type) []trace.Event {
 func (w *World) Received(hosts ...string) []internet.Message {
 	var out []internet.Message
 	for _, h := range hosts {
-		if host := w.Host(h); host != nil {
+		if r, ok := w.Topology.(receiver); ok {
+			out = append(out, r.Received(h)...)
+		} else if host := w.Host(h); host != nil {
 			out = append(out, host.Messages()...)
 		}
 	}
@@ -84,3 +94,42 @@ func (w *World) Received(hosts ...string) []internet.Message {
 
 // Queue is how many messages a server holds.
 func (w *World) Queue(server string) int { return w.QueueLen(server) }
+
+// ClientIn is an address inside a client range the scenario names (a 127.0.0.0/8 range
+// in the scenario file), as the target maps it, for DialFrom.
+func (w *World) ClientIn(prefix string) netip.Addr {
+	ginkgo.GinkgoHelper()
+	if cr, ok := w.Topology.(clientRanger); ok {
+		p, err := netip.ParsePrefix(prefix)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		a, err := cr.ClientIn(p)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "client address in %s", prefix)
+		return a
+	}
+	return LoopbackIn(prefix)
+}
+
+// Traced says whether the target has a message-tracking log; specs check trace events
+// only where it has one.
+func (w *World) Traced() bool {
+	if t, ok := w.Topology.(tracer); ok {
+		return t.Traced()
+	}
+	return true
+}
+
+// RequireFakeClock reports the spec N/A on a target whose time is real: stepping a
+// fake clock is how the spec observes its timers.
+func (w *World) RequireFakeClock() {
+	if !w.Clock().IsFake() {
+		ginkgo.Skip(fmt.Sprintf("N/A: needs the fake clock; target %s runs on real time", targetName()))
+	}
+}
+
+func targetName() string {
+	t, err := CurrentTarget()
+	if err != nil {
+		return "?"
+	}
+	return t.Name()
+}

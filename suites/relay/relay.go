@@ -123,7 +123,7 @@ var _ = Describe("Relay restrictions", Label("relay"), func() {
 		w := start()
 		addr, err := w.Endpoint("EDGE1", "AppRelay")
 		Expect(err).NotTo(HaveOccurred())
-		inside, _ := f.DialFrom(f.LoopbackIn("127.77.0.0/16"), addr)
+		inside, _ := f.DialFrom(w.ClientIn("127.77.0.0/16"), addr)
 		inside.Cmd("EHLO app1.contoso.test")
 		inside.Cmd("MAIL FROM:<app@contoso.test>")
 		Expect(inside.Cmd("RCPT TO:<customer@fabrikam.test>")).To(f.HaveClass(2), inside.Explain("relay granted from inside 127.77.0.0/16"))
@@ -131,7 +131,7 @@ var _ = Describe("Relay restrictions", Label("relay"), func() {
 		Expect(end).To(f.HaveClass(2))
 		Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(Equal(1), inside.Explain("relayed via the smart host"))
 
-		outsideS, _ := f.DialFrom(f.LoopbackIn("127.78.0.0/16"), addr)
+		outsideS, _ := f.DialFrom(w.ClientIn("127.78.0.0/16"), addr)
 		outsideS.Cmd("EHLO app2.example.test")
 		outsideS.Cmd("MAIL FROM:<app@contoso.test>")
 		Expect(outsideS.Cmd("RCPT TO:<customer@fabrikam.test>")).To(f.HaveClass(5, "5.7.1"), outsideS.Explain("5.7.1 from outside the range"))

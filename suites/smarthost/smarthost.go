@@ -59,7 +59,7 @@ func submit(w *f.World, rcpts ...string) *f.Session {
 	GinkgoHelper()
 	addr, err := w.Endpoint("EDGE1", "From Org")
 	Expect(err).NotTo(HaveOccurred())
-	s, _ := f.DialFrom(f.LoopbackIn("127.66.0.0/16"), addr)
+	s, _ := f.DialFrom(w.ClientIn("127.66.0.0/16"), addr)
 	s.Cmd("EHLO hub1.contoso.test")
 	Expect(s.Cmd("MAIL FROM:<alice@contoso.test>")).To(f.HaveClass(2), s.Explain("sender accepted"))
 	for _, r := range rcpts {
@@ -112,6 +112,7 @@ var _ = Describe("Smart-host forwarding", Label("smarthost"), func() {
 		w := world(`{name: Out, address_spaces: ["*"], source: [EDGE1], smart_hosts: [smarthost.isp.test]}`,
 			`    - {name: smarthost.isp.test, behaviour: {action: defer, stage: rcpt, code: 451, enhanced: 4.3.2, text: "try later"}}
 `)
+		w.RequireFakeClock()
 		s := submit(w, "bob@fabrikam.test")
 		Eventually(func() []trace.Event { return w.Events(trace.Defer) }).ShouldNot(BeEmpty(), s.Explain("a DEFER event"))
 		Expect(queued(w)).To(Equal(1), s.Explain("the message stays queued"))

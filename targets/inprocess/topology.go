@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/mailflow/mailflow/fixtures/clock"
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
@@ -25,6 +23,7 @@ import (
 	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/resolve"
 	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/targets/internal/fixtureset"
 	"github.com/mailflow/mailflow/trace"
 )
 
@@ -118,137 +117,33 @@ func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topolo
 	return t, nil
 }
 
-// records rewrites the scenario's zone data into this topology's address slice.
-func (t *Topology) records() ([]string, map[string]netip.Addr, error) {
-	var out []string
-	hostAddr := map[string]netip.Addr{}
-	for _, line := range t.scenario.Internet.DNS {
-		rr, err := dns.NewRR(line)
-		if err != nil {
-			return nil, nil, fmt.Errorf("inprocess: dns record %q: %w", line, err)
-		}
-		if a, ok := rr.(*dns.A); ok {
-			ip, _ := netip.AddrFromSlice(a.A.To4())
-			if ip.IsLoopback() {
-				r, err := t.plan.Remap(ip)
-				if err != nil {
-					return nil, nil, err
-				}
-				a.A = net.IP(r.AsSlice())
-				hostAddr[strings.TrimSuffix(strings.ToLower(a.Hdr.Name), ".")] = r
-			}
-		}
-		out = append(out, rr.String())
-	}
-	// Loopback IP literals in smart-host lists move with their hosts.
-	for i := range t.scenario.Org.SendConnectors {
-		hs := t.scenario.Org.SendConnectors[i].SmartHosts
-		for j, h := range hs {
-			host, port, err := net.SplitHostPort(h)
-			if err != nil {
-				host, port = h, ""
-			}
-			bracketed := strings.HasPrefix(host, "[")
-			ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-			if err != nil || !ip.IsLoopback() {
-				continue
-			}
-			r, err := t.plan.Remap(ip)
-			if err != nil {
-				return nil, nil, err
-			}
-			nh := r.String()
-			if bracketed {
-				nh = "[" + nh + "]"
-			}
-			if port != "" {
-				nh = net.JoinHostPort(strings.Trim(nh, "[]"), port)
-			}
-			hs[j] = nh
-		}
-	}
-	for _, z := range t.scenario.Internet.DNSBL {
-		rrs, err := dnsfake.DNSBLRecords(z.Zone, z.Listed)
-		if err != nil {
-			return nil, nil, fmt.Errorf("inprocess: dnsbl %s: %w", z.Zone, err)
-		}
-		out = append(out, rrs...)
-	}
-	return out, hostAddr, nil
-}
-
 func (t *Topology) startFixtures(ctx context.Context) error {
-	records, hostAddr, err := t.records()
+	z, err := fixtureset.Rewrite(t.scenario, t.plan)
 	if err != nil {
-		return err
+		return fmt.Errorf("inprocess: %w", err)
 	}
-	// Internet hosts: their address is the scenario's (remapped) or their A record.
-	ca := testca.Shared()
-	for i := range t.scenario.Internet.Hosts {
-		h := &t.scenario.Internet.Hosts[i]
-		name := strings.ToLower(strings.TrimSuffix(h.Name, "."))
-		var ip netip.Addr
-		if h.Address != "" {
-			orig, err := netip.ParseAddr(h.Address)
-			if err != nil {
-				return fmt.Errorf("inprocess: host %s: %w", h.Name, err)
-			}
-			if ip, err = t.plan.Remap(orig); err != nil {
-				return err
-			}
-		} else if a, ok := hostAddr[name]; ok {
-			ip = a
-		} else if ip, err = t.plan.Next(); err != nil {
-			return err
-		}
-		if _, ok := hostAddr[name]; !ok {
-			records = append(records, fmt.Sprintf("%s. 60 IN A %s", name, ip))
-			hostAddr[name] = ip
-		}
-		opts := []internet.Option{internet.WithBehaviour(h.Behaviour)}
-		for rc, b := range h.Recipients {
-			opts = append(opts, internet.WithRecipientBehaviour(rc, b))
-		}
-		if h.TLS {
-			tc, err := ca.ServerConfig(name, ip.String())
-			if err != nil {
-				return fmt.Errorf("inprocess: host %s: %w", h.Name, err)
-			}
-			opts = append(opts, internet.WithTLS(tc))
-		}
-		if h.Auth != nil {
-			opts = append(opts, internet.WithAuth(h.Auth.Username, h.Auth.Password))
-		}
-		host, err := internet.Start(ctx, name, t.addr(ip), opts...)
-		if err != nil {
-			return fmt.Errorf("inprocess: host %s: %w", h.Name, err)
-		}
-		t.fleet.Add(host)
-		t.listeners = append(t.listeners, Listener{Name: name, Kind: "internet-smtp", Addr: host.Addr()})
+	if err := fixtureset.StartHosts(ctx, t.scenario, t.plan, z, t.port, t.fleet); err != nil {
+		return fmt.Errorf("inprocess: %w", err)
+	}
+	for _, h := range t.fleet.All() {
+		t.listeners = append(t.listeners, Listener{Name: h.Name(), Kind: "internet-smtp", Addr: h.Addr()})
 	}
 	// Org servers get addresses and A records for their FQDNs.
+	t.serverAddr = map[string]netip.Addr{}
 	for i := range t.scenario.Org.Servers {
 		srv := &t.scenario.Org.Servers[i]
 		ip, err := t.plan.Next()
 		if err != nil {
 			return err
 		}
-		hostAddr["server:"+strings.ToLower(srv.Name)] = ip
-		records = append(records, fmt.Sprintf("%s. 60 IN A %s", strings.TrimSuffix(srv.FQDN, "."), ip))
+		t.serverAddr["server:"+strings.ToLower(srv.Name)] = ip
+		z.Add(srv.FQDN, ip)
 	}
-	t.serverAddr = hostAddr
-	d, err := dnsfake.Start(ctx, net.JoinHostPort(t.plan.Fixed(1).String(), "0"), dnsfake.WithRecords(records...))
+	d, err := fixtureset.StartDNS(ctx, t.scenario, net.JoinHostPort(t.plan.Fixed(1).String(), "0"), z)
 	if err != nil {
-		return fmt.Errorf("inprocess: dns: %w", err)
+		return fmt.Errorf("inprocess: %w", err)
 	}
 	t.dns = d
-	for _, f := range t.scenario.Internet.DNSFailures {
-		m, err := dnsfake.ParseMode(f.Mode)
-		if err != nil {
-			return fmt.Errorf("inprocess: dns failure %s: %w", f.Name, err)
-		}
-		d.SetFailure(f.Name, m)
-	}
 	t.listeners = append(t.listeners, Listener{Name: "dns", Kind: "dns", Addr: d.Addr()})
 	l, err := ldapfake.Start(ctx, net.JoinHostPort(t.plan.Fixed(2).String(), "0"), t.scenario.Org.Recipients)
 	if err != nil {

@@ -1,0 +1,59 @@
+// Package logline is the JSON-lines protocol a `mailflow server` process writes on
+// stdout: its trace events (the message-tracking log), what a stand-in server received,
+// and one ready line. A Docker target reads it from the container's log; anyone else can
+// read it with jq.
+package logline
+
+import (
+	"encoding/json"
+	"io"
+	"sync"
+
+	"github.com/mailflow/mailflow/fixtures/internet"
+	"github.com/mailflow/mailflow/trace"
+)
+
+// Line is one line of the log; exactly one field is set.
+type Line struct {
+	Trace    *trace.Event      `json:"trace,omitempty"`
+	Received *internet.Message `json:"received,omitempty"`
+	Ready    *Ready            `json:"ready,omitempty"`
+}
+
+// Ready says the server listens.
+type Ready struct {
+	Server    string   `json:"server"`
+	Role      string   `json:"role"`
+	Listeners []string `json:"listeners"`
+}
+
+// ReadyMarker is a substring of the ready line, for log-based wait strategies.
+const ReadyMarker = `{"ready":`
+
+// Writer writes lines; it is a trace.Recorder, so a server's trace goes straight out.
+type Writer struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+// NewWriter writes to w.
+func NewWriter(w io.Writer) *Writer { return &Writer{enc: json.NewEncoder(w)} }
+
+// Write writes one line.
+func (w *Writer) Write(l Line) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.enc.Encode(l)
+}
+
+// Record writes a trace event.
+func (w *Writer) Record(e trace.Event) { w.Write(Line{Trace: &e}) }
+
+// Parse reads one line; ok is false for anything that is not a protocol line (a
+// panic's stack, a log line on the wrong stream).
+func Parse(b []byte) (l Line, ok bool) {
+	if err := json.Unmarshal(b, &l); err != nil {
+		return Line{}, false
+	}
+	return l, l.Trace != nil || l.Received != nil || l.Ready != nil
+}

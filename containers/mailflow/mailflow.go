@@ -1,0 +1,261 @@
+// Package mailflow is a testcontainers-go module for the reference servers: each
+// server of a scenario runs as `mailflow server` in the FROM scratch image that
+// containers/reference/build-image.sh builds, configured by a generated scenario slice.
+//
+//	edge, err := mailflow.RunEdge(ctx, mailflow.DefaultImage,
+//		mailflow.WithScenario(slice, "EDGE1"), mailflow.WithNetwork(nw, ip),
+//		mailflow.WithDNS("172.29.3.128:53"), mailflow.WithDirectory(url, baseDN))
+//	defer edge.Terminate(ctx)
+//	addr := edge.Endpoint(25)
+package mailflow
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/network"
+	"github.com/testcontainers/testcontainers-go"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/mailflow/mailflow/containers/logline"
+	"github.com/mailflow/mailflow/scenario"
+)
+
+// DefaultImage is what build-image.sh tags last; set MAILFLOW_REFERENCE_IMAGE to pin one.
+const DefaultImage = "mailflow/reference:latest"
+
+// Paths inside the container.
+const (
+	scenarioPath = "/etc/mailflow/scenario.yaml"
+	certPath     = "/etc/mailflow/tls.crt"
+	keyPath      = "/etc/mailflow/tls.key"
+	caPath       = "/etc/mailflow/ca.crt"
+	spoolPath    = "/spool"
+)
+
+type options struct {
+	role      scenario.Role
+	server    string
+	slice     []byte
+	network   string
+	ip        netip.Addr
+	dns       string
+	ldap      string
+	baseDN    string
+	hubs      []string
+	cert, key []byte
+	ca        []byte
+	onLine    func(logline.Line)
+	startup   time.Duration
+}
+
+// Option configures a reference server container.
+type Option func(*options)
+
+// Customize lets an Option stand among testcontainers.ContainerCustomizer arguments
+// (the shape of testcontainers-go's own modules); the work is done by Run.
+func (o Option) Customize(*testcontainers.GenericContainerRequest) error { return nil }
+
+// WithScenario gives the container its scenario slice (scenario.Marshal of
+// Scenario.SliceFor) and the name of the server it runs.
+func WithScenario(slice []byte, server string) Option {
+	return func(o *options) { o.slice, o.server = slice, server }
+}
+
+// WithNetwork attaches the container to a network at a fixed address.
+func WithNetwork(name string, ip netip.Addr) Option {
+	return func(o *options) { o.network, o.ip = name, ip }
+}
+
+// WithDNS is the resolver (ip:port) the server asks.
+func WithDNS(addr string) Option { return func(o *options) { o.dns = addr } }
+
+// WithDirectory is the LDAP directory (URL and base DN).
+func WithDirectory(url, baseDN string) Option {
+	return func(o *options) { o.ldap, o.baseDN = url, baseDN }
+}
+
+// WithHubs are the Hubs (ip:port) an Edge hands inbound mail to.
+func WithHubs(addrs ...string) Option { return func(o *options) { o.hubs = append(o.hubs, addrs...) } }
+
+// WithTLS is the server's certificate chain and key and the CA its peers chain to (PEM).
+func WithTLS(cert, key, ca []byte) Option {
+	return func(o *options) { o.cert, o.key, o.ca = cert, key, ca }
+}
+
+// WithLogLines receives every protocol line the server writes (trace events, what a
+// stand-in received), in order.
+func WithLogLines(f func(logline.Line)) Option { return func(o *options) { o.onLine = f } }
+
+// WithStartupTimeout bounds the wait for the ready line (default 30 s).
+func WithStartupTimeout(d time.Duration) Option { return func(o *options) { o.startup = d } }
+
+// Container is one running reference server.
+type Container struct {
+	testcontainers.Container
+	Server string
+	Role   scenario.Role
+	IP     netip.Addr
+}
+
+// RunEdge starts an Edge Transport server.
+func RunEdge(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
+	return run(ctx, scenario.RoleEdge, img, opts)
+}
+
+// RunHub starts a Hub Transport server (a stand-in that records what it is handed, in
+// this version).
+func RunHub(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
+	return run(ctx, scenario.RoleHub, img, opts)
+}
+
+// RunMailbox starts a Mailbox server (a stand-in, in this version).
+func RunMailbox(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
+	return run(ctx, scenario.RoleMailbox, img, opts)
+}
+
+func run(ctx context.Context, role scenario.Role, img string, custom []testcontainers.ContainerCustomizer) (*Container, error) {
+	o := options{role: role, startup: 30 * time.Second, baseDN: "dc=contoso,dc=test"}
+	var rest []testcontainers.ContainerCustomizer
+	for _, c := range custom {
+		if opt, ok := c.(Option); ok {
+			opt(&o)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	if o.server == "" || o.slice == nil {
+		return nil, fmt.Errorf("mailflow %s: WithScenario is required", role)
+	}
+	cmd := []string{"server", "--scenario", scenarioPath, "--server", o.server, "--spool", spoolPath}
+	files := []testcontainers.ContainerFile{{Reader: bytes.NewReader(o.slice), ContainerFilePath: scenarioPath, FileMode: 0o644}}
+	if o.dns != "" {
+		cmd = append(cmd, "--dns", o.dns)
+	}
+	if o.ldap != "" {
+		cmd = append(cmd, "--ldap", o.ldap, "--base-dn", o.baseDN)
+	}
+	for _, h := range o.hubs {
+		cmd = append(cmd, "--hub", h)
+	}
+	if o.cert != nil {
+		cmd = append(cmd, "--tls-cert", certPath, "--tls-key", keyPath)
+		files = append(files,
+			testcontainers.ContainerFile{Reader: bytes.NewReader(o.cert), ContainerFilePath: certPath, FileMode: 0o644},
+			testcontainers.ContainerFile{Reader: bytes.NewReader(o.key), ContainerFilePath: keyPath, FileMode: 0o600})
+	}
+	if o.ca != nil {
+		cmd = append(cmd, "--ca", caPath)
+		files = append(files, testcontainers.ContainerFile{Reader: bytes.NewReader(o.ca), ContainerFilePath: caPath, FileMode: 0o644})
+	}
+	lines := &lineSplitter{f: o.onLine}
+	req := testcontainers.GenericContainerRequest{
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image:      img,
+			Name:       "",
+			Cmd:        cmd,
+			Files:      files,
+			Labels:     map[string]string{"org.mailflow.server": o.server, "org.mailflow.role": string(role)},
+			WaitingFor: wait.ForLog(logline.ReadyMarker).WithStartupTimeout(o.startup),
+			LogConsumerCfg: &testcontainers.LogConsumerConfig{
+				Consumers: []testcontainers.LogConsumer{lines},
+			},
+		},
+		Started: true,
+	}
+	if o.network != "" {
+		req.Networks = []string{o.network}
+		req.NetworkAliases = map[string][]string{o.network: {strings.ToLower(o.server)}}
+		if o.ip.IsValid() {
+			nw, ip := o.network, o.ip
+			req.EndpointSettingsModifier = func(m map[string]*network.EndpointSettings) {
+				es := m[nw]
+				if es == nil {
+					es = &network.EndpointSettings{}
+					m[nw] = es
+				}
+				es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ip}
+			}
+		}
+	}
+	for _, c := range rest {
+		if err := c.Customize(&req); err != nil {
+			return nil, fmt.Errorf("mailflow %s %s: %w", role, o.server, err)
+		}
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, req)
+	var c *Container
+	if ctr != nil {
+		c = &Container{Container: ctr, Server: o.server, Role: role, IP: o.ip}
+	}
+	if err != nil {
+		return c, fmt.Errorf("mailflow %s %s: %w", role, o.server, err)
+	}
+	if !c.IP.IsValid() {
+		s, err := ctr.ContainerIP(ctx)
+		if err != nil {
+			return c, fmt.Errorf("mailflow %s %s: %w", role, o.server, err)
+		}
+		if c.IP, err = netip.ParseAddr(s); err != nil {
+			return c, fmt.Errorf("mailflow %s %s: container address %q: %w", role, o.server, s, err)
+		}
+	}
+	return c, nil
+}
+
+// Endpoint is where a client on the container's network reaches port.
+func (c *Container) Endpoint(port int) string {
+	return net.JoinHostPort(c.IP.String(), strconv.Itoa(port))
+}
+
+// QueueLen is how many messages the server's spool holds (`mailflow queue --count`).
+func (c *Container) QueueLen(ctx context.Context) (int, error) {
+	code, out, err := c.Exec(ctx, []string{"/mailflow", "queue", "--count", "--spool", spoolPath + "/" + c.Server}, tcexec.Multiplexed())
+	if err != nil {
+		return 0, fmt.Errorf("%s: queue: %w", c.Server, err)
+	}
+	b, _ := io.ReadAll(out)
+	if code != 0 {
+		return 0, fmt.Errorf("%s: queue: exit %d: %s", c.Server, code, bytes.TrimSpace(b))
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// lineSplitter turns Docker's log frames (any size) into protocol lines.
+type lineSplitter struct {
+	mu  sync.Mutex
+	buf []byte
+	f   func(logline.Line)
+}
+
+func (s *lineSplitter) Accept(l testcontainers.Log) {
+	if l.LogType == testcontainers.StderrLog && os.Getenv("MAILFLOW_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "%s", l.Content)
+	}
+	if l.LogType != testcontainers.StdoutLog || s.f == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf = append(s.buf, l.Content...)
+	for {
+		i := bytes.IndexByte(s.buf, '\n')
+		if i < 0 {
+			return
+		}
+		if line, ok := logline.Parse(s.buf[:i]); ok {
+			s.f(line)
+		}
+		s.buf = s.buf[i+1:]
+	}
+}

@@ -1,0 +1,361 @@
+// Package containers runs a scenario's reference topology as one container per server
+// (the FROM scratch mailflow image) on a Docker network the target creates. Fixtures
+// (fake DNS, directory, fake Internet hosts) stay in the test process, on addresses of
+// the network's bridge: the suites program and inspect them directly, exactly as
+// in-process, and nothing but the servers under test crosses into Docker. Trace events
+// come from each container's JSON log. Time is real: the fake clock does not reach into
+// containers, so specs that need it report N/A.
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/mailflow/mailflow/containers/logline"
+	"github.com/mailflow/mailflow/containers/mailflow"
+	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/fixtures/dnsfake"
+	"github.com/mailflow/mailflow/fixtures/internet"
+	"github.com/mailflow/mailflow/fixtures/ldapfake"
+	"github.com/mailflow/mailflow/fixtures/testca"
+	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/targets/dockernet"
+	"github.com/mailflow/mailflow/targets/internal/fixtureset"
+	"github.com/mailflow/mailflow/trace"
+)
+
+// ImageEnv overrides the reference image.
+const ImageEnv = "MAILFLOW_REFERENCE_IMAGE"
+
+func init() {
+	// The reaper image cannot be pulled here; every container is terminated by Stop.
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	if os.Getenv("MAILFLOW_DOCKER_LOG") == "" {
+		tclog.SetDefault(quiet{})
+	}
+}
+
+type quiet struct{}
+
+func (quiet) Printf(string, ...any) {}
+
+// Topology is a running containerised world.
+type Topology struct {
+	Net       *dockernet.Net
+	scenario  *scenario.Scenario
+	trace     *trace.Log
+	dns       *dnsfake.Server
+	ldap      *ldapfake.Server
+	fleet     *internet.Fleet
+	servers   map[string]*mailflow.Container
+	mu        sync.Mutex
+	received  map[string][]internet.Message
+	clientSeq int
+	stopOnce  sync.Once
+	log       *slog.Logger
+}
+
+// Start brings the scenario's world up; on error everything started is torn down.
+func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error) {
+	img := os.Getenv(ImageEnv)
+	if img == "" {
+		img = mailflow.DefaultImage
+	}
+	// The target rewrites addresses; the caller's scenario stays as written.
+	b, err := scenario.Marshal(orig)
+	if err != nil {
+		return nil, err
+	}
+	s, err := scenario.Parse(orig.File, b)
+	if err != nil {
+		return nil, fmt.Errorf("containers: %w", err)
+	}
+	nw, err := dockernet.New(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("containers: %w", err)
+	}
+	t := &Topology{Net: nw, scenario: s, trace: trace.NewLog(nil), fleet: internet.NewFleet(),
+		servers: map[string]*mailflow.Container{}, received: map[string][]internet.Message{},
+		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	defer func() {
+		if err != nil {
+			_ = t.Stop(context.Background())
+		}
+	}()
+	if err := t.remapClientRanges(); err != nil {
+		return nil, err
+	}
+	z, err := fixtureset.Rewrite(s, nw)
+	if err != nil {
+		return nil, fmt.Errorf("containers: %w", err)
+	}
+	if err := fixtureset.StartHosts(ctx, s, nw, z, 25, t.fleet); err != nil {
+		return nil, fmt.Errorf("containers: %w", err)
+	}
+	ips := map[string]netip.Addr{}
+	for _, srv := range s.Org.Servers {
+		ip, err := nw.Container()
+		if err != nil {
+			return nil, err
+		}
+		ips[strings.ToLower(srv.Name)] = ip
+		z.Add(srv.FQDN, ip)
+	}
+	dnsIP, err := nw.Next()
+	if err != nil {
+		return nil, err
+	}
+	if t.dns, err = fixtureset.StartDNS(ctx, s, net.JoinHostPort(dnsIP.String(), "53"), z); err != nil {
+		return nil, fmt.Errorf("containers: %w", err)
+	}
+	ldapIP, err := nw.Next()
+	if err != nil {
+		return nil, err
+	}
+	if t.ldap, err = ldapfake.Start(ctx, net.JoinHostPort(ldapIP.String(), "389"), s.Org.Recipients); err != nil {
+		return nil, fmt.Errorf("containers: ldap: %w", err)
+	}
+	return t, t.startServers(ctx, img, ips)
+}
+
+// remapClientRanges moves loopback remote_ip_ranges of receive connectors to the
+// network's client blocks, where ClientIn finds them again.
+func (t *Topology) remapClientRanges() error {
+	for i := range t.scenario.Org.ReceiveConnectors {
+		rs := t.scenario.Org.ReceiveConnectors[i].RemoteIPRanges
+		for j, r := range rs {
+			p, err := netip.ParsePrefix(r)
+			if err != nil {
+				if a, aerr := netip.ParseAddr(r); aerr == nil {
+					p = netip.PrefixFrom(a, a.BitLen())
+				} else {
+					continue // ranges "a-b" and other forms stay as written
+				}
+			}
+			if !p.Addr().IsLoopback() {
+				continue
+			}
+			b, err := t.Net.ClientRange(p)
+			if err != nil {
+				return fmt.Errorf("containers: %w", err)
+			}
+			rs[j] = b.String()
+		}
+	}
+	return nil
+}
+
+func (t *Topology) startServers(ctx context.Context, img string, ips map[string]netip.Addr) error {
+	ca := testca.Shared()
+	var hubs []string
+	var hubSites []string
+	for _, srv := range t.scenario.ServersByRole(scenario.RoleHub) {
+		hubs = append(hubs, net.JoinHostPort(ips[strings.ToLower(srv.Name)].String(), "25"))
+		hubSites = append(hubSites, srv.Site)
+	}
+	type result struct {
+		c   *mailflow.Container
+		err error
+	}
+	results := make(chan result, len(t.scenario.Org.Servers))
+	for i := range t.scenario.Org.Servers {
+		srv := t.scenario.Org.Servers[i]
+		ip := ips[strings.ToLower(srv.Name)]
+		go func() {
+			// The container's log is followed for as long as it runs, longer than the
+			// caller's start-up deadline; the wait strategy bounds start-up instead.
+			c, err := t.runServer(context.WithoutCancel(ctx), img, srv, ip, ca, hubs, hubSites)
+			results <- result{c, err}
+		}()
+	}
+	var errs []error
+	for range t.scenario.Org.Servers {
+		r := <-results
+		if r.c != nil {
+			t.mu.Lock()
+			t.servers[strings.ToLower(r.c.Server)] = r.c
+			t.mu.Unlock()
+		}
+		errs = append(errs, r.err)
+	}
+	return errors.Join(errs...)
+}
+
+func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Server, ip netip.Addr, ca *testca.CA, hubs, hubSites []string) (*mailflow.Container, error) {
+	slice, err := t.scenario.SliceFor(srv.Name)
+	if err != nil {
+		return nil, err
+	}
+	yml, err := scenario.Marshal(slice)
+	if err != nil {
+		return nil, err
+	}
+	cert, key, err := ca.IssuePEM(srv.FQDN, ip.String())
+	if err != nil {
+		return nil, err
+	}
+	name := srv.Name
+	opts := []testcontainers.ContainerCustomizer{
+		mailflow.WithScenario(yml, srv.Name),
+		mailflow.WithNetwork(t.Net.Name, ip),
+		mailflow.WithTLS(cert, key, ca.CertPEM()),
+		mailflow.WithLogLines(func(l logline.Line) { t.onLine(name, l) }),
+	}
+	switch srv.Role {
+	case scenario.RoleEdge:
+		opts = append(opts,
+			mailflow.WithDNS(t.dns.Addr()),
+			mailflow.WithDirectory("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()))
+		for i, h := range hubs {
+			if srv.Site == "" || strings.EqualFold(hubSites[i], srv.Site) {
+				opts = append(opts, mailflow.WithHubs(h))
+			}
+		}
+		return mailflow.RunEdge(ctx, img, opts...)
+	case scenario.RoleHub:
+		return mailflow.RunHub(ctx, img, opts...)
+	default:
+		return mailflow.RunMailbox(ctx, img, opts...)
+	}
+}
+
+func (t *Topology) onLine(server string, l logline.Line) {
+	switch {
+	case l.Trace != nil:
+		t.trace.Record(*l.Trace)
+	case l.Received != nil:
+		t.mu.Lock()
+		t.received[strings.ToLower(server)] = append(t.received[strings.ToLower(server)], *l.Received)
+		t.mu.Unlock()
+	}
+}
+
+// ErrUnknownEndpoint names a server or connector the topology does not have.
+var ErrUnknownEndpoint = errors.New("unknown endpoint")
+
+// Endpoint is the container address and bound port of a server's receive connector
+// ("" for its first).
+func (t *Topology) Endpoint(server, connector string) (string, error) {
+	t.mu.Lock()
+	c, ok := t.servers[strings.ToLower(server)]
+	t.mu.Unlock()
+	if !ok {
+		return "", fmt.Errorf("server %q: %w", server, ErrUnknownEndpoint)
+	}
+	for _, rc := range t.scenario.ReceiveConnectorsOf(server) {
+		if connector != "" && !strings.EqualFold(rc.Name, connector) {
+			continue
+		}
+		_, port, err := net.SplitHostPort(rc.Bind)
+		if err != nil {
+			return "", fmt.Errorf("connector %s bind %q: %w", rc.Name, rc.Bind, err)
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil {
+			return "", fmt.Errorf("connector %s bind %q: %w", rc.Name, rc.Bind, err)
+		}
+		return c.Endpoint(n), nil
+	}
+	return "", fmt.Errorf("connector %q on %s: %w", connector, server, ErrUnknownEndpoint)
+}
+
+// ClientIn is an address inside a client range the scenario names, from which a test
+// can dial.
+func (t *Topology) ClientIn(p netip.Prefix) (netip.Addr, error) {
+	t.mu.Lock()
+	t.clientSeq++
+	seq := t.clientSeq
+	t.mu.Unlock()
+	return t.Net.ClientIn(p, seq)
+}
+
+// Host is a fake Internet host by name (servers are containers: see Received).
+func (t *Topology) Host(name string) *internet.Host { return t.fleet.Host(name) }
+
+// Received is what a fake host or a stand-in server accepted.
+func (t *Topology) Received(name string) []internet.Message {
+	if h := t.fleet.Host(name); h != nil {
+		return h.Messages()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]internet.Message(nil), t.received[strings.ToLower(name)]...)
+}
+
+func (t *Topology) DNS() *dnsfake.Server        { return t.dns }
+func (t *Topology) Directory() *ldapfake.Server { return t.ldap }
+func (t *Topology) Trace() trace.Reader         { return t.trace }
+func (t *Topology) Clock() clock.Controller     { return clock.Real{} }
+
+// QueueLen is how many messages a server's spool holds (-1 when it cannot be read).
+func (t *Topology) QueueLen(server string) int {
+	t.mu.Lock()
+	c, ok := t.servers[strings.ToLower(server)]
+	t.mu.Unlock()
+	if !ok {
+		return -1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := c.QueueLen(ctx)
+	if err != nil {
+		t.log.Warn("queue length", "server", server, "err", err)
+		return -1
+	}
+	return n
+}
+
+// Containers are the running server containers.
+func (t *Topology) Containers() []*mailflow.Container {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*mailflow.Container
+	for _, c := range t.servers {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Stop terminates every container, then the fixtures, then removes the network.
+func (t *Topology) Stop(ctx context.Context) error {
+	var errs []error
+	t.stopOnce.Do(func() {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, c := range t.Containers() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.Terminate(ctx, testcontainers.StopTimeout(2*time.Second)); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("terminate %s: %w", c.Server, err))
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		errs = append(errs, t.fleet.Close())
+		if t.ldap != nil {
+			errs = append(errs, t.ldap.Close())
+		}
+		if t.dns != nil {
+			errs = append(errs, t.dns.Close())
+		}
+		errs = append(errs, t.Net.Remove(ctx))
+	})
+	return errors.Join(errs...)
+}

@@ -1,0 +1,87 @@
+package containers_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailflow/mailflow/scenarios"
+	"github.com/mailflow/mailflow/targets/containers"
+)
+
+// These tests need a Docker engine and the reference image; `make test-containers`
+// builds the image and sets MAILFLOW_DOCKER_TESTS=1.
+func requireDocker(t testing.TB) {
+	if os.Getenv("MAILFLOW_DOCKER_TESTS") == "" {
+		t.Skip("set MAILFLOW_DOCKER_TESTS=1 (make test-containers does) to run Docker tests")
+	}
+}
+
+func TestStartStop(t *testing.T) {
+	requireDocker(t)
+	s, err := scenarios.Load("edge-smarthost.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	topo, err := containers.Start(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("3 containers ready in %v", time.Since(t0))
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = topo.Stop(context.Background())
+		}
+	})
+	if os.Getenv("MAILFLOW_DEBUG") != "" {
+		for _, c := range topo.Containers() {
+			out, _ := exec.Command("docker", "logs", c.GetContainerID()).CombinedOutput()
+			t.Logf("%s:\n%s", c.Server, out)
+		}
+	}
+	addr, err := topo.Endpoint("EDGE1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("EDGE1 at %s", addr)
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMail("bob@fabrikam.test", []string{"alice@contoso.test"}, strings.NewReader("Subject: hi\r\n\r\nhello\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Quit()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(topo.Received("HUB1")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(topo.Received("HUB1")) != 1 {
+		t.Errorf("HUB1 received %d messages; trace: %+v", len(topo.Received("HUB1")), topo.Trace().Events())
+		for _, c := range topo.Containers() {
+			out, _ := exec.Command("docker", "logs", c.GetContainerID()).CombinedOutput()
+			t.Logf("%s:\n%s", c.Server, out)
+		}
+	}
+	stopped = true
+	if err := topo.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=org.mailflow.server").Output()
+	if len(out) != 0 {
+		t.Errorf("containers left after Stop: %s", out)
+	}
+	out, _ = exec.Command("docker", "network", "ls", "-q", "--filter", "label=org.mailflow.network").Output()
+	if len(out) != 0 {
+		t.Errorf("networks left after Stop: %s", out)
+	}
+}

@@ -1,0 +1,199 @@
+// Package dockernet is the network a Docker target's world lives on: a bridge network
+// the test creates with its own /24, whose host side also carries the fixtures' and the
+// test clients' addresses (added to the bridge interface), so a fake Internet host, the
+// fake DNS and a client "from 127.77.0.0/16" each have their own address that the
+// containers reach directly. Removing the network removes the bridge and every address.
+//
+// Adding addresses needs CAP_NET_ADMIN (root), as creating network namespaces does.
+package dockernet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"sync"
+
+	"github.com/moby/moby/api/types/network"
+	"github.com/testcontainers/testcontainers-go"
+	tcnet "github.com/testcontainers/testcontainers-go/network"
+)
+
+// Label marks every network this package creates (for `docker network ls --filter`).
+const Label = "org.mailflow.network"
+
+// Layout of the /24: .1 is the gateway, containers take .10-.99, fixtures .100-.159,
+// and each client range a scenario names gets a /28 from .160 up.
+const (
+	firstContainer = 10
+	lastContainer  = 99
+	firstFixture   = 100
+	lastFixture    = 159
+	firstClient    = 160
+)
+
+// Net is one created network.
+type Net struct {
+	*testcontainers.DockerNetwork
+	Bridge string
+	Subnet netip.Prefix
+
+	mu        sync.Mutex
+	nextCtr   int
+	nextFix   int
+	clients   map[netip.Prefix]netip.Prefix
+	nextBlock int
+	added     map[netip.Addr]bool
+	remap     map[netip.Addr]netip.Addr
+}
+
+// ErrNoDocker says no Docker engine answers.
+var ErrNoDocker = errors.New("no Docker engine answers")
+
+// New creates a network with a free 172.29.X.0/24.
+func New(ctx context.Context) (*Net, error) {
+	if _, err := exec.LookPath("ip"); err != nil {
+		return nil, fmt.Errorf("dockernet: the ip command (iproute2) is needed to give fixtures addresses: %w", err)
+	}
+	start := rand.IntN(256)
+	var lastErr error
+	for i := 0; i < 32; i++ {
+		x := (start + i*7) % 256
+		subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 29, byte(x), 0}), 24)
+		nw, err := tcnet.New(ctx,
+			tcnet.WithDriver("bridge"),
+			tcnet.WithLabels(map[string]string{Label: "1"}),
+			tcnet.WithIPAM(&network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet, Gateway: at(subnet, 1)}}}),
+		)
+		if err != nil {
+			lastErr = err
+			if strings.Contains(err.Error(), "overlap") || strings.Contains(err.Error(), "already") {
+				continue
+			}
+			return nil, classify(err)
+		}
+		// Docker names a user-defined bridge br-<first 12 hex digits of the network ID>
+		// (testcontainers-go does not pass a chosen name through).
+		bridge := "br-" + nw.ID[:12]
+		return &Net{DockerNetwork: nw, Bridge: bridge, Subnet: subnet, nextCtr: firstContainer, nextFix: firstFixture,
+			clients: map[netip.Prefix]netip.Prefix{}, nextBlock: firstClient, added: map[netip.Addr]bool{}, remap: map[netip.Addr]netip.Addr{}}, nil
+	}
+	return nil, fmt.Errorf("dockernet: no free subnet in 172.29.0.0/16: %w", lastErr)
+}
+
+func classify(err error) error {
+	if strings.Contains(err.Error(), "Cannot connect to the Docker daemon") || strings.Contains(err.Error(), "docker host") ||
+		strings.Contains(err.Error(), "rootless Docker not found") {
+		return fmt.Errorf("dockernet: %w: %v", ErrNoDocker, err)
+	}
+	return fmt.Errorf("dockernet: %w", err)
+}
+
+func at(p netip.Prefix, n byte) netip.Addr {
+	b := p.Addr().As4()
+	b[3] = n
+	return netip.AddrFrom4(b)
+}
+
+// Gateway is the host's own address on the network.
+func (n *Net) Gateway() netip.Addr { return at(n.Subnet, 1) }
+
+// Container gives the next container address.
+func (n *Net) Container() (netip.Addr, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.nextCtr > lastContainer {
+		return netip.Addr{}, fmt.Errorf("dockernet %s: more than %d containers", n.Name, lastContainer-firstContainer+1)
+	}
+	a := at(n.Subnet, byte(n.nextCtr))
+	n.nextCtr++
+	return a, nil
+}
+
+// Next gives a fresh fixture address, already on the bridge (fixtureset.Allocator).
+func (n *Net) Next() (netip.Addr, error) {
+	n.mu.Lock()
+	if n.nextFix > lastFixture {
+		n.mu.Unlock()
+		return netip.Addr{}, fmt.Errorf("dockernet %s: more than %d fixtures", n.Name, lastFixture-firstFixture+1)
+	}
+	a := at(n.Subnet, byte(n.nextFix))
+	n.nextFix++
+	n.mu.Unlock()
+	return a, n.AddAddr(a)
+}
+
+// Remap gives a scenario address its fixture address, stable per address.
+func (n *Net) Remap(a netip.Addr) (netip.Addr, error) {
+	n.mu.Lock()
+	r, ok := n.remap[a]
+	n.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := n.Next()
+	if err != nil {
+		return r, err
+	}
+	n.mu.Lock()
+	n.remap[a] = r
+	n.mu.Unlock()
+	return r, nil
+}
+
+// ClientRange gives a scenario's client range (127.77.0.0/16, say) its /28 on this
+// network; the same range always gets the same block.
+func (n *Net) ClientRange(p netip.Prefix) (netip.Prefix, error) {
+	p = p.Masked()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if b, ok := n.clients[p]; ok {
+		return b, nil
+	}
+	if n.nextBlock > 240 {
+		return netip.Prefix{}, fmt.Errorf("dockernet %s: more than 6 client ranges", n.Name)
+	}
+	b := netip.PrefixFrom(at(n.Subnet, byte(n.nextBlock)), 28)
+	n.nextBlock += 16
+	n.clients[p] = b
+	return b, nil
+}
+
+// ClientIn gives an address inside the block of client range p, on the bridge, so a
+// test can dial from it.
+func (n *Net) ClientIn(p netip.Prefix, seq int) (netip.Addr, error) {
+	b, err := n.ClientRange(p)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	a := b.Addr().As4()
+	a[3] += byte(1 + seq%14)
+	addr := netip.AddrFrom4(a)
+	return addr, n.AddAddr(addr)
+}
+
+// AddAddr puts a on the host side of the bridge (once).
+func (n *Net) AddAddr(a netip.Addr) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.added[a] {
+		return nil
+	}
+	out, err := exec.Command("ip", "addr", "add", a.String()+"/32", "dev", n.Bridge).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "File exists") {
+		return fmt.Errorf("dockernet: ip addr add %s dev %s: %v: %s", a, n.Bridge, err, strings.TrimSpace(string(out)))
+	}
+	n.added[a] = true
+	return nil
+}
+
+// Remove removes the network (its bridge and every address on it).
+func (n *Net) Remove(ctx context.Context) error {
+	if err := n.DockerNetwork.Remove(ctx); err != nil {
+		return fmt.Errorf("dockernet: remove %s: %w", n.Name, err)
+	}
+	return nil
+}
