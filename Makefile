@@ -11,7 +11,12 @@ REPORT_DIR  ?= report
 # Parallel ginkgo processes; every spec builds its own topology on its own addresses.
 PROCS       ?= 2
 
-.PHONY: all run test unit suites bench lint tools build clean mta-images
+.PHONY: all run test unit suites bench lint tools build clean mta-images reference-image \
+	test-containers test-mta bench-containers docker-check docker-clean
+
+# Docker targets stop at once, with one line, when no engine answers.
+DOCKER_CHECK = @docker info >/dev/null 2>&1 || { echo "make $@: no Docker engine answers (docker info failed); the container and MTA targets need one"; exit 1; }
+MTAS ?= postfix exim opensmtpd
 
 all: build
 
@@ -40,10 +45,47 @@ lint: tools
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
+## reference-image: the FROM scratch image of the static mailflow binary (tag = hash of
+## the binary and Dockerfile; reused when unchanged)
+reference-image:
+	$(DOCKER_CHECK)
+	@containers/reference/build-image.sh
+
+## test-containers: Docker tests of the target, then the suites against the reference
+## topology in containers (one per server); report in $(REPORT_DIR)/reference-containers.*
+test-containers: build
+	$(DOCKER_CHECK)
+	@img=$$(containers/reference/build-image.sh) && echo "image $$img" && \
+	MAILFLOW_REFERENCE_IMAGE=$$img MAILFLOW_DOCKER_TESTS=1 $(GO) test -count=1 ./targets/containers/ ./targets/dockernet/ && \
+	MAILFLOW_REFERENCE_IMAGE=$$img ./bin/mailflow conformance --target containers --report-dir $(REPORT_DIR)
+
+## test-mta: every any-mta clause against Postfix, Exim and OpenSMTPD (Debian packages),
+## then the clause x target matrix of every report in $(REPORT_DIR) (text, Markdown, HTML).
+## Verdicts are the MTAs' own: a FAIL is recorded, not an error; a run that cannot
+## complete (an MTA that does not start) is.
+test-mta: build mta-images
+	$(DOCKER_CHECK)
+	@for m in $(MTAS); do \
+	  ./bin/mailflow conformance --target mta:$$m --label-filter any-mta --verdicts-only --report-dir $(REPORT_DIR) || exit 1; \
+	done
+	./bin/mailflow conformance report $(REPORT_DIR)/*.json
+
+## bench-containers: start-up and teardown of a five-container reference topology
+bench-containers:
+	$(DOCKER_CHECK)
+	@img=$$(containers/reference/build-image.sh) && \
+	MAILFLOW_REFERENCE_IMAGE=$$img MAILFLOW_DOCKER_TESTS=1 $(GO) test -run='^$$' -bench=StartFive -benchtime=5x ./targets/containers/
+
+## docker-clean: remove containers and networks a killed run left behind
+docker-clean:
+	-docker rm -f $$(docker ps -aq --filter label=org.mailflow.server) 2>/dev/null
+	-docker network rm $$(docker network ls -q --filter label=org.mailflow.network) 2>/dev/null
+
 ## mta-images: Debian images of Postfix, Exim and OpenSMTPD (debootstrap + docker import;
 ## tagged by a hash of their inputs, rebuilt only when those change)
 mta-images:
-	@for m in postfix exim opensmtpd; do containers/mta/build-image.sh $$m || exit 1; done
+	$(DOCKER_CHECK)
+	@for m in $(MTAS); do containers/mta/build-image.sh $$m || exit 1; done
 
 tools: $(GINKGO) $(STATICCHECK)
 

@@ -15,11 +15,7 @@ func (s *Scenario) SliceFor(server string) (*Scenario, error) {
 	if _, ok := s.Server(server); !ok {
 		return nil, fmt.Errorf("slice: no server %q", server)
 	}
-	b, err := Marshal(s)
-	if err != nil {
-		return nil, err
-	}
-	out, err := Parse(s.File, b)
+	out, err := s.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("slice: %w", err)
 	}
@@ -42,4 +38,18 @@ func Marshal(s *Scenario) ([]byte, error) {
 		return nil, fmt.Errorf("scenario: marshal: %w", err)
 	}
 	return b, nil
+}
+
+// Clone is a deep copy, for targets that rewrite addresses without touching the
+// caller's scenario.
+func (s *Scenario) Clone() (*Scenario, error) {
+	b, err := Marshal(s)
+	if err != nil {
+		return nil, err
+	}
+	out, err := Parse(s.File, b)
+	if err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	return out, nil
 }

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -35,11 +40,12 @@ func (t *failT) Fail() { t.failed = true }
 
 func runConformance(args []string) int {
 	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
-	target := fs.String("target", "inprocess", "where the suites run: inprocess")
+	target := fs.String("target", "inprocess", "where the suites run: inprocess, containers, mta:postfix, mta:exim, mta:opensmtpd")
 	labels := fs.String("label-filter", "", "Ginkgo label filter, e.g. 'relay && any-mta' or 'RELAY-001'")
 	dir := fs.String("report-dir", "report", "where junit.xml and report.json are written")
 	strict := fs.Bool("strict", false, "a failed SHOULD clause (WARN) also fails the run")
 	verbose := fs.Bool("v", false, "stream Ginkgo's per-spec output")
+	verdictsOnly := fs.Bool("verdicts-only", false, "exit 0 whatever the verdicts once the run completed (recording a third-party MTA's matrix); non-zero only when the run itself failed")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -57,8 +63,13 @@ func runConformance(args []string) int {
 			return 2
 		}
 	}
+	if *target != "inprocess" && *target != "reference-inprocess" {
+		if err := dockerAnswers(); err != nil {
+			fmt.Fprintf(os.Stderr, "mailflow conformance: target %s needs a Docker engine: %v\n", *target, err)
+			return 2
+		}
+	}
 	gomega.RegisterFailHandler(ginkgo.Fail)
-	gomega.SetDefaultEventuallyTimeout(10 * time.Second)
 	ginkgo.RunSpecs(&failT{}, "mailflow conformance")
 
 	res := report.Build(t.Name(), suiteReport, spec.Catalog())
@@ -71,17 +82,38 @@ func runConformance(args []string) int {
 		fmt.Fprintln(os.Stderr, "mailflow conformance:", err)
 		return 2
 	}
-	fmt.Printf("\nreports: %s, %s\n", filepath.Join(*dir, "junit.xml"), filepath.Join(*dir, "report.json"))
+	fmt.Printf("\nreports: %s, %s\n", filepath.Join(*dir, t.Name()+".junit.xml"), filepath.Join(*dir, t.Name()+".json"))
+	if *verdictsOnly && len(res.SuiteFailures) == 0 {
+		return 0
+	}
 	return res.ExitCode(*strict)
 }
 
+// dockerAnswers pings the engine with a short deadline, so a missing engine is one
+// line at once rather than a hang in the first spec.
+func dockerAnswers() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if i := strings.IndexByte(msg, '\n'); i > 0 {
+			msg = msg[:i]
+		}
+		return fmt.Errorf("no engine answers (docker info: %v: %s)", err, msg)
+	}
+	return nil
+}
+
+// writeReports writes TARGET.json (what `conformance report` reads) and
+// TARGET.junit.xml, so one directory collects the runs of every target.
 func writeReports(res *report.Result, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for name, write := range map[string]func(*os.File) error{
-		"junit.xml":   func(f *os.File) error { return res.WriteJUnit(f) },
-		"report.json": func(f *os.File) error { return res.WriteJSON(f) },
+		res.Target + ".junit.xml": func(f *os.File) error { return res.WriteJUnit(f) },
+		res.Target + ".json":      func(f *os.File) error { return res.WriteJSON(f) },
 	} {
 		f, err := os.Create(filepath.Join(dir, name))
 		if err != nil {
@@ -95,9 +127,15 @@ func writeReports(res *report.Result, dir string) error {
 	return nil
 }
 
-func runMatrix(files []string) int {
+func runMatrix(args []string) int {
+	fs := flag.NewFlagSet("conformance report", flag.ContinueOnError)
+	out := fs.String("out", "", "directory for matrix.md and matrix.html (default: the first report's directory)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	files := fs.Args()
 	if len(files) == 0 {
-		fmt.Fprintln(os.Stderr, "mailflow conformance report: name one or more report.json files")
+		fmt.Fprintln(os.Stderr, "mailflow conformance report: name one or more TARGET.json reports (e.g. report/*.json)")
 		return 2
 	}
 	var results []*report.Result
@@ -115,10 +153,44 @@ func runMatrix(files []string) int {
 		}
 		results = append(results, r)
 	}
+	// Columns in a fixed order whatever order the shell's glob gave.
+	rank := map[string]int{"reference-inprocess": 0, "reference-containers": 1, "postfix": 2, "exim": 3, "opensmtpd": 4}
+	sort.SliceStable(results, func(i, j int) bool {
+		ri, iok := rank[results[i].Target]
+		rj, jok := rank[results[j].Target]
+		if !iok {
+			ri = len(rank)
+		}
+		if !jok {
+			rj = len(rank)
+		}
+		return ri < rj
+	})
 	m := report.Matrix(results)
 	if err := m.WriteMatrixText(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mailflow conformance report:", err)
 		return 2
 	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Dir(files[0])
+	}
+	var written []string
+	for name, write := range map[string]func(io.Writer) error{"matrix.md": m.WriteMatrixMarkdown, "matrix.html": m.WriteMatrixHTML} {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow conformance report:", err)
+			return 2
+		}
+		werr := write(f)
+		if err := errors.Join(werr, f.Close()); err != nil {
+			fmt.Fprintf(os.Stderr, "mailflow conformance report: %s: %v\n", p, err)
+			return 2
+		}
+		written = append(written, p)
+	}
+	sort.Strings(written)
+	fmt.Printf("\nmatrix: %s\n", strings.Join(written, ", "))
 	return 0
 }

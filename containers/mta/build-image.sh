@@ -9,7 +9,8 @@ set -euo pipefail
 
 mta=${1:?usage: build-image.sh postfix|exim|opensmtpd}
 case "$mta" in
-  postfix)   pkgs="postfix" ;;
+  # Cyrus SASL (sasldb auxprop + PLAIN/LOGIN) so the Postfix profile can offer AUTH.
+  postfix)   pkgs="postfix libsasl2-modules sasl2-bin" ;;
   exim)      pkgs="exim4-daemon-light libidn12" ;;
   opensmtpd) pkgs="opensmtpd" ;;
   *) echo "build-image.sh: unknown MTA '$mta' (postfix, exim, opensmtpd)" >&2; exit 2 ;;
@@ -39,6 +40,11 @@ mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 
 
 root=$(mktemp -d "${TMPDIR:-/tmp}/mailflow-mta-$mta.XXXXXX")
 trap '[ -n "${KEEP_ROOT:-}" ] || rm -rf "$root"' EXIT
+# mktemp -d makes the directory 0700, and it becomes the chroot's (and the image's) "/".
+# Every daemon that drops root then cannot traverse "/": exim4-config's postinst runs
+# `exim -C ... -bV`, which drops to Debian-exim and fails with "user mail was not found"
+# because /etc/passwd is unreachable. A root filesystem must be 0755.
+chmod 0755 "$root"
 log="$root.log"
 fail() { echo "build-image.sh: $1 failed; last lines of $log:" >&2; tail -20 "$log" >&2; exit 1; }
 # Two stages: a plain minbase system, then the MTA installed with apt inside it. MTA

@@ -35,6 +35,9 @@ var _ = Describe("Accepted domains", Label("accept"), func() {
 		m := w.Received("HUB1")[0]
 		Expect(m.RcptTo).To(Equal([]string{"alice@contoso.test"}))
 		Expect(string(m.Data)).To(ContainSubstring("Message-ID: <accept@fabrikam.test>"))
+		if !w.Traced() {
+			return
+		}
 		ev := w.Events(trace.Receive)
 		Expect(ev).To(HaveLen(1), s.Explain("one RECEIVE event"))
 		Expect(ev[0].HeaderID).To(Equal("accept@fabrikam.test"), s.Explain("tracking carries the Message-ID"))

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/onsi/ginkgo/v2"
 
+	"github.com/mailflow/mailflow/ci/profiles"
 	"github.com/mailflow/mailflow/fixtures/clock"
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
@@ -15,6 +17,7 @@ import (
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/containers"
 	"github.com/mailflow/mailflow/targets/inprocess"
+	"github.com/mailflow/mailflow/targets/mta"
 	"github.com/mailflow/mailflow/trace"
 )
 
@@ -58,6 +61,21 @@ func (Containers) Start(ctx context.Context, s *scenario.Scenario) (Topology, er
 	return containers.Start(ctx, s)
 }
 
+// MTA is a third-party MTA playing the scenario's Edge, configured by its profile.
+type MTA struct{ Profile string }
+
+func (m MTA) Name() string { return m.Profile }
+
+func (m MTA) Start(ctx context.Context, s *scenario.Scenario) (Topology, error) {
+	return mta.Start(ctx, s, m.Profile)
+}
+
+// AnyMTAOnly says whether only clauses tagged any-mta apply on the target.
+func AnyMTAOnly(t Target) bool {
+	_, ok := t.(MTA)
+	return ok
+}
+
 // receiver is a topology whose servers may be stand-ins outside the process.
 type receiver interface {
 	Received(name string) []internet.Message
@@ -85,6 +103,12 @@ func CurrentTarget() (Target, error) {
 	case "containers", "reference-containers":
 		return Containers{}, nil
 	default:
-		return nil, fmt.Errorf("%s=%q: unknown target (known: inprocess, containers)", TargetEnv, t)
+		if name, ok := strings.CutPrefix(t, "mta:"); ok {
+			if _, err := profiles.Load(name); err != nil {
+				return nil, fmt.Errorf("%s=%q: %w", TargetEnv, t, err)
+			}
+			return MTA{Profile: name}, nil
+		}
+		return nil, fmt.Errorf("%s=%q: unknown target (known: inprocess, containers, mta:%s)", TargetEnv, t, strings.Join(profiles.Names(), "|"))
 	}
 }

@@ -64,7 +64,6 @@ type Topology struct {
 	servers   map[string]*mailflow.Container
 	mu        sync.Mutex
 	received  map[string][]internet.Message
-	clientSeq int
 	stopOnce  sync.Once
 	log       *slog.Logger
 }
@@ -76,11 +75,7 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 		img = mailflow.DefaultImage
 	}
 	// The target rewrites addresses; the caller's scenario stays as written.
-	b, err := scenario.Marshal(orig)
-	if err != nil {
-		return nil, err
-	}
-	s, err := scenario.Parse(orig.File, b)
+	s, err := orig.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("containers: %w", err)
 	}
@@ -96,14 +91,8 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 			_ = t.Stop(context.Background())
 		}
 	}()
-	if err := t.remapClientRanges(); err != nil {
-		return nil, err
-	}
-	z, err := fixtureset.Rewrite(s, nw)
+	z, err := fixtureset.OnNetwork(ctx, s, nw, t.fleet)
 	if err != nil {
-		return nil, fmt.Errorf("containers: %w", err)
-	}
-	if err := fixtureset.StartHosts(ctx, s, nw, z, 25, t.fleet); err != nil {
 		return nil, fmt.Errorf("containers: %w", err)
 	}
 	ips := map[string]netip.Addr{}
@@ -130,33 +119,6 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 		return nil, fmt.Errorf("containers: ldap: %w", err)
 	}
 	return t, t.startServers(ctx, img, ips)
-}
-
-// remapClientRanges moves loopback remote_ip_ranges of receive connectors to the
-// network's client blocks, where ClientIn finds them again.
-func (t *Topology) remapClientRanges() error {
-	for i := range t.scenario.Org.ReceiveConnectors {
-		rs := t.scenario.Org.ReceiveConnectors[i].RemoteIPRanges
-		for j, r := range rs {
-			p, err := netip.ParsePrefix(r)
-			if err != nil {
-				if a, aerr := netip.ParseAddr(r); aerr == nil {
-					p = netip.PrefixFrom(a, a.BitLen())
-				} else {
-					continue // ranges "a-b" and other forms stay as written
-				}
-			}
-			if !p.Addr().IsLoopback() {
-				continue
-			}
-			b, err := t.Net.ClientRange(p)
-			if err != nil {
-				return fmt.Errorf("containers: %w", err)
-			}
-			rs[j] = b.String()
-		}
-	}
-	return nil
 }
 
 func (t *Topology) startServers(ctx context.Context, img string, ips map[string]netip.Addr) error {
@@ -275,13 +237,7 @@ func (t *Topology) Endpoint(server, connector string) (string, error) {
 
 // ClientIn is an address inside a client range the scenario names, from which a test
 // can dial.
-func (t *Topology) ClientIn(p netip.Prefix) (netip.Addr, error) {
-	t.mu.Lock()
-	t.clientSeq++
-	seq := t.clientSeq
-	t.mu.Unlock()
-	return t.Net.ClientIn(p, seq)
-}
+func (t *Topology) ClientIn(p netip.Prefix) (netip.Addr, error) { return t.Net.ClientIn(p) }
 
 // Host is a fake Internet host by name (servers are containers: see Received).
 func (t *Topology) Host(name string) *internet.Host { return t.fleet.Host(name) }

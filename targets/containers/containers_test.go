@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/scenarios"
 	"github.com/mailflow/mailflow/targets/containers"
 )
@@ -84,4 +85,53 @@ func TestStartStop(t *testing.T) {
 	if len(out) != 0 {
 		t.Errorf("networks left after Stop: %s", out)
 	}
+}
+
+// five is a five-server organisation: two Edges, two Hubs, one Mailbox.
+const five = `org:
+  accepted_domains:
+    - {domain: contoso.test, type: authoritative, default: true}
+  sites:
+    - {name: london}
+  servers:
+    - {name: EDGE1, role: edge}
+    - {name: EDGE2, role: edge}
+    - {name: HUB1, role: hub, site: london}
+    - {name: HUB2, role: hub, site: london}
+    - {name: MBX1, role: mailbox, site: london}
+  receive_connectors:
+    - {name: Internet, server: EDGE1, bind: ":25", permissions: [anonymous]}
+    - {name: Internet, server: EDGE2, bind: ":25", permissions: [anonymous]}
+  recipients:
+    - {mail: alice@contoso.test, mailbox: MBX1}
+`
+
+// BenchmarkStartFive measures a five-container topology from nothing to every server
+// ready (images already built), and its teardown. `make bench-containers` runs it.
+func BenchmarkStartFive(b *testing.B) {
+	requireDocker(b)
+	s, err := scenario.Parse("five.yaml", []byte(five))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var up, down time.Duration
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		topo, err := containers.Start(ctx, s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		up += time.Since(t0)
+		if n := len(topo.Containers()); n != 5 {
+			b.Fatalf("%d containers, want 5", n)
+		}
+		t1 := time.Now()
+		if err := topo.Stop(ctx); err != nil {
+			b.Fatal(err)
+		}
+		down += time.Since(t1)
+	}
+	b.ReportMetric(up.Seconds()/float64(b.N), "s-ready/op")
+	b.ReportMetric(down.Seconds()/float64(b.N), "s-teardown/op")
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 	tcnet "github.com/testcontainers/testcontainers-go/network"
+
+	"github.com/mailflow/mailflow/scenario"
 )
 
 // Label marks every network this package creates (for `docker network ls --filter`).
@@ -46,6 +48,7 @@ type Net struct {
 	nextFix   int
 	clients   map[netip.Prefix]netip.Prefix
 	nextBlock int
+	clientSeq int
 	added     map[netip.Addr]bool
 	remap     map[netip.Addr]netip.Addr
 }
@@ -163,16 +166,33 @@ func (n *Net) ClientRange(p netip.Prefix) (netip.Prefix, error) {
 }
 
 // ClientIn gives an address inside the block of client range p, on the bridge, so a
-// test can dial from it.
-func (n *Net) ClientIn(p netip.Prefix, seq int) (netip.Addr, error) {
+// test can dial from it; successive calls rotate through the block.
+func (n *Net) ClientIn(p netip.Prefix) (netip.Addr, error) {
 	b, err := n.ClientRange(p)
 	if err != nil {
 		return netip.Addr{}, err
 	}
+	n.mu.Lock()
+	n.clientSeq++
+	seq := n.clientSeq
+	n.mu.Unlock()
 	a := b.Addr().As4()
 	a[3] += byte(1 + seq%14)
 	addr := netip.AddrFrom4(a)
 	return addr, n.AddAddr(addr)
+}
+
+// StaticIP is a testcontainers EndpointSettingsModifier that gives a container the
+// address ip on network nw.
+func StaticIP(nw string, ip netip.Addr) func(map[string]*network.EndpointSettings) {
+	return func(m map[string]*network.EndpointSettings) {
+		es := m[nw]
+		if es == nil {
+			es = &network.EndpointSettings{}
+			m[nw] = es
+		}
+		es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ip}
+	}
 }
 
 // AddAddr puts a on the host side of the bridge (once).
@@ -194,6 +214,34 @@ func (n *Net) AddAddr(a netip.Addr) error {
 func (n *Net) Remove(ctx context.Context) error {
 	if err := n.DockerNetwork.Remove(ctx); err != nil {
 		return fmt.Errorf("dockernet: remove %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// RemapClientRanges moves the loopback remote_ip_ranges of the scenario's receive
+// connectors (rewritten in place) to this network's client blocks, where ClientIn finds
+// them again.
+func (n *Net) RemapClientRanges(s *scenario.Scenario) error {
+	for i := range s.Org.ReceiveConnectors {
+		rs := s.Org.ReceiveConnectors[i].RemoteIPRanges
+		for j, r := range rs {
+			p, err := netip.ParsePrefix(r)
+			if err != nil {
+				a, aerr := netip.ParseAddr(r)
+				if aerr != nil {
+					continue // ranges "a-b" and other forms stay as written
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			if !p.Addr().IsLoopback() {
+				continue
+			}
+			b, err := n.ClientRange(p)
+			if err != nil {
+				return err
+			}
+			rs[j] = b.String()
+		}
 	}
 	return nil
 }
