@@ -55,17 +55,17 @@ func (quiet) Printf(string, ...any) {}
 
 // Topology is a running containerised world.
 type Topology struct {
-	Net       *dockernet.Net
-	scenario  *scenario.Scenario
-	trace     *trace.Log
-	dns       *dnsfake.Server
-	ldap      *ldapfake.Server
-	fleet     *internet.Fleet
-	servers   map[string]*mailflow.Container
-	mu        sync.Mutex
-	received  map[string][]internet.Message
-	stopOnce  sync.Once
-	log       *slog.Logger
+	Net      *dockernet.Net
+	scenario *scenario.Scenario
+	trace    *trace.Log
+	dns      *dnsfake.Server
+	ldap     *ldapfake.Server
+	fleet    *internet.Fleet
+	servers  map[string]*mailflow.Container
+	mu       sync.Mutex
+	received map[string][]internet.Message
+	stopOnce sync.Once
+	log      *slog.Logger
 }
 
 // Start brings the scenario's world up; on error everything started is torn down.

@@ -59,7 +59,6 @@ type Topology struct {
 	ctr      testcontainers.Container
 	ip       netip.Addr
 	trace    *trace.Log
-	mu       sync.Mutex
 	stopOnce sync.Once
 	logs     *tail
 }
