@@ -30,10 +30,16 @@ func (r *Result) WriteTable(w io.Writer) error {
 		for _, v := range c.Vectors {
 			detail(tw, 2, v)
 		}
-		switch c.Verdict {
-		case INFO:
+		switch {
+		case c.Verdict == INFO:
 			detail(tw, 2, c.Reason)
-		case FAIL, WARN:
+		case c.Verdict == WARN && !anyFailed(c.Specs):
+			// A SHOULD inside the clause that did not hold: the reason carries the
+			// observed exchange.
+			for _, l := range limitLines(c.Reason, maxFailureLines) {
+				detail(tw, 4, l)
+			}
+		case c.Verdict == FAIL || c.Verdict == WARN:
 			for _, s := range c.Specs {
 				if s.Failure == "" || s.State == "skipped" {
 					continue
@@ -123,4 +129,13 @@ func formatDuration(d time.Duration) string {
 	default:
 		return d.Round(time.Second).String()
 	}
+}
+
+func anyFailed(specs []SpecResult) bool {
+	for _, s := range specs {
+		if s.Failure != "" && s.State != "skipped" && s.State != "passed" {
+			return true
+		}
+	}
+	return false
 }

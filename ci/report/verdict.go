@@ -39,6 +39,9 @@ const (
 	NotApplicablePrefix = "N/A:"
 	// InfoPrefix starts an EntryVerdict value of an informational spec.
 	InfoPrefix = "INFO:"
+	// WarnPrefix starts an EntryVerdict value of a spec whose MUST parts held but a
+	// SHOULD inside the clause did not ("WARN: 554 where RFC 5321 says 550 ...").
+	WarnPrefix = "WARN:"
 )
 
 // Reasons given for MISSING clauses.
@@ -139,7 +142,7 @@ func judge(c spec.Clause, specs []types.SpecReport) ClauseResult {
 		cr.Verdict, cr.Reason = MISSING, ReasonNoSpec
 		return cr
 	}
-	var failed, na, info, otherSkips []string
+	var failed, na, info, warn, otherSkips []string
 	passed, pending := 0, 0
 	for _, sr := range specs {
 		cr.Duration += sr.RunTime
@@ -150,8 +153,13 @@ func judge(c spec.Clause, specs []types.SpecReport) ClauseResult {
 		case sr.State == types.SpecStatePassed:
 			passed++
 			for _, e := range sr.ReportEntries {
-				if v := e.StringRepresentation(); e.Name == EntryVerdict && strings.HasPrefix(v, InfoPrefix) {
+				v := e.StringRepresentation()
+				switch {
+				case e.Name != EntryVerdict:
+				case strings.HasPrefix(v, InfoPrefix):
 					info = appendUnique(info, strings.TrimSpace(strings.TrimPrefix(v, InfoPrefix)))
+				case strings.HasPrefix(v, WarnPrefix):
+					warn = appendUnique(warn, strings.TrimSpace(strings.TrimPrefix(v, WarnPrefix)))
 				}
 			}
 		case sr.State == types.SpecStateSkipped && strings.HasPrefix(sr.Failure.Message, NotApplicablePrefix):
@@ -188,6 +196,8 @@ func judge(c spec.Clause, specs []types.SpecReport) ClauseResult {
 		default:
 			cr.Reason = ReasonNotSelected
 		}
+	case len(warn) > 0:
+		cr.Verdict, cr.Reason = WARN, strings.Join(warn, "; ")
 	case len(info) > 0:
 		cr.Verdict, cr.Reason = INFO, strings.Join(info, "; ")
 	default:

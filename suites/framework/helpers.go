@@ -13,6 +13,7 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
+	"github.com/mailflow/mailflow/ci/report"
 	"github.com/mailflow/mailflow/fixtures/testca"
 )
 
@@ -54,4 +55,18 @@ func DialFrom(local netip.Addr, addr string) (*Session, Reply) {
 	fmt.Fprintf(&s.log, "   (connected from %s to %s)\n", local, addr)
 	ginkgo.DeferCleanup(s.Close)
 	return s, s.read()
+}
+
+// Should records a SHOULD inside a clause: when ok is false the spec still passes but
+// the clause's verdict becomes WARN with the reason (a MUST clause whose "SHOULD be
+// 550" part got 554, say). The observed exchange goes with it.
+func Should(ok bool, s *Session, format string, args ...any) {
+	if ok {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if s != nil {
+		msg += "\n" + s.Transcript()
+	}
+	ginkgo.AddReportEntry(report.EntryVerdict, report.WarnPrefix+" "+msg)
 }
