@@ -138,3 +138,12 @@ func targetName() string {
 	}
 	return t.Name()
 }
+
+// RetryInterval is the real-time wait between delivery attempts on a target whose
+// clock is real (0 on a fake clock: step it instead).
+func (w *World) RetryInterval() time.Duration {
+	if r, ok := w.Topology.(interface{ RetryInterval() time.Duration }); ok {
+		return r.RetryInterval()
+	}
+	return 0
+}

@@ -39,6 +39,9 @@ import (
 // ImageEnv overrides the reference image.
 const ImageEnv = "MAILFLOW_REFERENCE_IMAGE"
 
+// RetryInterval caps every server's retry interval on this target (time is real).
+const RetryInterval = 5 * time.Second
+
 func init() {
 	// The reaper image cannot be pulled here; every container is terminated by Stop.
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
@@ -78,6 +81,13 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 	s, err := orig.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("containers: %w", err)
+	}
+	// Time is real in containers: retries come after seconds, not the scenario's
+	// minutes, so a spec can watch one happen.
+	for i := range s.Org.Servers {
+		if s.Org.Servers[i].RetryInterval.D() > RetryInterval {
+			s.Org.Servers[i].RetryInterval = scenario.Duration(RetryInterval)
+		}
 	}
 	nw, err := dockernet.New(ctx)
 	if err != nil {
@@ -256,6 +266,9 @@ func (t *Topology) DNS() *dnsfake.Server        { return t.dns }
 func (t *Topology) Directory() *ldapfake.Server { return t.ldap }
 func (t *Topology) Trace() trace.Reader         { return t.trace }
 func (t *Topology) Clock() clock.Controller     { return clock.Real{} }
+
+// RetryInterval is the longest wait between two delivery attempts on this target.
+func (t *Topology) RetryInterval() time.Duration { return RetryInterval }
 
 // QueueLen is how many messages a server's spool holds (-1 when it cannot be read).
 func (t *Topology) QueueLen(server string) int {

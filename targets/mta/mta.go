@@ -350,6 +350,9 @@ func (t *Topology) Directory() *ldapfake.Server     { return nil }
 func (t *Topology) Trace() trace.Reader             { return t.trace }
 func (t *Topology) Clock() clock.Controller         { return clock.Real{} }
 
+// RetryInterval is the retry interval every profile is given.
+func (t *Topology) RetryInterval() time.Duration { return RetryInterval }
+
 // Traced is false: a third-party MTA's own log is not the message-tracking log.
 func (t *Topology) Traced() bool { return false }
 
