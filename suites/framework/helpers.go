@@ -70,3 +70,9 @@ func Should(ok bool, s *Session, format string, args ...any) {
 	}
 	ginkgo.AddReportEntry(report.EntryVerdict, report.WarnPrefix+" "+msg)
 }
+
+// Info makes a passing spec's clause INFO with what was observed: the clause held, but
+// only in part applied or there is something a reader should know.
+func Info(format string, args ...any) {
+	ginkgo.AddReportEntry(report.EntryVerdict, report.InfoPrefix+" "+fmt.Sprintf(format, args...))
+}

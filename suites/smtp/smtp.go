@@ -78,7 +78,7 @@ var _ = Describe("SMTP protocol basics", Label("smtp"), func() {
 		Expect(s.Cmd("RSET")).To(f.HaveReply(250), s.Explain("250 to RSET"))
 		Expect(s.Cmd("RCPT TO:<alice@contoso.test>")).To(f.HaveReply(503), s.Explain("RCPT after RSET is out of sequence"))
 		s.Cmd("MAIL FROM:<bob@fabrikam.test>")
-		Expect(s.Cmd("EHLO client.fabrikam.test")).To(f.HaveReply(250))
+		Expect(s.Cmd("EHLO client.fabrikam.test")).To(f.HaveReply(250), s.Explain("250 to a second EHLO mid-transaction"))
 		Expect(s.Cmd("RCPT TO:<alice@contoso.test>")).To(f.HaveReply(503), s.Explain("RCPT after a new EHLO is out of sequence"))
 	})
 
@@ -95,7 +95,9 @@ var _ = Describe("SMTP protocol basics", Label("smtp"), func() {
 	It("uses three-digit codes whose enhanced code class matches", f.Clause("SMTP-010"), func() {
 		s, greet := w.Dial("EDGE1", "")
 		ehlo := s.Cmd("EHLO client.fabrikam.test")
-		Expect(strings.Join(ehlo.Lines, " ")).To(ContainSubstring("ENHANCEDSTATUSCODES"))
+		// The enhanced-code half of the clause applies only where the extension is
+		// advertised; the three-digit half always does.
+		enhanced := strings.Contains(strings.Join(ehlo.Lines, " "), "ENHANCEDSTATUSCODES")
 		replies := []f.Reply{greet, ehlo,
 			s.Cmd("MAIL FROM:<bob@fabrikam.test>"),
 			s.Cmd("RCPT TO:<alice@contoso.test>"),
@@ -106,11 +108,14 @@ var _ = Describe("SMTP protocol basics", Label("smtp"), func() {
 		for i, r := range replies {
 			Expect(r.Code).To(BeNumerically(">=", 200), s.Explain("a code from 200 to 599"))
 			Expect(r.Code).To(BeNumerically("<", 600), s.Explain("a code from 200 to 599"))
-			if i < 2 {
+			if i < 2 || !enhanced {
 				continue // the greeting and EHLO reply carry no enhanced code
 			}
 			Expect(r.Enhanced).NotTo(BeEmpty(), s.Explain("an enhanced code in %q", r.String()))
 			Expect(int(r.Enhanced[0]-'0')).To(Equal(r.Code/100), s.Explain("enhanced class = first digit in %q", r.String()))
+		}
+		if !enhanced {
+			f.Info("ENHANCEDSTATUSCODES is not advertised, so only the three-digit codes were checked")
 		}
 	})
 

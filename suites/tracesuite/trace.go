@@ -24,7 +24,7 @@ var _ = Describe("Trace headers", Label("trace"), func() {
 		c.Cmd("MAIL FROM:<bob@fabrikam.test>")
 		c.Cmd("RCPT TO:<alice@contoso.test>")
 		_, end := c.Data(prior + body)
-		Expect(end).To(f.HaveClass(2))
+		Expect(end).To(f.HaveClass(2), c.Explain("accepted"))
 		Eventually(func() int { return len(w.Received("HUB1")) }).Should(Equal(1), c.Explain("delivered to HUB1"))
 		got := string(w.Received("HUB1")[0].Data)
 		Expect(got).To(HavePrefix("Received: from mail.fabrikam.test"), c.Explain("a new Received header at the top"))
