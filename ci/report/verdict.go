@@ -88,7 +88,23 @@ type Result struct {
 
 // Build applies the verdict rules to run r for every clause of catalog, in
 // catalog order.
-func Build(target string, r types.Report, catalog []spec.Clause) *Result {
+// BuildOption adjusts how a run is judged.
+type BuildOption func(*buildConfig)
+
+type buildConfig struct{ anyMTAOnly bool }
+
+// AnyMTAOnly judges a run against a third-party MTA: only clauses that apply to any MTA
+// are judged; every reference-only clause is N/A, whether or not a spec ran for it.
+func AnyMTAOnly() BuildOption { return func(c *buildConfig) { c.anyMTAOnly = true } }
+
+// ReasonReferenceOnly is the N/A reason of a reference-only clause on a third-party MTA.
+const ReasonReferenceOnly = "a reference-only clause; the target is a third-party MTA (only any-mta clauses apply)"
+
+func Build(target string, r types.Report, catalog []spec.Clause, opts ...BuildOption) *Result {
+	var cfg buildConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	res := &Result{
 		Target:        target,
 		Started:       r.StartTime,
@@ -129,6 +145,9 @@ func Build(target string, r types.Report, catalog []spec.Clause) *Result {
 	}
 	for _, c := range catalog {
 		cr := judge(c, byClause[c.ID])
+		if cfg.anyMTAOnly && c.Applies != spec.AppliesAnyMTA {
+			cr = ClauseResult{Clause: c, Verdict: NA, Reason: ReasonReferenceOnly}
+		}
 		res.Clauses = append(res.Clauses, cr)
 		res.Totals[cr.Verdict]++
 	}

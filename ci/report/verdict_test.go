@@ -193,3 +193,25 @@ func TestWholeCatalogTotals(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+func TestAnyMTAOnly(t *testing.T) {
+	r := run(
+		it("a", types.SpecStatePassed, time.Millisecond, "SMTP-001"),
+		it("b", types.SpecStatePassed, time.Millisecond, "RELAY-006"),
+	)
+	cat := clauses(t, "SMTP-001", "RELAY-006", "ROUTE-001")
+	res := Build("postfix", r, cat, AnyMTAOnly())
+	got := map[string]Verdict{}
+	for _, c := range res.Clauses {
+		got[c.Clause.ID] = c.Verdict
+	}
+	want := map[string]Verdict{"SMTP-001": PASS, "RELAY-006": NA, "ROUTE-001": NA}
+	for id, v := range want {
+		if got[id] != v {
+			t.Errorf("%s: %s, want %s", id, got[id], v)
+		}
+	}
+	if res.Totals[NA] != 2 || res.Totals[PASS] != 1 {
+		t.Errorf("totals %v", res.Totals)
+	}
+}

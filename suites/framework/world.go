@@ -147,3 +147,12 @@ func (w *World) RetryInterval() time.Duration {
 	}
 	return 0
 }
+
+// FixedRetrySchedule is why the target's retries cannot be awaited within a spec (an MTA
+// whose schedule its configuration cannot shorten), or "".
+func (w *World) FixedRetrySchedule() string {
+	if r, ok := w.Topology.(interface{ FixedRetrySchedule() string }); ok {
+		return r.FixedRetrySchedule()
+	}
+	return ""
+}

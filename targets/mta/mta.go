@@ -294,8 +294,10 @@ func (t *Topology) run(ctx context.Context, img string, files []profiles.File) e
 	return nil
 }
 
-// waitReady waits for the MTA's 220 greeting on its port: the profile's start script
-// does set-up first, so a listening socket alone does not say it is ready.
+// waitReady waits for the MTA's greeting on its port: the profile's start script does
+// set-up first, so a listening socket alone does not say it is ready. Any SMTP reply
+// counts: a listener limited to some client ranges answers the test host with a
+// refusal, and that is the MTA up and judging.
 func (t *Topology) waitReady(ctx context.Context) error {
 	port := t.profile.Port
 	if port == 0 {
@@ -314,7 +316,7 @@ func (t *Topology) waitReady(ctx context.Context) error {
 			line, rerr := bufio.NewReader(c).ReadString('\n')
 			_, _ = io.WriteString(c, "QUIT\r\n")
 			c.Close()
-			if rerr == nil && strings.HasPrefix(line, "220") {
+			if rerr == nil && smtpReply(line) {
 				return nil
 			}
 			last = fmt.Errorf("greeting %q (%v)", strings.TrimSpace(line), rerr)
@@ -349,6 +351,14 @@ func (t *Topology) DNS() *dnsfake.Server            { return t.dns }
 func (t *Topology) Directory() *ldapfake.Server     { return nil }
 func (t *Topology) Trace() trace.Reader             { return t.trace }
 func (t *Topology) Clock() clock.Controller         { return clock.Real{} }
+
+// fixedRetry names the MTAs whose retry schedule a profile cannot shorten, and why.
+var fixedRetry = map[string]string{
+	"opensmtpd": "OpenSMTPD's retry schedule is built in (smtpd.conf(5) offers only queue ttl and bounce warn-interval), so its first retry comes minutes after the first attempt",
+}
+
+// FixedRetrySchedule says why a retry cannot be awaited within a spec ("" when it can).
+func (t *Topology) FixedRetrySchedule() string { return fixedRetry[t.profile.Name] }
 
 // RetryInterval is the retry interval every profile is given.
 func (t *Topology) RetryInterval() time.Duration { return RetryInterval }
@@ -424,4 +434,10 @@ func (l *tail) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n")
+}
+
+// smtpReply says whether line starts like an SMTP reply ("220 ", "554-").
+func smtpReply(line string) bool {
+	return len(line) >= 4 && line[0] >= '2' && line[0] <= '5' &&
+		line[1] >= '0' && line[1] <= '9' && line[2] >= '0' && line[2] <= '9' && (line[3] == ' ' || line[3] == '-')
 }
