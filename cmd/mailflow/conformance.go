@@ -20,6 +20,7 @@ import (
 	"github.com/mailflow/mailflow/ci/report"
 	"github.com/mailflow/mailflow/spec"
 	"github.com/mailflow/mailflow/suites/framework"
+	"github.com/mailflow/mailflow/targets/containers"
 
 	// The suites register their specs when imported, as Kubernetes' e2e.test does.
 	_ "github.com/mailflow/mailflow/suites/accept"
@@ -67,6 +68,13 @@ func runConformance(args []string) int {
 		if err := dockerAnswers(); err != nil {
 			fmt.Fprintf(os.Stderr, "mailflow conformance: target %s needs a Docker engine: %v\n", *target, err)
 			return 2
+		}
+		if _, ok := t.(framework.Containers); ok {
+			img := containers.Image()
+			if err := exec.Command("docker", "image", "inspect", img).Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "mailflow conformance: target containers needs the image %s, which is not there (make reference-image builds it)\n", img)
+				return 2
+			}
 		}
 	}
 	gomega.RegisterFailHandler(ginkgo.Fail)

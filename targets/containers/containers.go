@@ -39,6 +39,15 @@ import (
 // ImageEnv overrides the reference image.
 const ImageEnv = "MAILFLOW_REFERENCE_IMAGE"
 
+// Image is the reference image this target runs: $MAILFLOW_REFERENCE_IMAGE, or the
+// tag build-image.sh moves to the last build.
+func Image() string {
+	if img := os.Getenv(ImageEnv); img != "" {
+		return img
+	}
+	return mailflow.DefaultImage
+}
+
 // RetryInterval caps every server's retry interval on this target (time is real).
 const RetryInterval = 5 * time.Second
 
@@ -73,10 +82,7 @@ type Topology struct {
 
 // Start brings the scenario's world up; on error everything started is torn down.
 func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error) {
-	img := os.Getenv(ImageEnv)
-	if img == "" {
-		img = mailflow.DefaultImage
-	}
+	img := Image()
 	// The target rewrites addresses; the caller's scenario stays as written.
 	s, err := orig.Clone()
 	if err != nil {
