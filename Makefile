@@ -17,6 +17,9 @@ PROCS       ?= 2
 # Docker targets stop at once, with one line, when no engine answers.
 DOCKER_CHECK = @docker info >/dev/null 2>&1 || { echo "make $@: no Docker engine answers (docker info failed); the container and MTA targets need one"; exit 1; }
 MTAS ?= postfix exim opensmtpd
+# Every container and network a run creates must be gone when it ends.
+LEFTOVERS = c=$$(docker ps -aq --filter label=org.mailflow.server); n=$$(docker network ls -q --filter label=org.mailflow.network); \
+	if [ -n "$$c$$n" ]; then echo "make $@: left behind: containers [$$c] networks [$$n]"; exit 1; fi
 
 all: build
 
@@ -58,17 +61,23 @@ test-containers: build
 	@img=$$(containers/reference/build-image.sh) && echo "image $$img" && \
 	MAILFLOW_REFERENCE_IMAGE=$$img MAILFLOW_DOCKER_TESTS=1 $(GO) test -count=1 ./targets/containers/ ./targets/dockernet/ && \
 	MAILFLOW_REFERENCE_IMAGE=$$img ./bin/mailflow conformance --target containers --report-dir $(REPORT_DIR)
+	@$(LEFTOVERS)
 
 ## test-mta: every any-mta clause against Postfix, Exim and OpenSMTPD (Debian packages),
-## then the clause x target matrix of every report in $(REPORT_DIR) (text, Markdown, HTML).
+## then the clause x target matrix of every report in $(REPORT_DIR) (text, Markdown, HTML),
+## with the in-process reference as the first column.
 ## Verdicts are the MTAs' own: a FAIL is recorded, not an error; a run that cannot
 ## complete (an MTA that does not start) is.
 test-mta: build mta-images
 	$(DOCKER_CHECK)
+	@mkdir -p $(REPORT_DIR) && ./bin/mailflow conformance --report-dir $(REPORT_DIR) > $(REPORT_DIR)/reference-inprocess.txt \
+	  || { cat $(REPORT_DIR)/reference-inprocess.txt; exit 1; }; \
+	echo "reference-inprocess (the matrix's first column): $$(grep '^Totals' $(REPORT_DIR)/reference-inprocess.txt)"
 	@for m in $(MTAS); do \
 	  ./bin/mailflow conformance --target mta:$$m --label-filter any-mta --verdicts-only --report-dir $(REPORT_DIR) || exit 1; \
 	done
 	./bin/mailflow conformance report $(REPORT_DIR)/*.json
+	@$(LEFTOVERS)
 
 ## bench-containers: start-up and teardown of a five-container reference topology
 bench-containers:
