@@ -62,6 +62,7 @@ type Edge struct {
 	queue     *queue.Queue
 	out       *smtpout.Client
 	servers   []*smtpd.Server
+	socks     []net.Listener
 	listeners []Listener
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -160,6 +161,7 @@ func (e *Edge) listen(log *slog.Logger) error {
 			return fmt.Errorf("edge %s: listen %s: %w", e.cfg.Server.Name, addr, err)
 		}
 		e.servers = append(e.servers, srv)
+		e.socks = append(e.socks, l)
 		names := make([]string, len(conns))
 		for i, c := range conns {
 			names[i] = c.Name
@@ -168,7 +170,7 @@ func (e *Edge) listen(log *slog.Logger) error {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			if err := srv.Serve(l); err != nil {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
 				log.Error("smtp server stopped", "addr", addr, "err", err)
 			}
 		}()
@@ -197,6 +199,11 @@ func (e *Edge) Queue() *queue.Queue { return e.queue }
 func (e *Edge) Close() error {
 	for _, s := range e.servers {
 		_ = s.Close()
+	}
+	// go-smtp's Close only closes listeners its Serve has registered; a Close that wins
+	// the race with a just-started Serve would leave that Serve accepting forever.
+	for _, l := range e.socks {
+		_ = l.Close()
 	}
 	if e.cancel != nil {
 		e.cancel()
