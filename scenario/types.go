@@ -50,6 +50,8 @@ type SiteLink struct {
 	Cost  int      `yaml:"cost"`
 	// ExchangeCost, when non-zero, replaces Cost for routing.
 	ExchangeCost int `yaml:"exchange_cost"`
+	// MaxMessageSize in bytes; a larger message is not relayed across the link (0: no limit).
+	MaxMessageSize int `yaml:"max_message_size"`
 }
 
 // Role is a server role.

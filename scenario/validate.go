@@ -177,6 +177,9 @@ func (v *validator) sitesAndLinks() {
 		if l.ExchangeCost < 0 {
 			v.errorf(p+".exchange_cost", "must not be negative, got %d", l.ExchangeCost)
 		}
+		if l.MaxMessageSize < 0 {
+			v.errorf(p+".max_message_size", "must not be negative, got %d", l.MaxMessageSize)
+		}
 	}
 }
 
