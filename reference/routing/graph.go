@@ -215,20 +215,61 @@ func (g *Graph) ends(from, to string) (int, int, error) {
 	return src, dst, nil
 }
 
-// Paths are the least-cost paths from one site to every reachable site.
+// Paths are the least-cost paths from one site to every reachable site: the route
+// table, from one search. Their TieBreak is left empty; Path explains a single decision.
 func (g *Graph) Paths(from string) (map[string]Path, error) {
+	src, ok := g.index[strings.ToLower(from)]
+	if !ok {
+		return nil, fmt.Errorf("routing: unknown site %q", from)
+	}
 	out := make(map[string]Path, len(g.sites))
-	for _, to := range g.sites {
-		p, err := g.Path(from, to)
-		if errors.Is(err, ErrNoPath) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[to] = p
+	for node, l := range g.searchFrom(src) {
+		out[g.sites[node]] = g.pathOf(label{cost: l.cost, hops: l.hops, seq: reversed(l.seq)})
 	}
 	return out, nil
+}
+
+// compareFwd orders labels whose seq runs from the source: the same order as compare,
+// names read from the far end. Appending the same link to two such labels keeps their
+// order too (both gain the same nearest site), so one search from the source finds the
+// path to every site exactly as a search from each destination would.
+func (g *Graph) compareFwd(a, b label) int {
+	if a.cost != b.cost {
+		return a.cost - b.cost
+	}
+	if a.hops != b.hops {
+		return a.hops - b.hops
+	}
+	for i := len(a.seq) - 2; i >= 0; i-- {
+		if a.seq[i] != b.seq[i] {
+			return strings.Compare(strings.ToLower(g.sites[a.seq[i]]), strings.ToLower(g.sites[b.seq[i]]))
+		}
+	}
+	return 0
+}
+
+// searchFrom settles every site reachable from src.
+func (g *Graph) searchFrom(src int) map[int]label {
+	settled := make(map[int]label, len(g.sites))
+	pq := &labelQueue{g: g, fwd: true}
+	heap.Push(pq, item{node: src, l: label{seq: []int{src}}})
+	for pq.Len() > 0 {
+		it := heap.Pop(pq).(item)
+		if _, done := settled[it.node]; done {
+			continue
+		}
+		settled[it.node] = it.l
+		for _, e := range g.adj[it.node] {
+			if _, done := settled[e.to]; done {
+				continue
+			}
+			seq := make([]int, len(it.l.seq)+1)
+			copy(seq, it.l.seq)
+			seq[len(seq)-1] = e.to
+			heap.Push(pq, item{node: e.to, l: label{cost: it.l.cost + e.cost, hops: it.l.hops + 1, seq: seq}})
+		}
+	}
+	return settled
 }
 
 // decider finds the next-best simple path (the second of Yen's k shortest paths under
@@ -344,11 +385,15 @@ type item struct {
 
 type labelQueue struct {
 	g     *Graph
+	fwd   bool
 	items []item
 }
 
 func (q *labelQueue) Len() int { return len(q.items) }
 func (q *labelQueue) Less(i, j int) bool {
+	if q.fwd {
+		return q.g.compareFwd(q.items[i].l, q.items[j].l) < 0
+	}
 	c, _ := q.g.compare(q.items[i].l, q.items[j].l)
 	return c < 0
 }

@@ -174,3 +174,26 @@ func TestPathString(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", p, want)
 	}
 }
+
+func TestPathsAgreeWithPath(t *testing.T) {
+	// The route table from one search equals the single decisions, tie-breaks included.
+	for _, n := range []int{4, 10, 40} {
+		g, err := NewGraph(genOrg(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		table, err := g.Paths("site000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, to := range g.Sites() {
+			p, err := g.Path("site000", to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := table[to]; !reflect.DeepEqual(got.Sites, p.Sites) || got.Total != p.Total {
+				t.Errorf("n=%d to %s: table %v (%d), Path %v (%d)", n, to, got.Sites, got.Total, p.Sites, p.Total)
+			}
+		}
+	}
+}

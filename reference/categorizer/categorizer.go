@@ -1,0 +1,286 @@
+package categorizer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/reference/directory"
+)
+
+// Kind is what a recipient resolved to.
+type Kind string
+
+const (
+	// KindMailbox is a mailbox in the organisation; Result.Server holds it.
+	KindMailbox Kind = "mailbox"
+	// KindExternal is a contact's (or mail user's) target address, routed by Send
+	// connector selection.
+	KindExternal Kind = "external"
+	// KindFailed is a permanent failure: the recipient gets an NDR.
+	KindFailed Kind = "failed"
+)
+
+// Enhanced status codes (RFC 3463) of failed results.
+const (
+	// StatusUnknown (X.1.1 bad destination mailbox address): no recipient has the address.
+	StatusUnknown = "5.1.1"
+	// StatusInvalidObject (X.3.0 other or undefined mail system status): the address
+	// belongs to a directory object that lacks what delivery needs (a mailbox without
+	// a home server, a contact without a target, an object without a primary address).
+	// Not X.1.x, as the address is valid and found; not X.2.x, which RFC 3463 reserves
+	// for mailbox conditions "under the general control of the recipient" (disabled,
+	// full). A broken directory object is under the control of the destination
+	// system's administrator, which is what X.3.x covers.
+	StatusInvalidObject = "5.3.0"
+	// StatusLoop (X.4.6 routing loop detected): group nesting went deeper than the
+	// limit, the guard against loops the categorizer cannot otherwise see.
+	StatusLoop = "5.4.6"
+)
+
+// Result is the resolution of one final recipient.
+type Result struct {
+	// Original is the envelope address as received that led here (the outermost
+	// recipient for a group's members); it becomes ORCPT when Address differs.
+	Original string
+	// Address is the primary SMTP address (mailbox), the target address (external),
+	// or, for a failed result, the primary address if the object was found, else the
+	// address looked up.
+	Address string
+	Kind    Kind
+	// Server is the mailbox server owning the homeMDB database (KindMailbox only).
+	Server string
+	// ExpandedFrom lists the primary addresses of the groups the recipient was
+	// reached through, outermost first; empty when it was addressed directly.
+	ExpandedFrom []string
+	// Status is the enhanced status code of a failed result, Reason its text.
+	Status string
+	Reason string
+}
+
+// Directory finds a recipient by any of its addresses. *directory.Client implements it.
+// Lookup returns an error wrapping directory.ErrNotFound when no recipient has addr;
+// any other error is taken as the directory being unable to answer.
+type Directory interface {
+	Lookup(ctx context.Context, addr string) (*directory.Entry, error)
+}
+
+// ErrTemporary is wrapped by every error Resolve returns: the directory could not
+// answer, so the recipients must be retried later (4xx at RCPT, or stay queued with a
+// 4.4.3 delay DSN), never bounced as unknown (CAT-006).
+var ErrTemporary = errors.New("categorizer: directory temporarily unavailable")
+
+// IsTemporary reports whether err is, or wraps, ErrTemporary.
+func IsTemporary(err error) bool { return errors.Is(err, ErrTemporary) }
+
+const (
+	defaultTTL      = 5 * time.Minute
+	defaultMaxDepth = 10
+)
+
+// Option configures a Categorizer.
+type Option func(*Categorizer)
+
+// WithClock sets the clock the cache expires on (default wall time).
+func WithClock(c clock.Clock) Option {
+	return func(cat *Categorizer) {
+		if c != nil {
+			cat.clock = c
+		}
+	}
+}
+
+// WithTTL sets how long a directory answer, "not found" included, is reused (default
+// 5m). Zero or less disables the cache.
+func WithTTL(d time.Duration) Option { return func(cat *Categorizer) { cat.ttl = d } }
+
+// WithMaxDepth sets how many groups deep expansion goes (default 10: a group in a group
+// ... ten groups in all). Values below 1 are ignored.
+func WithMaxDepth(n int) Option {
+	return func(cat *Categorizer) {
+		if n >= 1 {
+			cat.maxDepth = n
+		}
+	}
+}
+
+// Categorizer resolves envelope recipients. It is safe for concurrent use.
+type Categorizer struct {
+	dir      Directory
+	clock    clock.Clock
+	ttl      time.Duration
+	maxDepth int
+
+	mu      sync.Mutex
+	cache   map[string]cached // lower-case address looked up -> answer
+	sweepAt int               // cache size that triggers dropping expired answers
+}
+
+// cached is one directory answer: an entry, or nil for "no such recipient".
+type cached struct {
+	entry   *directory.Entry
+	expires time.Time
+}
+
+// New makes a categorizer asking dir.
+func New(dir Directory, opts ...Option) *Categorizer {
+	c := &Categorizer{
+		dir: dir, clock: clock.Real{}, ttl: defaultTTL, maxDepth: defaultMaxDepth,
+		cache: map[string]cached{}, sweepAt: 1024,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Resolve resolves rcpts, in order, into one Result per final recipient: groups are
+// replaced by their members, and an address reached twice (the same recipient given
+// twice, under two proxies, or through two groups) yields only the first Result, so
+// some rcpts may have none. Results come in depth-first order of rcpts and members.
+//
+// If the directory cannot answer for any recipient, Resolve returns no results and an
+// error for which IsTemporary is true, which also wraps the directory's error
+// (directory.IsUnavailable holds for a *directory.Client's outage).
+func (c *Categorizer) Resolve(ctx context.Context, rcpts []string) ([]Result, error) {
+	r := &run{c: c, done: make(map[string]bool, len(rcpts)), groups: map[string]bool{}}
+	if len(rcpts) > 0 {
+		r.out = make([]Result, 0, len(rcpts))
+	}
+	for _, rcpt := range rcpts {
+		if err := r.resolve(ctx, rcpt, rcpt, nil); err != nil {
+			return nil, err
+		}
+	}
+	return r.out, nil
+}
+
+// run is the state of one Resolve call.
+type run struct {
+	c      *Categorizer
+	done   map[string]bool // lower-case final addresses given a Result
+	groups map[string]bool // lower-case primary addresses of groups expanded
+	out    []Result
+}
+
+// resolve resolves addr, reached from the envelope recipient orig through the groups
+// in path.
+func (r *run) resolve(ctx context.Context, orig, addr string, path []string) error {
+	e, err := r.c.lookup(ctx, addr)
+	if err != nil {
+		return err
+	}
+	base := Result{Original: orig, Address: addr, ExpandedFrom: slices.Clone(path)}
+	if e == nil {
+		r.fail(base, StatusUnknown, "no recipient with this address")
+		return nil
+	}
+	if e.Mail == "" {
+		r.fail(base, StatusInvalidObject, fmt.Sprintf("invalid directory object %s: no primary SMTP address", e.DN))
+		return nil
+	}
+	base.Address = e.Mail
+	switch e.Type {
+	case directory.TypeGroup:
+		key := strings.ToLower(e.Mail)
+		if r.groups[key] {
+			// Expanded already in this call: a group containing itself, a cycle, or a
+			// second path to the group. Its members have their Results.
+			return nil
+		}
+		r.groups[key] = true
+		if len(path) >= r.c.maxDepth {
+			r.fail(base, StatusLoop, fmt.Sprintf("group nesting deeper than %d groups: possible loop", r.c.maxDepth))
+			return nil
+		}
+		inner := append(slices.Clip(path), e.Mail)
+		for _, m := range e.Members {
+			if err := r.resolve(ctx, orig, m, inner); err != nil {
+				return err
+			}
+		}
+	case directory.TypeMailbox:
+		switch {
+		case e.MailboxServer != "":
+			base.Kind, base.Server = KindMailbox, e.MailboxServer
+			r.add(base)
+		case e.External != "":
+			// A mail user: in the directory, its mailbox elsewhere (CAT-004).
+			base.Kind, base.Address = KindExternal, e.External
+			r.add(base)
+		default:
+			r.fail(base, StatusInvalidObject, fmt.Sprintf("invalid directory object %s: mailbox without homeMDB or home server", e.DN))
+		}
+	case directory.TypeContact:
+		if e.External == "" {
+			r.fail(base, StatusInvalidObject, fmt.Sprintf("invalid directory object %s: contact without targetAddress", e.DN))
+			return nil
+		}
+		base.Kind, base.Address = KindExternal, e.External
+		r.add(base)
+	default:
+		r.fail(base, StatusInvalidObject, fmt.Sprintf("invalid directory object %s: unknown type %q", e.DN, e.Type))
+	}
+	return nil
+}
+
+func (r *run) fail(res Result, status, reason string) {
+	res.Kind, res.Status, res.Reason = KindFailed, status, reason
+	r.add(res)
+}
+
+// add keeps res unless its address already has a Result in this call.
+func (r *run) add(res Result) {
+	key := strings.ToLower(res.Address)
+	if r.done[key] {
+		return
+	}
+	r.done[key] = true
+	r.out = append(r.out, res)
+}
+
+// lookup asks the cache, then the directory. A nil entry and nil error mean no
+// recipient has addr; answers are cached, errors are not.
+func (c *Categorizer) lookup(ctx context.Context, addr string) (*directory.Entry, error) {
+	key := strings.ToLower(addr)
+	if c.ttl > 0 {
+		c.mu.Lock()
+		a, ok := c.cache[key]
+		now := c.clock.Now()
+		c.mu.Unlock()
+		if ok && now.Before(a.expires) {
+			return a.entry, nil
+		}
+	}
+	e, err := c.dir.Lookup(ctx, addr)
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		e = nil
+	case err != nil:
+		return nil, fmt.Errorf("%w: resolving %s: %w", ErrTemporary, addr, err)
+	}
+	if c.ttl > 0 {
+		c.store(key, e)
+	}
+	return e, nil
+}
+
+func (c *Categorizer) store(key string, e *directory.Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	if len(c.cache) >= c.sweepAt {
+		for k, a := range c.cache {
+			if !now.Before(a.expires) {
+				delete(c.cache, k)
+			}
+		}
+		c.sweepAt = max(1024, 2*len(c.cache))
+	}
+	c.cache[key] = cached{entry: e, expires: now.Add(c.ttl)}
+}
