@@ -39,7 +39,7 @@ func specificity(space, domain string) int {
 }
 
 // SelectConnector picks the send connector for domain on server: candidates are enabled,
-// list the server as a source, have a matching address space and a size limit no smaller
+// list the server as a source (any connector when server is ""), have a matching address space and a size limit no smaller
 // than size; the most specific address space wins, then the lowest cost, then the
 // alphanumerically lowest name (EX-CONNSEL).
 func SelectConnector(conns []scenario.SendConnector, server, domain string, size int) (Choice, error) {
@@ -96,8 +96,8 @@ func SelectConnector(conns []scenario.SendConnector, server, domain string, size
 }
 
 func hasSource(c *scenario.SendConnector, server string) bool {
-	if len(c.Source) == 0 {
-		return true
+	if len(c.Source) == 0 || server == "" {
+		return true // "" selects organisation-wide: a Hub reaches a connector through its source servers
 	}
 	for _, s := range c.Source {
 		if strings.EqualFold(s, server) {

@@ -1,0 +1,195 @@
+// Package hub is the Hub Transport role's routing: each recipient is categorized
+// through the directory, then sent to its mailbox server when that lies in the Hub's
+// own site, across sites along the least-cost path (through the hub sites on it) when
+// not, or out through a send connector when it is external.
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mailflow/mailflow/reference/categorizer"
+	"github.com/mailflow/mailflow/reference/routing"
+	"github.com/mailflow/mailflow/scenario"
+)
+
+// Kind says what a decision does with its recipients.
+type Kind string
+
+const (
+	// KindMailbox delivers to a mailbox server in the Hub's own site (ROUTE-010).
+	KindMailbox Kind = "mailbox"
+	// KindSite relays to the Hubs of the next site on the path (ROUTE-005..007).
+	KindSite Kind = "site"
+	// KindConnector sends through a send connector, or to the servers that source it.
+	KindConnector Kind = "connector"
+	// KindFailed is a permanent failure (unknown recipient, invalid object, no path).
+	KindFailed Kind = "failed"
+)
+
+// IntraOrgConnector names the implicit connector between servers of the organisation.
+const IntraOrgConnector = "Intra-Organization SMTP"
+
+// Decision is where a group of recipients goes next, and why: the ROUTE trace event.
+type Decision struct {
+	Kind Kind
+	// Key groups recipients into one transaction: the same next hop, the same key.
+	Key string
+	// Recipients are the addresses to send (primary, member or external addresses),
+	// with the envelope recipient each came from.
+	Recipients []Recipient
+	// NextHop is the server, site or connector the recipients go to.
+	NextHop    string
+	Hosts      []string // "ip:port" of the next hop's servers, in fail-over order
+	RequireTLS bool     // organisation peers only over STARTTLS (ROUTE-017)
+	Connector  string
+	Path       routing.Path // KindSite: the least-cost path and its deciding rule
+	Reason     string
+	// Status and Reply of a KindFailed decision.
+	Status, Reply string
+}
+
+// Recipient is one address a decision sends to.
+type Recipient struct {
+	Address  string // what goes into RCPT TO
+	Original string // the envelope recipient it came from (ORCPT when different)
+}
+
+// Categorizer resolves envelope recipients; *categorizer.Categorizer is one.
+type Categorizer interface {
+	Resolve(ctx context.Context, rcpts []string) ([]categorizer.Result, error)
+}
+
+// Router makes a Hub's routing decisions.
+type Router struct {
+	scenario *scenario.Scenario
+	server   *scenario.Server
+	site     string
+	graph    *routing.Graph
+	cat      Categorizer
+	peers    map[string]string // lower-case server name -> "ip:port"
+}
+
+// NewRouter is the router of one Hub. peers gives the SMTP address of every other
+// server of the organisation by name.
+func NewRouter(s *scenario.Scenario, server string, cat Categorizer, peers map[string]string) (*Router, error) {
+	srv, ok := s.Server(server)
+	if !ok {
+		return nil, fmt.Errorf("hub: no server %q", server)
+	}
+	g, err := routing.NewGraph(s)
+	if err != nil {
+		return nil, fmt.Errorf("hub %s: %w", server, err)
+	}
+	p := make(map[string]string, len(peers))
+	for k, v := range peers {
+		p[strings.ToLower(k)] = v
+	}
+	return &Router{scenario: s, server: srv, site: g.SiteOf(srv.Name), graph: g, cat: cat, peers: p}, nil
+}
+
+// Route categorizes rcpts and decides each one's next hop. A temporary failure of the
+// directory fails the whole call (the message stays queued, CAT-006); everything else
+// is a decision, failures included.
+func (r *Router) Route(ctx context.Context, rcpts []string, size int) ([]Decision, error) {
+	results, err := r.cat.Resolve(ctx, rcpts)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]*Decision{}
+	var keys []string
+	add := func(d Decision, rc Recipient) {
+		if d.Kind == KindFailed {
+			d.Key = "failed:" + rc.Address
+		}
+		g, ok := byKey[d.Key]
+		if !ok {
+			g = &d
+			byKey[d.Key] = g
+			keys = append(keys, d.Key)
+		}
+		g.Recipients = append(g.Recipients, rc)
+	}
+	for _, res := range results {
+		rc := Recipient{Address: res.Address, Original: res.Original}
+		switch res.Kind {
+		case categorizer.KindMailbox:
+			add(r.toMailbox(res.Server, size), rc)
+		case categorizer.KindExternal:
+			add(r.toConnector(res.Address, size), rc)
+		default:
+			add(Decision{Kind: KindFailed, Status: res.Status, Reply: fmt.Sprintf("550 %s %s", res.Status, res.Reason), Reason: res.Reason}, rc)
+		}
+	}
+	sort.Strings(keys)
+	out := make([]Decision, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, *byKey[k])
+	}
+	return out, nil
+}
+
+func (r *Router) hostsOf(servers ...string) []string {
+	var out []string
+	for _, s := range servers {
+		if a, ok := r.peers[strings.ToLower(s)]; ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// toMailbox routes to a mailbox server: directly in the Hub's own site, otherwise to
+// the first relay site of the least-cost path.
+func (r *Router) toMailbox(server string, size int) Decision {
+	mbxSite := r.graph.SiteOf(server)
+	if strings.EqualFold(mbxSite, r.site) {
+		return Decision{Kind: KindMailbox, Key: "mailbox:" + strings.ToLower(server), NextHop: server,
+			Hosts: r.hostsOf(server), RequireTLS: true, Connector: IntraOrgConnector,
+			Reason: fmt.Sprintf("mailbox on %s in the Hub's own site %s: local delivery", server, r.site)}
+	}
+	p, err := r.graph.Path(r.site, mbxSite)
+	if err != nil {
+		return Decision{Kind: KindFailed, Status: "5.4.4", Reply: "550 5.4.4 " + err.Error(), Reason: err.Error()}
+	}
+	if p.MaxMessageSize > 0 && size > p.MaxMessageSize {
+		why := fmt.Sprintf("message of %d bytes exceeds the %d-byte limit of a site link on %s", size, p.MaxMessageSize, strings.Join(p.Sites, " -> "))
+		return Decision{Kind: KindFailed, Status: "5.3.4", Reply: "550 5.3.4 " + why, Reason: why, Path: p}
+	}
+	next := p.NextHop()
+	var hubs []string
+	for _, s := range r.scenario.ServersByRole(scenario.RoleHub) {
+		if strings.EqualFold(s.Site, next) {
+			hubs = append(hubs, s.Name)
+		}
+	}
+	sort.Strings(hubs)
+	return Decision{Kind: KindSite, Key: "site:" + strings.ToLower(next), NextHop: next,
+		Hosts: r.hostsOf(hubs...), RequireTLS: true, Connector: IntraOrgConnector, Path: p,
+		Reason: fmt.Sprintf("mailbox on %s in site %s: %s", server, mbxSite, p)}
+}
+
+// toConnector routes an external address through send-connector selection; a connector
+// sourced elsewhere (on the Edge, say) is reached through its source servers.
+func (r *Router) toConnector(addr string, size int) Decision {
+	domain := addr
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		domain = addr[i+1:]
+	}
+	ch, err := routing.SelectConnector(r.scenario.Org.SendConnectors, "", domain, size)
+	if err != nil {
+		return Decision{Kind: KindFailed, Status: "5.4.4", Reply: "550 5.4.4 " + err.Error(), Reason: err.Error()}
+	}
+	c := ch.Connector
+	for _, src := range c.Source {
+		if strings.EqualFold(src, r.server.Name) {
+			return Decision{Kind: KindConnector, Key: "conn:" + c.Name, NextHop: c.Name, Hosts: c.SmartHosts,
+				RequireTLS: c.TLS, Connector: c.Name, Reason: ch.Reason}
+		}
+	}
+	return Decision{Kind: KindConnector, Key: "conn:" + c.Name, NextHop: strings.Join(c.Source, ","),
+		Hosts: r.hostsOf(c.Source...), RequireTLS: true, Connector: c.Name,
+		Reason: fmt.Sprintf("%s; the connector is sourced on %s", ch.Reason, strings.Join(c.Source, ", "))}
+}
