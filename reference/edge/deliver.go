@@ -20,7 +20,6 @@ type route struct {
 	connector string
 	reason    string
 	hop       smtpout.Hop
-	rcpts     []string
 	failure   *queue.Outcome
 }
 
@@ -86,39 +85,68 @@ func (e *Edge) routeFor(ctx context.Context, rcpt string, size int) route {
 	return route{key: key, connector: c.Name, reason: ch.Reason, hop: hop}
 }
 
-// Deliver implements queue.Deliverer.
-func (e *Edge) Deliver(ctx context.Context, m *queue.Message, rcpts []string, data []byte) []queue.Outcome {
-	groups := map[string]*route{}
+// Hop is one next hop with the recipients that go there, as a Router decides it.
+type Hop struct {
+	Key, Connector, Reason string
+	Next                   smtpout.Hop
+	Rcpts                  []string
+}
+
+// Router decides where a queued message's pending recipients go next. The outcomes it
+// returns settle their recipients for this attempt without a send (failures, holds,
+// recipients handed on in a new message); every other recipient is in one Hop.
+type Router interface {
+	Route(ctx context.Context, m *queue.Message, rcpts []string, data []byte) ([]Hop, []queue.Outcome)
+}
+
+// edgeRouter routes as an Edge: inbound to the Hubs, everything else by connector.
+type edgeRouter struct{ e *Edge }
+
+func (r edgeRouter) Route(ctx context.Context, m *queue.Message, rcpts []string, data []byte) ([]Hop, []queue.Outcome) {
+	groups := map[string]*Hop{}
 	var keys []string
 	var out []queue.Outcome
 	for _, rc := range rcpts {
-		r := e.routeFor(ctx, rc, len(data))
-		if r.failure != nil {
-			out = append(out, *r.failure)
+		rt := r.e.routeFor(ctx, rc, len(data))
+		if rt.failure != nil {
+			out = append(out, *rt.failure)
 			continue
 		}
-		g, ok := groups[r.key]
+		g, ok := groups[rt.key]
 		if !ok {
-			g = &r
-			groups[r.key] = g
-			keys = append(keys, r.key)
+			g = &Hop{Key: rt.key, Connector: rt.connector, Reason: rt.reason, Next: rt.hop}
+			groups[rt.key] = g
+			keys = append(keys, rt.key)
 		}
-		g.rcpts = append(g.rcpts, rc)
+		g.Rcpts = append(g.Rcpts, rc)
 	}
 	sort.Strings(keys)
+	hops := make([]Hop, 0, len(keys))
 	for _, k := range keys {
-		g := groups[k]
+		hops = append(hops, *groups[k])
+	}
+	return hops, out
+}
+
+// Deliver implements queue.Deliverer.
+func (e *Edge) Deliver(ctx context.Context, m *queue.Message, rcpts []string, data []byte) []queue.Outcome {
+	var router Router = edgeRouter{e}
+	if e.cfg.Router != nil {
+		router = e.cfg.Router
+	}
+	hops, out := router.Route(ctx, m, rcpts, data)
+	for _, g := range hops {
 		now := e.cfg.Clock.Now()
 		e.cfg.Trace.Record(trace.Event{Time: now, Type: trace.Route, MessageID: m.ID, HeaderID: m.HeaderID,
-			Server: e.cfg.Server.Name, Sender: m.From, Recipients: g.rcpts, Connector: g.connector,
-			NextHop: strings.Join(g.hop.Hosts, ","), Detail: g.reason})
-		for _, res := range e.out.Send(ctx, g.hop, m.From, g.rcpts, data) {
+			Server: e.cfg.Server.Name, Sender: m.From, Recipients: g.Rcpts, Connector: g.Connector,
+			NextHop: strings.Join(g.Next.Hosts, ","), Detail: g.Reason})
+		for _, res := range e.out.Send(ctx, g.Next, m.From, g.Rcpts, data) {
 			o := queue.Outcome{Rcpt: res.Rcpt, Reply: res.Reply, RemoteMTA: res.RemoteMTA}
 			switch {
 			case res.Delivered:
 				o.Status = queue.StatusDelivered
 				e.cfg.Trace.Record(trace.Event{Time: e.cfg.Clock.Now(), Type: trace.Send, MessageID: m.ID, HeaderID: m.HeaderID,
-					Server: e.cfg.Server.Name, Sender: m.From, Recipients: []string{res.Rcpt}, Connector: g.connector,
+					Server: e.cfg.Server.Name, Sender: m.From, Recipients: []string{res.Rcpt}, Connector: g.Connector,
 					NextHop: res.RemoteMTA, Reply: res.Reply})
 			case res.Permanent:
 				o.Status = queue.StatusPermanent

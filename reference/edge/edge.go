@@ -49,6 +49,11 @@ type Config struct {
 	ServerTLS *tls.Config
 	ClientTLS *tls.Config
 	Logger    *slog.Logger
+	// Router replaces the Edge's routing (a Hub brings its own); nil routes as an Edge.
+	Router Router
+	// Connectors replace the scenario's receive connectors of the server (a Hub
+	// without any gets the organisation's default one); nil uses the scenario's.
+	Connectors []scenario.ReceiveConnector
 }
 
 // Listener is one bound receive connector binding.
@@ -111,7 +116,14 @@ func (e *Edge) listen(log *slog.Logger) error {
 	byBind := map[string][]smtpd.Connector{}
 	tlsOn := map[string]bool{}
 	var order []string
-	for _, rc := range s.ReceiveConnectorsOf(e.cfg.Server.Name) {
+	rcs := s.ReceiveConnectorsOf(e.cfg.Server.Name)
+	if e.cfg.Connectors != nil {
+		rcs = nil
+		for i := range e.cfg.Connectors {
+			rcs = append(rcs, &e.cfg.Connectors[i])
+		}
+	}
+	for _, rc := range rcs {
 		_, port, err := net.SplitHostPort(rc.Bind)
 		if err != nil {
 			return fmt.Errorf("edge %s: connector %s: bind %q: %w", e.cfg.Server.Name, rc.Name, rc.Bind, err)

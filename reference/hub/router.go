@@ -193,3 +193,43 @@ func (r *Router) toConnector(addr string, size int) Decision {
 		Hosts: r.hostsOf(c.Source...), RequireTLS: true, Connector: c.Name,
 		Reason: fmt.Sprintf("%s; the connector is sourced on %s", ch.Reason, strings.Join(c.Source, ", "))}
 }
+
+// RouteResolved decides next hops for recipients the categorizer has already resolved:
+// addresses in accepted authoritative or internal-relay domains are looked up again
+// (from the cache) for their mailbox server; anything else is external.
+func (r *Router) RouteResolved(ctx context.Context, rcpts []string, size int) ([]Decision, error) {
+	var internal, external []string
+	for _, rc := range rcpts {
+		domain := ""
+		if i := strings.LastIndexByte(rc, '@'); i >= 0 {
+			domain = rc[i+1:]
+		}
+		if ad, ok := r.scenario.AcceptedDomain(domain); ok && ad.Type != scenario.ExternalRelay {
+			internal = append(internal, rc)
+		} else {
+			external = append(external, rc)
+		}
+	}
+	ds, err := r.Route(ctx, internal, size)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]int{}
+	for i, d := range ds {
+		byKey[d.Key] = i
+	}
+	for _, rc := range external {
+		d := r.toConnector(rc, size)
+		if d.Kind == KindFailed {
+			d.Key = "failed:" + rc
+		}
+		if i, ok := byKey[d.Key]; ok {
+			ds[i].Recipients = append(ds[i].Recipients, Recipient{Address: rc, Original: rc})
+			continue
+		}
+		d.Recipients = []Recipient{{Address: rc, Original: rc}}
+		byKey[d.Key] = len(ds)
+		ds = append(ds, d)
+	}
+	return ds, nil
+}

@@ -42,6 +42,9 @@ type Message struct {
 	NextAttempt time.Time   `json:"next_attempt"`
 	Attempts    int         `json:"attempts"`
 	LastReply   string      `json:"last_reply,omitempty"`
+	// Categorized marks a message whose recipients a Hub's categorizer has already
+	// resolved (primary addresses, group members, contact targets).
+	Categorized bool `json:"categorized,omitempty"`
 }
 
 // Pending lists the recipients still to deliver.

@@ -1,0 +1,245 @@
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/reference/categorizer"
+	"github.com/mailflow/mailflow/reference/edge"
+	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/smtpout"
+	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/trace"
+)
+
+// Config is what a Hub needs.
+type Config struct {
+	Scenario *scenario.Scenario
+	Server   *scenario.Server
+	// Addr is the Hub's own address; PortMap and OutPort as for an Edge.
+	Addr    netip.Addr
+	PortMap func(port int) int
+	OutPort int
+	// Peers is the SMTP address ("ip:port") of every server of the organisation.
+	Peers map[string]string
+	// OrgRanges are the addresses the organisation's servers send from: the Hub's
+	// default receive connector grants them relay (as ExchangeServers would).
+	OrgRanges []string
+	SpoolDir  string
+	Directory categorizer.Directory
+	// DirectoryTTL is how long a directory answer is reused (CAT-002); 0 means 5 min.
+	DirectoryTTL time.Duration
+	Resolver     smtpout.Resolver
+	Trace        trace.Recorder
+	Clock        clock.Clock
+	ServerTLS    *tls.Config
+	ClientTLS    *tls.Config
+	Logger       *slog.Logger
+}
+
+// DefaultConnector is the receive connector a Hub gets when the scenario gives it none:
+// port 25, STARTTLS, relay for the organisation's servers, submission to accepted
+// domains for anyone else.
+const DefaultConnector = "Default"
+
+// Server is a running Hub Transport server.
+type Server struct {
+	*edge.Edge
+	router *Router
+	cat    *categorizer.Categorizer
+	cfg    Config
+	ready  chan struct{}
+	once   sync.Once
+}
+
+// Start binds the Hub's receive connectors and starts its queue.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Trace == nil {
+		cfg.Trace = trace.NewLog(nil)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	opts := []categorizer.Option{categorizer.WithClock(cfg.Clock)}
+	if cfg.DirectoryTTL > 0 {
+		opts = append(opts, categorizer.WithTTL(cfg.DirectoryTTL))
+	}
+	cat := categorizer.New(cfg.Directory, opts...)
+	r, err := NewRouter(cfg.Scenario, cfg.Server.Name, cat, cfg.Peers)
+	if err != nil {
+		return nil, err
+	}
+	h := &Server{router: r, cat: cat, cfg: cfg, ready: make(chan struct{})}
+	// A Hub does no recipient filtering at RCPT: the categorizer answers with an NDR.
+	srv := *cfg.Server
+	off := false
+	srv.RecipientFiltering = &off
+	var conns []scenario.ReceiveConnector
+	if len(cfg.Scenario.ReceiveConnectorsOf(srv.Name)) == 0 {
+		conns = []scenario.ReceiveConnector{{
+			Name: DefaultConnector, Server: srv.Name, Bind: ":25", TLS: true,
+			Permissions: []scenario.Permission{scenario.PermAnonymous},
+		}, {
+			Name: DefaultConnector + " (organisation)", Server: srv.Name, Bind: ":25", TLS: true,
+			Permissions: []scenario.Permission{scenario.PermAnonymous}, AcceptAnyRecipient: true,
+			RemoteIPRanges: cfg.OrgRanges,
+		}}
+	}
+	e, err := edge.Start(ctx, edge.Config{
+		Scenario: cfg.Scenario, Server: &srv, Addr: cfg.Addr, PortMap: cfg.PortMap, OutPort: cfg.OutPort,
+		SpoolDir: cfg.SpoolDir, Directory: nil, Resolver: cfg.Resolver, Trace: cfg.Trace, Clock: cfg.Clock,
+		ServerTLS: cfg.ServerTLS, ClientTLS: cfg.ClientTLS, Logger: cfg.Logger,
+		Router: h, Connectors: conns,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("hub %s: %w", srv.Name, err)
+	}
+	h.Edge = e
+	close(h.ready)
+	return h, nil
+}
+
+// Route implements edge.Router. A message not yet categorized is resolved and handed
+// on as a new message addressed to the resolved recipients (Exchange's bifurcation):
+// its envelope recipients are then done. A categorized message is routed.
+func (h *Server) Route(ctx context.Context, m *queue.Message, rcpts []string, data []byte) ([]edge.Hop, []queue.Outcome) {
+	select {
+	case <-h.ready: // the queue may replay its spool before Start returns
+	case <-ctx.Done():
+		return nil, temporary(rcpts, "451 4.3.2 shutting down")
+	}
+	if !m.Categorized {
+		return nil, h.categorize(ctx, m, rcpts, data)
+	}
+	ds, err := h.router.RouteResolved(ctx, rcpts, len(data))
+	if err != nil {
+		return nil, temporary(rcpts, "451 4.4.3 Directory unavailable: "+err.Error())
+	}
+	var hops []edge.Hop
+	var out []queue.Outcome
+	for _, d := range ds {
+		var addrs []string
+		for _, rc := range d.Recipients {
+			addrs = append(addrs, rc.Address)
+		}
+		if d.Kind == KindFailed {
+			for _, a := range addrs {
+				out = append(out, queue.Outcome{Rcpt: a, Status: queue.StatusPermanent, Reply: d.Reply})
+			}
+			continue
+		}
+		if len(d.Hosts) == 0 {
+			for _, a := range addrs {
+				out = append(out, queue.Outcome{Rcpt: a, Status: queue.StatusTemporary, Reply: "451 4.4.0 no server reachable for " + d.NextHop})
+			}
+			continue
+		}
+		hops = append(hops, edge.Hop{Key: d.Key, Connector: d.Connector, Reason: d.Reason,
+			Next: smtpout.Hop{Hosts: d.Hosts, RequireTLS: d.RequireTLS}, Rcpts: addrs})
+	}
+	return hops, out
+}
+
+// categorize resolves the envelope and queues the resolved copy; it reports the
+// envelope recipients done (or failed, or held on a directory outage).
+func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []string, data []byte) []queue.Outcome {
+	// Only the organisation's own domains are in the directory; anything else (a DSN to
+	// an Internet sender, say) is already as resolved as it will be.
+	var lookup []string
+	var results []categorizer.Result
+	relay := map[string]bool{}
+	for _, rc := range rcpts {
+		ad, ok := h.cfg.Scenario.AcceptedDomain(domainOf(rc))
+		switch {
+		case ok && ad.Type == scenario.Authoritative:
+			lookup = append(lookup, rc)
+		case ok && ad.Type == scenario.InternalRelay:
+			lookup = append(lookup, rc)
+			relay[strings.ToLower(rc)] = true
+		default:
+			results = append(results, categorizer.Result{Original: rc, Address: rc, Kind: categorizer.KindExternal})
+		}
+	}
+	found, err := h.cat.Resolve(ctx, lookup)
+	if err != nil {
+		// CAT-006: never "unknown" because the directory is down.
+		return temporary(rcpts, "451 4.4.3 Directory unavailable: "+err.Error())
+	}
+	for _, res := range found {
+		// An internal-relay domain's unknown recipients live elsewhere (ACCEPT-007).
+		if res.Kind == categorizer.KindFailed && res.Status == categorizer.StatusUnknown && relay[strings.ToLower(res.Original)] {
+			res = categorizer.Result{Original: res.Original, Address: res.Original, Kind: categorizer.KindExternal}
+		}
+		results = append(results, res)
+	}
+	resolved := map[string]bool{}
+	var failed []categorizer.Result
+	next := &queue.Message{From: m.From, HeaderID: m.HeaderID, Categorized: true}
+	var names []string
+	for _, res := range results {
+		if res.Kind == categorizer.KindFailed {
+			failed = append(failed, res)
+			continue
+		}
+		resolved[strings.ToLower(res.Original)] = true
+		qr := queue.Recipient{Addr: res.Address}
+		if !strings.EqualFold(res.Address, res.Original) {
+			qr.ORCPT = res.Original
+		}
+		next.Recipients = append(next.Recipients, qr)
+		names = append(names, res.Address)
+	}
+	var out []queue.Outcome
+	if len(next.Recipients) > 0 {
+		if err := h.Queue().Enqueue(ctx, next, data); err != nil {
+			return temporary(rcpts, "451 4.3.0 could not queue the categorized message: "+err.Error())
+		}
+		h.cfg.Trace.Record(trace.Event{Time: h.cfg.Clock.Now(), Type: trace.Categorize, MessageID: m.ID, HeaderID: m.HeaderID,
+			Server: h.cfg.Server.Name, Sender: m.From, Recipients: names,
+			Detail: fmt.Sprintf("resolved %d envelope recipient(s) to %d; continued as %s", len(rcpts), len(names), next.ID)})
+	}
+	failedBy := map[string]categorizer.Result{}
+	for _, f := range failed {
+		if _, ok := failedBy[strings.ToLower(f.Original)]; !ok {
+			failedBy[strings.ToLower(f.Original)] = f
+		}
+	}
+	for _, rc := range rcpts {
+		k := strings.ToLower(rc)
+		switch f, bad := failedBy[k]; {
+		case resolved[k]:
+			out = append(out, queue.Outcome{Rcpt: rc, Status: queue.StatusDelivered, Reply: "250 2.1.5 categorized"})
+		case bad:
+			out = append(out, queue.Outcome{Rcpt: rc, Status: queue.StatusPermanent, Reply: fmt.Sprintf("550 %s %s", f.Status, f.Reason)})
+		default:
+			// Nothing to deliver (an empty group, a duplicate of another recipient).
+			out = append(out, queue.Outcome{Rcpt: rc, Status: queue.StatusDelivered, Reply: "250 2.1.5 nothing to deliver"})
+		}
+	}
+	return out
+}
+
+func temporary(rcpts []string, reply string) []queue.Outcome {
+	out := make([]queue.Outcome, len(rcpts))
+	for i, rc := range rcpts {
+		out[i] = queue.Outcome{Rcpt: rc, Status: queue.StatusTemporary, Reply: reply}
+	}
+	return out
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return strings.ToLower(addr[i+1:])
+	}
+	return ""
+}
