@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mailflow/mailflow/fixtures/clock"
@@ -56,7 +55,6 @@ type Server struct {
 	cat    *categorizer.Categorizer
 	cfg    Config
 	ready  chan struct{}
-	once   sync.Once
 }
 
 // Start binds the Hub's receive connectors and starts its queue.
