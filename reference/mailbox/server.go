@@ -1,0 +1,241 @@
+package mailbox
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/reference/directory"
+	"github.com/mailflow/mailflow/reference/store"
+	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/trace"
+)
+
+// Directory places recipients on mailbox servers.
+type Directory interface {
+	Lookup(ctx context.Context, addr string) (*directory.Entry, error)
+}
+
+// Store is where messages are delivered; *store.Store is one. DeliverAll must store in
+// every mailbox or none, since one reply answers the whole transaction.
+type Store interface {
+	DeliverAll(ctx context.Context, mailboxes []string, returnPath string, data []byte) ([]store.Delivery, error)
+	Messages(mailbox string) ([]store.Message, error)
+}
+
+// Config is everything a Mailbox server needs; the org builder fills it from a scenario.
+type Config struct {
+	// Scenario is the world Server belongs to. The Mailbox server reads nothing else
+	// from it today (recipients come from Directory); it is here so every role is
+	// configured alike.
+	Scenario *scenario.Scenario
+	// Server is this server: Name is matched against the directory's mailbox server,
+	// FQDN greets and signs Received, MaxHopCount bounds Received headers.
+	Server *scenario.Server
+	// Addr is the address to listen on; Port the SMTP port (0: any free port).
+	Addr netip.Addr
+	Port int
+	// Store receives the messages; without it a store is opened at StoreDir.
+	Store    Store
+	StoreDir string
+	// ServerTLS is offered as STARTTLS. Without it no MAIL is ever accepted, as
+	// organisation mail may not arrive in the clear (ROUTE-017).
+	ServerTLS *tls.Config
+	Directory Directory
+	Trace     trace.Recorder
+	Clock     clock.Clock
+	Logger    *slog.Logger
+}
+
+// Server is a running Mailbox server.
+type Server struct {
+	cfg      Config
+	name     string
+	hostname string
+	maxHops  int
+	store    Store
+	log      *slog.Logger
+
+	srv *smtp.Server
+	l   net.Listener
+	// ctx bounds directory lookups and deliveries, so Close does not wait long on them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the Serve goroutine
+	once   sync.Once
+
+	// Close waits for the work sessions do on the server's behalf (lookups, deliveries)
+	// so nothing is stored or traced after it returns; closed stops new work starting.
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+	busy   sync.WaitGroup
+}
+
+// Start opens the store if needed and listens for SMTP.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Server == nil {
+		return nil, errors.New("mailbox: no server in config")
+	}
+	name := cfg.Server.Name
+	if cfg.Server.Role != "" && cfg.Server.Role != scenario.RoleMailbox {
+		return nil, fmt.Errorf("mailbox %s: server has role %s", name, cfg.Server.Role)
+	}
+	if cfg.Directory == nil {
+		return nil, fmt.Errorf("mailbox %s: no directory", name)
+	}
+	if !cfg.Addr.IsValid() {
+		return nil, fmt.Errorf("mailbox %s: no listen address", name)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Trace == nil {
+		cfg.Trace = trace.NewLog(nil)
+	}
+	log := cfg.Logger.With("server", name)
+	st := cfg.Store
+	if st == nil {
+		if cfg.StoreDir == "" {
+			return nil, fmt.Errorf("mailbox %s: neither Store nor StoreDir", name)
+		}
+		s, err := store.Open(cfg.StoreDir, store.WithClock(cfg.Clock))
+		if err != nil {
+			return nil, fmt.Errorf("mailbox %s: %w", name, err)
+		}
+		st = s
+	}
+	if cfg.ServerTLS == nil {
+		log.Warn("no TLS configuration: every MAIL will be refused until STARTTLS, which is not offered")
+	}
+	hostname := cfg.Server.FQDN
+	if hostname == "" {
+		hostname = strings.ToLower(name)
+	}
+	maxHops := cfg.Server.MaxHopCount
+	if maxHops <= 0 {
+		maxHops = scenario.DefaultMaxHopCount
+	}
+	s := &Server{cfg: cfg, name: name, hostname: hostname, maxHops: maxHops, store: st, log: log, conns: map[net.Conn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = hostname
+	srv.TLSConfig = cfg.ServerTLS
+	srv.ReadTimeout = 5 * time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.MaxLineLength = 4096
+	srv.MaxRecipients = 5000
+	srv.ErrorLog = slogErrorLog{log}
+	s.srv = srv
+
+	l, err := net.Listen("tcp", net.JoinHostPort(cfg.Addr.String(), strconv.Itoa(cfg.Port)))
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("mailbox %s: %w", name, err)
+	}
+	s.l = l
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(trackingListener{l, s}); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, smtp.ErrServerClosed) {
+			log.Error("smtp server stopped", "addr", l.Addr().String(), "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the listening "ip:port".
+func (s *Server) Addr() string { return s.l.Addr().String() }
+
+// Store is where the server delivers, for suites that read mailboxes directly.
+func (s *Server) Store() Store { return s.store }
+
+// Close stops the listener and every session, and waits for them.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		conns := s.conns
+		s.conns = nil
+		s.mu.Unlock()
+		s.cancel()
+		_ = s.srv.Close()
+		// go-smtp's Close only closes listeners its Serve has registered; a Close that
+		// wins the race with a just-started Serve would leave that Serve accepting forever.
+		_ = s.l.Close()
+		// Likewise for connections accepted but not yet registered by go-smtp.
+		for c := range conns {
+			_ = c.Close()
+		}
+		s.wg.Wait()
+		s.busy.Wait()
+	})
+	return nil
+}
+
+// enter starts work on behalf of a session; false once the server is closing.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.busy.Add(1)
+	return true
+}
+
+func (s *Server) leave() { s.busy.Done() }
+
+type trackingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, s: l.s}
+	l.s.mu.Lock()
+	if l.s.closed {
+		l.s.mu.Unlock()
+		_ = c.Close()
+		return tc, nil // go-smtp sees it closed and drops it
+	}
+	l.s.conns[tc] = struct{}{}
+	l.s.mu.Unlock()
+	return tc, nil
+}
+
+type trackedConn struct {
+	net.Conn
+	s *Server
+}
+
+func (c *trackedConn) Close() error {
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
+	return c.Conn.Close()
+}
+
+type slogErrorLog struct{ l *slog.Logger }
+
+func (e slogErrorLog) Printf(format string, v ...interface{}) { e.l.Warn(fmt.Sprintf(format, v...)) }
+func (e slogErrorLog) Println(v ...interface{})               { e.l.Warn(fmt.Sprint(v...)) }
