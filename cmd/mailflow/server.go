@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -16,11 +15,14 @@ import (
 	"syscall"
 
 	"github.com/mailflow/mailflow/containers/logline"
-	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/edge"
+	"github.com/mailflow/mailflow/reference/hub"
+	"github.com/mailflow/mailflow/reference/mailbox"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/resolve"
+	"github.com/mailflow/mailflow/reference/smtpout"
+	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"
 )
 
@@ -45,8 +47,10 @@ func runServer(args []string) int {
 	caFile := fs.String("ca", "", "CA certificate (PEM) that next hops' certificates chain to")
 	outPort := fs.Int("out-port", 25, "port of next hops that name none")
 	listen := fs.String("listen", "0.0.0.0", "address the receive connectors bind")
-	var hubs stringList
+	var hubs, peers, orgRanges stringList
 	fs.Var(&hubs, "hub", "ip:port of a Hub of the subscribed site (repeatable)")
+	fs.Var(&peers, "peer", "NAME=ip:port of another server of the organisation (repeatable)")
+	fs.Var(&orgRanges, "org-range", "CIDR the organisation's servers send from (a Hub lets them relay; repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -119,20 +123,59 @@ func runServer(args []string) int {
 			listeners = append(listeners, l.Name+"="+l.Addr)
 		}
 		closeFn = func() error { return errors.Join(e.Close(), dir.Close()) }
-	default:
-		// Hub and Mailbox servers are stand-ins in this version: SMTP sinks that take
-		// what the Edge hands them (over STARTTLS, as org peers do) and report it.
-		opts := []internet.Option{internet.WithOnMessage(func(m internet.Message) { out.Write(logline.Line{Received: &m}) })}
-		if serverTLS != nil {
-			opts = append(opts, internet.WithTLS(serverTLS))
+	case scenario.RoleHub:
+		if *ldapURL == "" {
+			fmt.Fprintln(os.Stderr, "mailflow server: a Hub needs --ldap")
+			return 2
 		}
-		h, err := internet.Start(ctx, srv.Name, net.JoinHostPort(addr.String(), fmt.Sprint(*outPort)), opts...)
+		peerMap := map[string]string{}
+		for _, p := range peers {
+			name, a, ok := strings.Cut(p, "=")
+			if !ok {
+				fmt.Fprintf(os.Stderr, "mailflow server: --peer %q: want NAME=ip:port\n", p)
+				return 2
+			}
+			peerMap[name] = a
+		}
+		dir := directory.New(*ldapURL, *baseDN)
+		var res smtpout.Resolver
+		if *dnsAddr != "" {
+			res = resolve.New(*dnsAddr)
+		}
+		h, err := hub.Start(ctx, hub.Config{
+			Scenario: s, Server: srv, Addr: addr, OutPort: *outPort, Peers: peerMap, OrgRanges: orgRanges,
+			SpoolDir: *spool + "/" + srv.Name, Directory: dir, Resolver: res, Trace: out,
+			ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log,
+		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "mailflow server:", err)
 			return 1
 		}
-		listeners = append(listeners, "stand-in="+h.Addr())
-		closeFn = h.Close
+		for _, l := range h.Listeners() {
+			listeners = append(listeners, l.Name+"="+l.Addr)
+		}
+		closeFn = func() error { return errors.Join(h.Close(), dir.Close()) }
+	default:
+		if *ldapURL == "" {
+			fmt.Fprintln(os.Stderr, "mailflow server: a Mailbox server needs --ldap")
+			return 2
+		}
+		st, err := store.Open(*spool + "/" + srv.Name + "/store")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow server:", err)
+			return 1
+		}
+		dir := directory.New(*ldapURL, *baseDN)
+		m, err := mailbox.Start(ctx, mailbox.Config{
+			Scenario: s, Server: srv, Addr: addr, Port: *outPort, Store: reportingStore{st, out, srv.Name},
+			ServerTLS: serverTLS, Directory: dir, Trace: out, Logger: log,
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow server:", err)
+			return 1
+		}
+		listeners = append(listeners, "mailbox="+m.Addr())
+		closeFn = func() error { return errors.Join(m.Close(), dir.Close()) }
 	}
 	out.Write(logline.Line{Ready: &logline.Ready{Server: srv.Name, Role: string(srv.Role), Listeners: listeners}})
 	<-ctx.Done()
@@ -179,4 +222,28 @@ func runQueue(args []string) int {
 	}
 	fmt.Printf("%d messages\n", len(ms))
 	return 0
+}
+
+// reportingStore writes every stored copy to the protocol log as well, so a test
+// outside the container sees the mailbox as the store holds it.
+type reportingStore struct {
+	*store.Store
+	out    *logline.Writer
+	server string
+}
+
+func (r reportingStore) DeliverAll(ctx context.Context, mailboxes []string, returnPath string, data []byte) ([]store.Delivery, error) {
+	ds, err := r.Store.DeliverAll(ctx, mailboxes, returnPath, data)
+	if err != nil {
+		return ds, err
+	}
+	for _, d := range ds {
+		if d.Duplicate {
+			continue
+		}
+		if b, rerr := os.ReadFile(d.Path); rerr == nil {
+			r.out.Write(logline.Line{Stored: &logline.Stored{Server: r.server, Mailbox: d.Mailbox, Data: b}})
+		}
+	}
+	return ds, nil
 }

@@ -18,6 +18,14 @@ type Line struct {
 	Trace    *trace.Event      `json:"trace,omitempty"`
 	Received *internet.Message `json:"received,omitempty"`
 	Ready    *Ready            `json:"ready,omitempty"`
+	Stored   *Stored           `json:"stored,omitempty"`
+}
+
+// Stored is a message a Mailbox server put in a mailbox, as stored.
+type Stored struct {
+	Server  string `json:"server"`
+	Mailbox string `json:"mailbox"`
+	Data    []byte `json:"data"`
 }
 
 // Ready says the server listens.
@@ -55,5 +63,5 @@ func Parse(b []byte) (l Line, ok bool) {
 	if err := json.Unmarshal(b, &l); err != nil {
 		return Line{}, false
 	}
-	return l, l.Trace != nil || l.Received != nil || l.Ready != nil
+	return l, l.Trace != nil || l.Received != nil || l.Ready != nil || l.Stored != nil
 }

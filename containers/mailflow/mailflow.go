@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,8 @@ type options struct {
 	ldap      string
 	baseDN    string
 	hubs      []string
+	peers     map[string]string
+	orgRanges []string
 	cert, key []byte
 	ca        []byte
 	onLine    func(logline.Line)
@@ -88,6 +91,20 @@ func WithDirectory(url, baseDN string) Option {
 // WithHubs are the Hubs (ip:port) an Edge hands inbound mail to.
 func WithHubs(addrs ...string) Option { return func(o *options) { o.hubs = append(o.hubs, addrs...) } }
 
+// WithPeers gives a Hub the SMTP address of every server of the organisation by name,
+// and the ranges those servers send from.
+func WithPeers(peers map[string]string, orgRanges ...string) Option {
+	return func(o *options) {
+		if o.peers == nil {
+			o.peers = map[string]string{}
+		}
+		for k, v := range peers {
+			o.peers[k] = v
+		}
+		o.orgRanges = append(o.orgRanges, orgRanges...)
+	}
+}
+
 // WithTLS is the server's certificate chain and key and the CA its peers chain to (PEM).
 func WithTLS(cert, key, ca []byte) Option {
 	return func(o *options) { o.cert, o.key, o.ca = cert, key, ca }
@@ -113,13 +130,14 @@ func RunEdge(ctx context.Context, img string, opts ...testcontainers.ContainerCu
 	return run(ctx, scenario.RoleEdge, img, opts)
 }
 
-// RunHub starts a Hub Transport server (a stand-in that records what it is handed, in
-// this version).
+// RunHub starts a Hub Transport server (categorizer, site routing, queue); it needs
+// WithDirectory and WithPeers.
 func RunHub(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
 	return run(ctx, scenario.RoleHub, img, opts)
 }
 
-// RunMailbox starts a Mailbox server (a stand-in, in this version).
+// RunMailbox starts a Mailbox server (its store, fed over SMTP by Hubs); it needs
+// WithDirectory. Stored messages come back through WithLogLines.
 func RunMailbox(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
 	return run(ctx, scenario.RoleMailbox, img, opts)
 }
@@ -147,6 +165,17 @@ func run(ctx context.Context, role scenario.Role, img string, custom []testconta
 	}
 	for _, h := range o.hubs {
 		cmd = append(cmd, "--hub", h)
+	}
+	names := make([]string, 0, len(o.peers))
+	for n := range o.peers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		cmd = append(cmd, "--peer", n+"="+o.peers[n])
+	}
+	for _, r := range o.orgRanges {
+		cmd = append(cmd, "--org-range", r)
 	}
 	if o.cert != nil {
 		cmd = append(cmd, "--tls-cert", certPath, "--tls-key", keyPath)

@@ -156,3 +156,14 @@ func (w *World) FixedRetrySchedule() string {
 	}
 	return ""
 }
+
+// Mailbox is every message the organisation delivered to a recipient's mailbox (by its
+// primary address), as stored: on the reference, the Mailbox server's store (one
+// Return-Path on top); on a third-party MTA, what it handed the organisation's
+// internal host for that recipient.
+func (w *World) Mailbox(addr string) [][]byte {
+	if m, ok := w.Topology.(interface{ Mailbox(addr string) [][]byte }); ok {
+		return m.Mailbox(addr)
+	}
+	return nil
+}

@@ -76,6 +76,7 @@ type Topology struct {
 	servers  map[string]*mailflow.Container
 	mu       sync.Mutex
 	received map[string][]internet.Message
+	stored   map[string][][]byte
 	stopOnce sync.Once
 	log      *slog.Logger
 }
@@ -100,7 +101,7 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 		return nil, fmt.Errorf("containers: %w", err)
 	}
 	t := &Topology{Net: nw, scenario: s, trace: trace.NewLog(nil), fleet: internet.NewFleet(),
-		servers: map[string]*mailflow.Container{}, received: map[string][]internet.Message{},
+		servers: map[string]*mailflow.Container{}, received: map[string][]internet.Message{}, stored: map[string][][]byte{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	defer func() {
 		if err != nil {
@@ -156,7 +157,7 @@ func (t *Topology) startServers(ctx context.Context, img string, ips map[string]
 		go func() {
 			// The container's log is followed for as long as it runs, longer than the
 			// caller's start-up deadline; the wait strategy bounds start-up instead.
-			c, err := t.runServer(context.WithoutCancel(ctx), img, srv, ip, ca, hubs, hubSites)
+			c, err := t.runServer(context.WithoutCancel(ctx), img, srv, ip, ca, hubs, hubSites, ips)
 			results <- result{c, err}
 		}()
 	}
@@ -173,7 +174,7 @@ func (t *Topology) startServers(ctx context.Context, img string, ips map[string]
 	return errors.Join(errs...)
 }
 
-func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Server, ip netip.Addr, ca *testca.CA, hubs, hubSites []string) (*mailflow.Container, error) {
+func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Server, ip netip.Addr, ca *testca.CA, hubs, hubSites []string, ips map[string]netip.Addr) (*mailflow.Container, error) {
 	slice, err := t.scenario.SliceFor(srv.Name)
 	if err != nil {
 		return nil, err
@@ -205,8 +206,17 @@ func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Serve
 		}
 		return mailflow.RunEdge(ctx, img, opts...)
 	case scenario.RoleHub:
+		peers := map[string]string{}
+		for n, a := range ips {
+			peers[n] = net.JoinHostPort(a.String(), "25")
+		}
+		opts = append(opts,
+			mailflow.WithDNS(t.dns.Addr()),
+			mailflow.WithDirectory("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()),
+			mailflow.WithPeers(peers, t.Net.ContainerRange().String()))
 		return mailflow.RunHub(ctx, img, opts...)
 	default:
+		opts = append(opts, mailflow.WithDirectory("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()))
 		return mailflow.RunMailbox(ctx, img, opts...)
 	}
 }
@@ -218,6 +228,10 @@ func (t *Topology) onLine(server string, l logline.Line) {
 	case l.Received != nil:
 		t.mu.Lock()
 		t.received[strings.ToLower(server)] = append(t.received[strings.ToLower(server)], *l.Received)
+		t.mu.Unlock()
+	case l.Stored != nil:
+		t.mu.Lock()
+		t.stored[strings.ToLower(l.Stored.Mailbox)] = append(t.stored[strings.ToLower(l.Stored.Mailbox)], l.Stored.Data)
 		t.mu.Unlock()
 	}
 }
@@ -257,6 +271,13 @@ func (t *Topology) ClientIn(p netip.Prefix) (netip.Addr, error) { return t.Net.C
 
 // Host is a fake Internet host by name (servers are containers: see Received).
 func (t *Topology) Host(name string) *internet.Host { return t.fleet.Host(name) }
+
+// Mailbox is every message the Mailbox servers stored for addr (as their logs report).
+func (t *Topology) Mailbox(addr string) [][]byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([][]byte(nil), t.stored[strings.ToLower(addr)]...)
+}
 
 // Received is what a fake host or a stand-in server accepted.
 func (t *Topology) Received(name string) []internet.Message {

@@ -21,6 +21,8 @@ import (
 	"github.com/mailflow/mailflow/fixtures/testca"
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/edge"
+	"github.com/mailflow/mailflow/reference/hub"
+	"github.com/mailflow/mailflow/reference/mailbox"
 	"github.com/mailflow/mailflow/reference/resolve"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/internal/fixtureset"
@@ -46,6 +48,8 @@ type Topology struct {
 	dir        *directory.Client
 	fleet      *internet.Fleet
 	edges      map[string]*edge.Edge
+	hubs       map[string]*hub.Server
+	mailboxes  map[string]*mailbox.Server
 	listeners  []Listener
 	spoolRoot  string
 	ownSpool   bool
@@ -90,6 +94,7 @@ func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topolo
 		scenario: s, plan: plan, port: cfg.port,
 		clock: clock.NewFake(time.Now().UTC().Truncate(time.Second)),
 		fleet: internet.NewFleet(), edges: map[string]*edge.Edge{}, log: cfg.log,
+		hubs: map[string]*hub.Server{}, mailboxes: map[string]*mailbox.Server{},
 	}
 	if cfg.traceOut != nil {
 		t.trace = trace.NewLog(cfg.traceOut)
@@ -174,8 +179,28 @@ func (t *Topology) addr(ip netip.Addr) string {
 func (t *Topology) startServers(ctx context.Context) error {
 	ca := testca.Shared()
 	res := resolve.New(t.dns.Addr())
-	// Hub servers are stand-ins in this version: SMTP sinks that record what the Edge
-	// hands them (offering STARTTLS like an org peer).
+	peers := map[string]string{}
+	for _, srv := range t.scenario.Org.Servers {
+		peers[srv.Name] = t.addr(t.serverAddr["server:"+strings.ToLower(srv.Name)])
+	}
+	// The organisation's servers all live in this topology's /24.
+	orgRange := netip.PrefixFrom(t.plan.Fixed(0), 24).String()
+	for _, srv := range t.scenario.ServersByRole(scenario.RoleMailbox) {
+		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
+		tc, err := ca.ServerConfig(srv.FQDN, ip.String())
+		if err != nil {
+			return err
+		}
+		m, err := mailbox.Start(ctx, mailbox.Config{
+			Scenario: t.scenario, Server: srv, Addr: ip, Port: t.port, StoreDir: t.spoolRoot + "/" + srv.Name + "/store",
+			ServerTLS: tc, Directory: t.dir, Trace: t.trace, Clock: t.clock, Logger: t.log,
+		})
+		if err != nil {
+			return fmt.Errorf("inprocess: mailbox %s: %w", srv.Name, err)
+		}
+		t.mailboxes[strings.ToLower(srv.Name)] = m
+		t.listeners = append(t.listeners, Listener{Name: srv.Name, Kind: "mailbox", Addr: m.Addr()})
+	}
 	var hubs []struct {
 		site, addr string
 	}
@@ -185,13 +210,19 @@ func (t *Topology) startServers(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		h, err := internet.Start(ctx, srv.Name, t.addr(ip), internet.WithTLS(tc))
+		h, err := hub.Start(ctx, hub.Config{
+			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port,
+			Peers: peers, OrgRanges: []string{orgRange}, SpoolDir: t.spoolRoot + "/" + srv.Name,
+			Directory: t.dir, Resolver: res, Trace: t.trace, Clock: t.clock,
+			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
+		})
 		if err != nil {
 			return fmt.Errorf("inprocess: hub %s: %w", srv.Name, err)
 		}
-		t.fleet.Add(h)
-		hubs = append(hubs, struct{ site, addr string }{srv.Site, h.Addr()})
-		t.listeners = append(t.listeners, Listener{Name: srv.Name, Kind: "hub-standin", Addr: h.Addr()})
+		t.hubs[strings.ToLower(srv.Name)] = h
+		addr := h.Listeners()[0].Addr
+		hubs = append(hubs, struct{ site, addr string }{srv.Site, addr})
+		t.listeners = append(t.listeners, Listener{Name: srv.Name, Kind: "hub", Addr: addr})
 	}
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleEdge) {
 		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
@@ -223,7 +254,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 }
 
 func kindOrder(k string) int {
-	return map[string]int{"smtp": 0, "hub-standin": 1, "internet-smtp": 2, "dns": 3, "ldap": 4}[k]
+	return map[string]int{"smtp": 0, "hub": 1, "mailbox": 2, "internet-smtp": 3, "dns": 4, "ldap": 5}[k]
 }
 
 // ErrUnknownEndpoint names a server or connector the topology does not have.
@@ -272,7 +303,26 @@ func (t *Topology) QueueLen(server string) int {
 	if e, ok := t.edges[strings.ToLower(server)]; ok {
 		return e.Queue().Len()
 	}
+	if h, ok := t.hubs[strings.ToLower(server)]; ok {
+		return h.Queue().Len()
+	}
 	return -1
+}
+
+// Mailbox is every message stored for a recipient's mailbox (its primary address), on
+// whichever Mailbox server holds it, in delivery order.
+func (t *Topology) Mailbox(addr string) [][]byte {
+	var out [][]byte
+	for _, m := range t.mailboxes {
+		ms, err := m.Store().Messages(strings.ToLower(addr))
+		if err != nil {
+			continue
+		}
+		for _, msg := range ms {
+			out = append(out, msg.Data)
+		}
+	}
+	return out
 }
 
 // ClientTLS is a TLS config that trusts every server of the topology.
@@ -286,6 +336,12 @@ func (t *Topology) Stop(ctx context.Context) error {
 	t.stopOnce.Do(func() {
 		for _, e := range t.edges {
 			errs = append(errs, e.Close())
+		}
+		for _, h := range t.hubs {
+			errs = append(errs, h.Close())
+		}
+		for _, m := range t.mailboxes {
+			errs = append(errs, m.Close())
 		}
 		if t.dir != nil {
 			errs = append(errs, t.dir.Close())

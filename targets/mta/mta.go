@@ -441,3 +441,25 @@ func smtpReply(line string) bool {
 	return len(line) >= 4 && line[0] >= '2' && line[0] <= '5' &&
 		line[1] >= '0' && line[1] <= '9' && line[2] >= '0' && line[2] <= '9' && (line[3] == ' ' || line[3] == '-')
 }
+
+// Mailbox is what the MTA handed the organisation's internal host (the Hub stand-ins)
+// for addr: the MTA's view of "delivered to the organisation".
+func (t *Topology) Mailbox(addr string) [][]byte {
+	var out [][]byte
+	for _, h := range t.scenario.ServersByRole(scenario.RoleHub) {
+		host := t.fleet.Host(h.Name)
+		if host == nil {
+			continue
+		}
+		for _, m := range host.Messages() {
+			for _, rc := range m.RcptTo {
+				if strings.EqualFold(rc, addr) {
+					// As a store would keep it: the reverse-path on top.
+					out = append(out, append([]byte("Return-Path: <"+m.MailFrom+">\r\n"), m.Data...))
+					break
+				}
+			}
+		}
+	}
+	return out
+}
