@@ -216,6 +216,9 @@ type Message struct {
 type Expect struct {
 	Delivered []string `yaml:"delivered"`
 	Rejected  string   `yaml:"rejected"`
+	// Path is the hop path of each recipient, as `mailflow repro` prints it
+	// ("EDGE1 -> HUB-LON -> HUB-PAR -> HUB-BER -> MBX-BER:bob").
+	Path string `yaml:"path"`
 }
 
 // Duration is a time.Duration written as "10m" in YAML.

@@ -17,6 +17,9 @@ commands:
   conformance report FILE.json...
                             print a clause x target matrix of saved reports
   serve SCENARIO [--json]   start the scenario's world in-process until SIGINT/SIGTERM
+  repro SCENARIO [--json] [--svg FILE]
+                            start the world, send the scenario's messages, print each
+                            one's path, routing decisions and trace; check expect:
   server --scenario FILE --server NAME [--dns ip:port] [--ldap URL] [--hub ip:port]...
                             run one server of a scenario (what each container runs);
                             trace events and readiness as JSON lines on stdout
@@ -39,6 +42,8 @@ func main() {
 		}
 	case "serve":
 		code = runServe(os.Args[2:])
+	case "repro":
+		code = runRepro(os.Args[2:])
 	case "server":
 		code = runServer(os.Args[2:])
 	case "queue":

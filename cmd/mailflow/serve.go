@@ -20,28 +20,8 @@ func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the listener map as JSON")
 	spool := fs.String("spool", "", "keep spools under this directory (default: a temporary one)")
-	// Flags may come before or after the scenario path.
-	var path string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		if path != "" {
-			fmt.Fprintln(os.Stderr, "mailflow serve: one scenario file only")
-			return 2
-		}
-		path, args = fs.Arg(0), fs.Args()[1:]
-	}
-	if path == "" {
-		fmt.Fprintln(os.Stderr, "usage: mailflow serve SCENARIO [--json]")
-		return 2
-	}
-	s, err := loadScenario(path)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	path, s, ok := scenarioArg(fs, args, "usage: mailflow serve SCENARIO [--json] [--spool DIR]")
+	if !ok {
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -96,4 +76,32 @@ func loadScenario(path string) (*scenario.Scenario, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// scenarioArg parses flags that may come before or after the one scenario path, and
+// loads the scenario; it has said what is wrong when ok is false.
+func scenarioArg(fs *flag.FlagSet, args []string, usage string) (path string, s *scenario.Scenario, ok bool) {
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return "", nil, false
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		if path != "" {
+			fmt.Fprintf(os.Stderr, "mailflow %s: one scenario file only\n", fs.Name())
+			return "", nil, false
+		}
+		path, args = fs.Arg(0), fs.Args()[1:]
+	}
+	if path == "" {
+		fmt.Fprintln(os.Stderr, usage)
+		return "", nil, false
+	}
+	s, err := loadScenario(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return "", nil, false
+	}
+	return path, s, true
 }

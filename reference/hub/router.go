@@ -159,15 +159,18 @@ func (r *Router) toMailbox(server string, size int) Decision {
 		return Decision{Kind: KindFailed, Status: "5.3.4", Reply: "550 5.3.4 " + why, Reason: why, Path: p}
 	}
 	next := p.NextHop()
-	var hubs []string
-	for _, s := range r.scenario.ServersByRole(scenario.RoleHub) {
-		if strings.EqualFold(s.Site, next) {
-			hubs = append(hubs, s.Name)
+	// The next relay site's Hubs first, then, backing off hop by hop towards the
+	// source, the Hubs of each site before it on the path: when the relay site cannot
+	// be reached the message waits at the closest site that can (ROUTE-008).
+	var hosts []string
+	for i := len(p.Sites) - 1; i >= 1; i-- {
+		if i > indexOf(p.Sites, next) {
+			continue
 		}
+		hosts = append(hosts, r.hostsOf(r.hubsIn(p.Sites[i])...)...)
 	}
-	sort.Strings(hubs)
 	return Decision{Kind: KindSite, Key: "site:" + strings.ToLower(next), NextHop: next,
-		Hosts: r.hostsOf(hubs...), RequireTLS: true, Connector: IntraOrgConnector, Path: p,
+		Hosts: hosts, RequireTLS: true, Connector: IntraOrgConnector, Path: p,
 		Reason: fmt.Sprintf("mailbox on %s in site %s: %s", server, mbxSite, p)}
 }
 
@@ -232,4 +235,25 @@ func (r *Router) RouteResolved(ctx context.Context, rcpts []string, size int) ([
 		ds = append(ds, d)
 	}
 	return ds, nil
+}
+
+// hubsIn are the Hub servers of a site, by name.
+func (r *Router) hubsIn(site string) []string {
+	var hubs []string
+	for _, s := range r.scenario.ServersByRole(scenario.RoleHub) {
+		if strings.EqualFold(s.Site, site) {
+			hubs = append(hubs, s.Name)
+		}
+	}
+	sort.Strings(hubs)
+	return hubs
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if strings.EqualFold(x, s) {
+			return i
+		}
+	}
+	return -1
 }

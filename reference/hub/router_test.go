@@ -174,3 +174,25 @@ func TestDirectoryOutageIsTemporary(t *testing.T) {
 		t.Errorf("err %v, want a temporary error", err)
 	}
 }
+
+func TestSiteHopBacksOffTowardsTheSource(t *testing.T) {
+	// ROUTE-008: London to Madrid is direct; with no hub site, the hop lists Madrid's
+	// Hub only. From Paris to Berlin likewise. A three-site direct path backs off.
+	s, err := scenario.Parse("line.yaml", []byte(strings.Replace(line, "{name: par, hub: true}", "{name: par}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dir{"bob@contoso.test": {Mail: "bob@contoso.test", Type: directory.TypeMailbox, MailboxServer: "MBX-BER"}}
+	peers := map[string]string{"HUB-PAR": "par:25", "HUB-BER1": "ber1:25", "HUB-BER2": "ber2:25"}
+	r, err := NewRouter(s, "HUB-LON", categorizer.New(d), peers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := r.Route(context.Background(), []string{"bob@contoso.test"}, 10)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("%v %v", ds, err)
+	}
+	if got := strings.Join(ds[0].Hosts, " "); got != "ber1:25 ber2:25 par:25" {
+		t.Errorf("hosts %q, want Berlin's Hubs then Paris's", got)
+	}
+}

@@ -167,3 +167,14 @@ func (w *World) Mailbox(addr string) [][]byte {
 	}
 	return nil
 }
+
+// StopServer takes a server of the organisation down for the rest of the spec, or
+// reports the spec N/A on a target that cannot.
+func (w *World) StopServer(name string) {
+	ginkgo.GinkgoHelper()
+	st, ok := w.Topology.(interface{ StopServer(string) error })
+	if !ok {
+		ginkgo.Skip(fmt.Sprintf("N/A: target %s cannot stop one server", targetName()))
+	}
+	gomega.Expect(st.StopServer(name)).To(gomega.Succeed(), "stopping %s", name)
+}

@@ -355,3 +355,15 @@ func (t *Topology) Stop(ctx context.Context) error {
 	})
 	return errors.Join(errs...)
 }
+
+// StopServer stops one server's container (it stays until Stop removes it).
+func (t *Topology) StopServer(name string) error {
+	t.mu.Lock()
+	c, ok := t.servers[strings.ToLower(name)]
+	t.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
+	}
+	timeout := 2 * time.Second
+	return c.Stop(context.Background(), &timeout)
+}

@@ -362,3 +362,15 @@ func (t *Topology) Stop(ctx context.Context) error {
 	})
 	return errors.Join(errs...)
 }
+
+// StopServer takes one Hub or Mailbox server down (its listeners close; its spool
+// stays), as a host that died would.
+func (t *Topology) StopServer(name string) error {
+	if h, ok := t.hubs[strings.ToLower(name)]; ok {
+		return h.Close()
+	}
+	if m, ok := t.mailboxes[strings.ToLower(name)]; ok {
+		return m.Close()
+	}
+	return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
+}
