@@ -111,7 +111,7 @@ func runServer(args []string) int {
 		}
 		dir := directory.New(*ldapURL, *baseDN)
 		e, err := edge.Start(ctx, edge.Config{
-			Scenario: s, Server: srv, Addr: addr, OutPort: *outPort, Hubs: hubs,
+			Scenario: s, Server: srv, Addr: addr, OutPort: *outPort, Hubs: hubs, OrgRanges: orgRanges,
 			SpoolDir: *spool + "/" + srv.Name, Directory: dir, Resolver: resolve.New(*dnsAddr),
 			Trace: out, ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log,
 		})

@@ -26,6 +26,8 @@ type Stored struct {
 	Server  string `json:"server"`
 	Mailbox string `json:"mailbox"`
 	Data    []byte `json:"data"`
+	// Flags are the Maildir flags the copy was stored with ("" for new).
+	Flags string `json:"flags,omitempty"`
 }
 
 // Ready says the server listens.

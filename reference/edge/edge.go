@@ -54,7 +54,14 @@ type Config struct {
 	// Connectors replace the scenario's receive connectors of the server (a Hub
 	// without any gets the organisation's default one); nil uses the scenario's.
 	Connectors []scenario.ReceiveConnector
+	// OrgRanges are the addresses the organisation's Hubs send from. An Edge with them
+	// gets the implicit EdgeSync connector on port 25 that lets those Hubs send
+	// outbound Internet mail through it (ROUTE-015), over STARTTLS.
+	OrgRanges []string
 }
+
+// OrgConnector names the Edge's implicit connector for the organisation's Hubs.
+const OrgConnector = "EdgeSync - from the organisation"
 
 // Listener is one bound receive connector binding.
 type Listener struct {
@@ -122,6 +129,13 @@ func (e *Edge) listen(log *slog.Logger) error {
 		for i := range e.cfg.Connectors {
 			rcs = append(rcs, &e.cfg.Connectors[i])
 		}
+	}
+	if len(e.cfg.OrgRanges) > 0 {
+		rcs = append(rcs, &scenario.ReceiveConnector{
+			Name: OrgConnector, Server: e.cfg.Server.Name, Bind: ":25", TLS: true,
+			Permissions: []scenario.Permission{scenario.PermAnonymous}, AcceptAnyRecipient: true,
+			RemoteIPRanges: e.cfg.OrgRanges,
+		})
 	}
 	for _, rc := range rcs {
 		_, port, err := net.SplitHostPort(rc.Bind)

@@ -10,6 +10,7 @@ import (
 	"github.com/onsi/gomega"
 
 	"github.com/mailflow/mailflow/fixtures/internet"
+	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/scenarios"
 	"github.com/mailflow/mailflow/trace"
@@ -177,4 +178,18 @@ func (w *World) StopServer(name string) {
 		ginkgo.Skip(fmt.Sprintf("N/A: target %s cannot stop one server", targetName()))
 	}
 	gomega.Expect(st.StopServer(name)).To(gomega.Succeed(), "stopping %s", name)
+}
+
+// Store is the recipient's mailbox as the store holds it, flags included, read
+// directly (IMAP comes later). A target without a store the suite can read (a
+// third-party MTA relays to the organisation's internal host) reports the spec N/A.
+func (w *World) Store(addr string) []store.Message {
+	ginkgo.GinkgoHelper()
+	st, ok := w.Topology.(interface {
+		Store(addr string) []store.Message
+	})
+	if !ok {
+		ginkgo.Skip(fmt.Sprintf("N/A: target %s has no mailbox store the suite can read", targetName()))
+	}
+	return st.Store(addr)
 }

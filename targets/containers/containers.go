@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"
 	"github.com/mailflow/mailflow/fixtures/testca"
+	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/dockernet"
 	"github.com/mailflow/mailflow/targets/internal/fixtureset"
@@ -76,7 +78,7 @@ type Topology struct {
 	servers  map[string]*mailflow.Container
 	mu       sync.Mutex
 	received map[string][]internet.Message
-	stored   map[string][][]byte
+	stored   map[string][]store.Message
 	stopOnce sync.Once
 	log      *slog.Logger
 }
@@ -101,7 +103,7 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 		return nil, fmt.Errorf("containers: %w", err)
 	}
 	t := &Topology{Net: nw, scenario: s, trace: trace.NewLog(nil), fleet: internet.NewFleet(),
-		servers: map[string]*mailflow.Container{}, received: map[string][]internet.Message{}, stored: map[string][][]byte{},
+		servers: map[string]*mailflow.Container{}, received: map[string][]internet.Message{}, stored: map[string][]store.Message{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	defer func() {
 		if err != nil {
@@ -204,6 +206,7 @@ func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Serve
 				opts = append(opts, mailflow.WithHubs(h))
 			}
 		}
+		opts = append(opts, mailflow.WithPeers(nil, orgRanges(ips)...))
 		return mailflow.RunEdge(ctx, img, opts...)
 	case scenario.RoleHub:
 		peers := map[string]string{}
@@ -213,7 +216,7 @@ func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Serve
 		opts = append(opts,
 			mailflow.WithDNS(t.dns.Addr()),
 			mailflow.WithDirectory("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()),
-			mailflow.WithPeers(peers, t.Net.ContainerRange().String()))
+			mailflow.WithPeers(peers, orgRanges(ips)...))
 		return mailflow.RunHub(ctx, img, opts...)
 	default:
 		opts = append(opts, mailflow.WithDirectory("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()))
@@ -231,7 +234,8 @@ func (t *Topology) onLine(server string, l logline.Line) {
 		t.mu.Unlock()
 	case l.Stored != nil:
 		t.mu.Lock()
-		t.stored[strings.ToLower(l.Stored.Mailbox)] = append(t.stored[strings.ToLower(l.Stored.Mailbox)], l.Stored.Data)
+		k := strings.ToLower(l.Stored.Mailbox)
+		t.stored[k] = append(t.stored[k], store.Message{Data: l.Stored.Data, Flags: l.Stored.Flags})
 		t.mu.Unlock()
 	}
 }
@@ -274,9 +278,18 @@ func (t *Topology) Host(name string) *internet.Host { return t.fleet.Host(name) 
 
 // Mailbox is every message the Mailbox servers stored for addr (as their logs report).
 func (t *Topology) Mailbox(addr string) [][]byte {
+	var out [][]byte
+	for _, m := range t.Store(addr) {
+		out = append(out, m.Data)
+	}
+	return out
+}
+
+// Store is a recipient's mailbox as the Mailbox servers' logs report it.
+func (t *Topology) Store(addr string) []store.Message {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append([][]byte(nil), t.stored[strings.ToLower(addr)]...)
+	return append([]store.Message(nil), t.stored[strings.ToLower(addr)]...)
 }
 
 // Received is what a fake host or a stand-in server accepted.
@@ -366,4 +379,15 @@ func (t *Topology) StopServer(name string) error {
 	}
 	timeout := 2 * time.Second
 	return c.Stop(context.Background(), &timeout)
+}
+
+// orgRanges are the organisation's server addresses, one /32 each: the test host (the
+// network's gateway, and every client address) is never among them.
+func orgRanges(ips map[string]netip.Addr) []string {
+	out := make([]string, 0, len(ips))
+	for _, a := range ips {
+		out = append(out, netip.PrefixFrom(a, 32).String())
+	}
+	sort.Strings(out)
+	return out
 }

@@ -101,10 +101,6 @@ func at(p netip.Prefix, n byte) netip.Addr {
 	return netip.AddrFrom4(b)
 }
 
-// ContainerRange holds every container address (.0/25 of the subnet); fixtures and
-// client blocks lie above it.
-func (n *Net) ContainerRange() netip.Prefix { return netip.PrefixFrom(n.Subnet.Addr(), 25) }
-
 // Gateway is the host's own address on the network.
 func (n *Net) Gateway() netip.Addr { return at(n.Subnet, 1) }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/mailflow/mailflow/reference/hub"
 	"github.com/mailflow/mailflow/reference/mailbox"
 	"github.com/mailflow/mailflow/reference/resolve"
+	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/internal/fixtureset"
 	"github.com/mailflow/mailflow/trace"
@@ -237,7 +238,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 			return err
 		}
 		e, err := edge.Start(ctx, edge.Config{
-			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs,
+			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: []string{orgRange},
 			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
 			Trace: t.trace, Clock: t.clock, ServerTLS: stc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
 		})
@@ -373,4 +374,15 @@ func (t *Topology) StopServer(name string) error {
 		return m.Close()
 	}
 	return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
+}
+
+// Store is a recipient's mailbox as its Mailbox server's store holds it, flags included.
+func (t *Topology) Store(addr string) []store.Message {
+	var out []store.Message
+	for _, m := range t.mailboxes {
+		if ms, err := m.Store().Messages(strings.ToLower(addr)); err == nil {
+			out = append(out, ms...)
+		}
+	}
+	return out
 }
