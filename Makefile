@@ -85,10 +85,12 @@ bench-containers:
 	@img=$$(containers/reference/build-image.sh) && \
 	MAILFLOW_REFERENCE_IMAGE=$$img MAILFLOW_DOCKER_TESTS=1 $(GO) test -run='^$$' -bench=StartFive -benchtime=5x ./targets/containers/
 
-## docker-clean: remove containers and networks a killed run left behind
+## docker-clean: remove containers and networks a killed run left behind, and every
+## reference image but the latest
 docker-clean:
 	-docker rm -f $$(docker ps -aq --filter label=org.mailflow.server) 2>/dev/null
 	-docker network rm $$(docker network ls -q --filter label=org.mailflow.network) 2>/dev/null
+	-docker images --format '{{.Repository}}:{{.Tag}}' mailflow/reference | grep -v ':latest$$' | xargs -r docker rmi 2>/dev/null
 
 ## mta-images: Debian images of Postfix, Exim and OpenSMTPD (debootstrap + docker import;
 ## tagged by a hash of their inputs, rebuilt only when those change)

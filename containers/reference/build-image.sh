@@ -22,7 +22,6 @@ if ! docker image inspect "$image" >/dev/null 2>&1; then
   rm -f "$stage.err"
 fi
 docker tag "$image" mailflow/reference:latest
-# Earlier builds are never used again (the tag is the binary's hash): drop them.
-docker images --format '{{.Repository}}:{{.Tag}}' mailflow/reference | grep -vxF -e "$image" -e mailflow/reference:latest |
-  xargs -r docker rmi >/dev/null 2>&1 || true
+# Earlier builds stay: another run (a CI job beside this one) may be using its own.
+# `make docker-clean` removes them.
 echo "$image"

@@ -84,4 +84,30 @@ var _ = Describe("Accepted domains", Label("accept"), func() {
 			Should(BeZero(), s.Explain("relay-domain mail for recipients outside never lands in a mailbox"))
 		Expect(w.Events("FAIL")).To(BeEmpty(), s.Explain("no NDR for relay domains"))
 	})
+
+	It("accepts and delivers recipients in the subdomains of a wildcard accepted domain", f.Clause("ACCEPT-008"), func() {
+		w := f.StartShipped("wildcard-domain.yaml")
+		s := fromInternet(w)
+		Expect(s.Cmd("RCPT TO:<nobody@x.contoso.test>")).To(f.HaveClass(5, "5.1.1"), s.Explain("a subdomain is accepted: unknown, not relay"))
+		Expect(s.Cmd("RCPT TO:<ann@a.b.contoso.test>")).To(f.HaveReply(250), s.Explain("a recipient two levels down is accepted"))
+		_, end := s.Data("Subject: wildcard\r\nMessage-ID: <wild@fabrikam.test>\r\n\r\nhi\r\n")
+		Expect(end).To(f.HaveClass(2), s.Explain("message accepted"))
+		Eventually(func() int { return len(w.Mailbox("ann@a.b.contoso.test")) }).Should(Equal(1), s.Explain("delivered to ann's mailbox"))
+	})
+
+	It("refuses a blocked recipient as unknown although it exists", f.Clause("ACCEPT-003"), func() {
+		w := f.StartShipped("block-list.yaml")
+		s := fromInternet(w)
+		Expect(s.Cmd("RCPT TO:<CEO@contoso.test>")).To(f.HaveReply(550, "5.1.1"), s.Explain("550 5.1.1 for the blocked address, in any letter case"))
+		Expect(s.Cmd("RCPT TO:<alice@contoso.test>")).To(f.HaveReply(250), s.Explain("others still accepted"))
+	})
 })
+
+// fromInternet opens a session on the Edge's Internet connector up to MAIL FROM.
+func fromInternet(w *f.World) *f.Session {
+	GinkgoHelper()
+	s, _ := w.Dial("EDGE1", "Internet")
+	s.Cmd("EHLO mail.fabrikam.test")
+	Expect(s.Cmd("MAIL FROM:<bob@fabrikam.test>")).To(f.HaveClass(2), s.Explain("sender accepted"))
+	return s
+}

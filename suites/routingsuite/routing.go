@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/mailflow/mailflow/reference/dsn"
 	f "github.com/mailflow/mailflow/suites/framework"
 	"github.com/mailflow/mailflow/trace"
 )
@@ -77,26 +78,7 @@ var _ = Describe("Site routing", Label("routing"), func() {
 	})
 
 	It("breaks a cost tie by the fewest hops", f.Clause("ROUTE-002"), func() {
-		w := f.Start("hops.yaml", `
-org:
-  accepted_domains:
-    - {domain: contoso.test, type: authoritative, default: true}
-  sites: [{name: london}, {name: amsterdam}, {name: zurich}]
-  site_links:
-    - {sites: [london, zurich], cost: 20}
-    - {sites: [london, amsterdam], cost: 10}
-    - {sites: [amsterdam, zurich], cost: 10}
-  servers:
-    - {name: EDGE1, role: edge, site: london}
-    - {name: HUB-LON, role: hub, site: london}
-    - {name: HUB-AMS, role: hub, site: amsterdam}
-    - {name: HUB-ZRH, role: hub, site: zurich}
-    - {name: MBX-ZRH, role: mailbox, site: zurich}
-  receive_connectors:
-    - {name: Internet, server: EDGE1, bind: ":25", permissions: [anonymous]}
-  recipients:
-    - {mail: zoe@contoso.test, mailbox: MBX-ZRH}
-`)
+		w := f.StartShipped("hops.yaml")
 		s, id := send(w, "zoe@contoso.test")
 		delivered(w, s, "zoe@contoso.test", 1)
 		Eventually(func() string { return routeDetail(w, "HUB-LON", id) }).Should(ContainSubstring("london -(20)-> zurich; cost 20, 1 hop"), s.Explain("the one-hop path at equal cost"))
@@ -149,25 +131,7 @@ org:
 	})
 
 	It("queues at the reachable site closest to the destination when its Hubs are down", f.Clause("ROUTE-008"), func() {
-		w := f.Start("backoff.yaml", `
-org:
-  accepted_domains:
-    - {domain: contoso.test, type: authoritative, default: true}
-  sites: [{name: london}, {name: madrid}, {name: berlin}]
-  site_links:
-    - {sites: [london, madrid], cost: 10}
-    - {sites: [madrid, berlin], cost: 10}
-  servers:
-    - {name: EDGE1, role: edge, site: london}
-    - {name: HUB-LON, role: hub, site: london}
-    - {name: HUB-MAD, role: hub, site: madrid}
-    - {name: HUB-BER, role: hub, site: berlin}
-    - {name: MBX-BER, role: mailbox, site: berlin}
-  receive_connectors:
-    - {name: Internet, server: EDGE1, bind: ":25", permissions: [anonymous]}
-  recipients:
-    - {mail: bob@contoso.test, mailbox: MBX-BER}
-`)
+		w := f.StartShipped("backoff.yaml")
 		w.StopServer("HUB-BER")
 		s, id := send(w, "bob@contoso.test")
 		Eventually(func() []string { return sessions(w, id) }).Should(ContainElement("HUB-MAD"), s.Explain("backed off to Madrid, the closest reachable site on the path"))
@@ -177,35 +141,23 @@ org:
 		Expect(w.Events(trace.DSN)).To(BeEmpty(), s.Explain("no NDR"))
 	})
 
+	It("refuses a message too large for a site link on the path with a 5.3.4 NDR", f.Clause("ROUTE-016"), func() {
+		w := f.StartShipped("link-limit.yaml")
+		s, _ := w.Dial("EDGE1", "Internet")
+		s.Cmd("EHLO mail.fabrikam.test")
+		s.Cmd("MAIL FROM:<bob@fabrikam.test>")
+		Expect(s.Cmd("RCPT TO:<bob@contoso.test>")).To(f.HaveClass(2), s.Explain("recipient accepted"))
+		_, end := s.Data("Subject: big\r\nMessage-ID: <big@fabrikam.test>\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 100))
+		Expect(end).To(f.HaveClass(2), s.Explain("accepted by the Edge"))
+		Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(Equal(1), s.Explain("an NDR leaves for the sender"))
+		p, err := dsn.Parse(w.Received("smarthost.isp.test")[0].Data)
+		Expect(err).NotTo(HaveOccurred(), s.Explain("a multipart/report DSN"))
+		Expect(dsn.Field(p.Recipients[0], "Status")).To(Equal("5.3.4"), s.Explain("Status: 5.3.4"))
+		Expect(sessions(w, "big@fabrikam.test")).NotTo(ContainElement("HUB-BER"), s.Explain("nothing crossed the link"))
+		Expect(w.Mailbox("bob@contoso.test")).To(BeEmpty())
+	})
+
 	Describe("fan-out", func() {
-		// Paris is a hub site in front of Berlin and Prague; Madrid hangs off London.
-		const fanout = `
-org:
-  accepted_domains:
-    - {domain: contoso.test, type: authoritative, default: true}
-  sites: [{name: london}, {name: paris, hub: true}, {name: berlin}, {name: prague}, {name: madrid}]
-  site_links:
-    - {sites: [london, paris], cost: 10}
-    - {sites: [paris, berlin], cost: 10}
-    - {sites: [paris, prague], cost: 10}
-    - {sites: [london, madrid], cost: 10}
-  servers:
-    - {name: EDGE1, role: edge, site: london}
-    - {name: HUB-LON, role: hub, site: london}
-    - {name: HUB-PAR, role: hub, site: paris}
-    - {name: HUB-BER, role: hub, site: berlin}
-    - {name: HUB-PRG, role: hub, site: prague}
-    - {name: HUB-MAD, role: hub, site: madrid}
-    - {name: MBX-BER, role: mailbox, site: berlin}
-    - {name: MBX-PRG, role: mailbox, site: prague}
-    - {name: MBX-MAD, role: mailbox, site: madrid}
-  receive_connectors:
-    - {name: Internet, server: EDGE1, bind: ":25", permissions: [anonymous]}
-  recipients:
-    - {mail: bob@contoso.test, mailbox: MBX-BER}
-    - {mail: petra@contoso.test, mailbox: MBX-PRG}
-    - {mail: carol@contoso.test, mailbox: MBX-MAD}
-`
 		receivesAt := func(w *f.World, server, id string) [][]string {
 			var out [][]string
 			for _, e := range w.Trace().Events() {
@@ -217,7 +169,7 @@ org:
 		}
 
 		It("sends one copy to a hub site shared by two destinations, which bifurcates it", f.Clause("ROUTE-009"), func() {
-			w := f.Start("fanout.yaml", fanout)
+			w := f.StartShipped("fanout.yaml")
 			s, id := send(w, "bob@contoso.test", "petra@contoso.test")
 			delivered(w, s, "bob@contoso.test", 1)
 			delivered(w, s, "petra@contoso.test", 1)
@@ -228,7 +180,7 @@ org:
 		})
 
 		It("bifurcates at the source when the paths share no hop", f.Clause("ROUTE-009"), func() {
-			w := f.Start("fanout.yaml", fanout)
+			w := f.StartShipped("fanout.yaml")
 			s, id := send(w, "bob@contoso.test", "carol@contoso.test")
 			delivered(w, s, "bob@contoso.test", 1)
 			delivered(w, s, "carol@contoso.test", 1)
@@ -238,24 +190,7 @@ org:
 	})
 
 	It("hands inbound mail to a Hub in the Edge's site, failing over between its Hubs", f.Clause("ROUTE-015"), func() {
-		w := f.Start("failover.yaml", `
-org:
-  accepted_domains:
-    - {domain: contoso.test, type: authoritative, default: true}
-  sites: [{name: london}, {name: paris}]
-  site_links:
-    - {sites: [london, paris], cost: 10}
-  servers:
-    - {name: EDGE1, role: edge, site: london}
-    - {name: HUB-LON1, role: hub, site: london}
-    - {name: HUB-LON2, role: hub, site: london}
-    - {name: HUB-PAR, role: hub, site: paris}
-    - {name: MBX-LON, role: mailbox, site: london}
-  receive_connectors:
-    - {name: Internet, server: EDGE1, bind: ":25", permissions: [anonymous]}
-  recipients:
-    - {mail: alice@contoso.test, mailbox: MBX-LON}
-`)
+		w := f.StartShipped("failover.yaml")
 		s, id := send(w, "alice@contoso.test")
 		delivered(w, s, "alice@contoso.test", 1)
 		Eventually(func() []string { return sessions(w, id) }).Should(Equal([]string{"EDGE1", "HUB-LON1"}), s.Explain("a Hub of the subscribed site, never Paris"))
@@ -310,28 +245,7 @@ var _ = Describe("Categorizer", Label("categorizer"), func() {
 	})
 
 	It("routes a mail contact to its external address, out through the Edge", f.Clause("CAT-004", "ROUTE-015"), func() {
-		w := f.Start("contact.yaml", `
-org:
-  accepted_domains:
-    - {domain: contoso.test, type: authoritative, default: true}
-  sites: [{name: london}]
-  servers:
-    - {name: EDGE1, role: edge, site: london}
-    - {name: HUB-LON, role: hub, site: london}
-    - {name: MBX-LON, role: mailbox, site: london}
-  receive_connectors:
-    - {name: Internet, server: EDGE1, bind: ":25", permissions: [anonymous]}
-  send_connectors:
-    - {name: To Internet, address_spaces: ["*"], source: [EDGE1], cost: 1, smart_hosts: [smarthost.isp.test]}
-  recipients:
-    - {mail: alice@contoso.test, mailbox: MBX-LON}
-    - {mail: vendor@contoso.test, type: contact, external: sales@vendor.test}
-internet:
-  dns:
-    - "smarthost.isp.test. A 127.1.0.25"
-  hosts:
-    - {name: smarthost.isp.test, behaviour: accept}
-`)
+		w := f.StartShipped("contact.yaml")
 		s, id := send(w, "vendor@contoso.test")
 		Eventually(func() []string {
 			var to []string
@@ -342,6 +256,20 @@ internet:
 		}).Should(Equal([]string{"sales@vendor.test"}), s.Explain("the contact's external address reaches the Internet"))
 		Eventually(func() []string { return sessions(w, id) }).Should(Equal([]string{"EDGE1", "HUB-LON", "EDGE1"}), s.Explain("in through the Edge, categorized on the Hub, out through the Edge"))
 		Eventually(func() string { return routeDetail(w, "HUB-LON", id) }).Should(ContainSubstring("sourced on EDGE1"), s.Explain("the Hub hands outbound mail to the connector's source, the Edge"))
+	})
+
+	It("sends an NDR with 5.1.1 for an unknown recipient accepted without filtering", f.Clause("ACCEPT-006"), func() {
+		w := f.StartShipped("no-filtering.yaml")
+		s, _ := send(w, "nobody@contoso.test")
+		Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(Equal(1), s.Explain("an NDR leaves for the Internet sender"))
+		m := w.Received("smarthost.isp.test")[0]
+		Expect(m.MailFrom).To(BeEmpty(), s.Explain("the NDR has a null reverse-path"))
+		Expect(m.RcptTo).To(Equal([]string{"bob@fabrikam.test"}), s.Explain("to the original sender"))
+		p, err := dsn.Parse(m.Data)
+		Expect(err).NotTo(HaveOccurred(), s.Explain("a multipart/report DSN"))
+		Expect(p.Recipients).To(HaveLen(1))
+		Expect(strings.ToLower(dsn.Field(p.Recipients[0], "Action"))).To(Equal("failed"), s.Explain("Action: failed"))
+		Expect(dsn.Field(p.Recipients[0], "Status")).To(Equal("5.1.1"), s.Explain("Status: 5.1.1"))
 	})
 
 	It("treats a directory outage as a temporary failure", f.Clause("CAT-006"), func() {
