@@ -36,7 +36,8 @@ func TestWorldDeliversAndTearsDown(t *testing.T) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(10 * time.Second)
-	for len(topo.Mailbox("alice@contoso.test")) == 0 {
+	// The store holds the copy a moment before MBX1 records its DELIVER event.
+	for len(topo.Mailbox("alice@contoso.test")) == 0 || len(trace.OfType(topo.Trace().Events(), trace.Deliver, "MBX1")) == 0 {
 		select {
 		case <-tick.C:
 		case <-deadline:
