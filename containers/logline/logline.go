@@ -1,6 +1,6 @@
 // Package logline is the JSON-lines protocol a `mailflow server` process writes on
-// stdout: its trace events (the message-tracking log), what a stand-in server received,
-// and one ready line. A Docker target reads it from the container's log; anyone else can
+// stdout: its trace events (the message-tracking log), each copy a Mailbox server
+// stored, and one ready line. A Docker target reads it from the container's log; anyone else can
 // read it with jq.
 package logline
 
@@ -9,16 +9,14 @@ import (
 	"io"
 	"sync"
 
-	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/trace"
 )
 
 // Line is one line of the log; exactly one field is set.
 type Line struct {
-	Trace    *trace.Event      `json:"trace,omitempty"`
-	Received *internet.Message `json:"received,omitempty"`
-	Ready    *Ready            `json:"ready,omitempty"`
-	Stored   *Stored           `json:"stored,omitempty"`
+	Trace  *trace.Event `json:"trace,omitempty"`
+	Ready  *Ready       `json:"ready,omitempty"`
+	Stored *Stored      `json:"stored,omitempty"`
 }
 
 // Stored is a message a Mailbox server put in a mailbox, as stored.
@@ -65,5 +63,5 @@ func Parse(b []byte) (l Line, ok bool) {
 	if err := json.Unmarshal(b, &l); err != nil {
 		return Line{}, false
 	}
-	return l, l.Trace != nil || l.Received != nil || l.Ready != nil || l.Stored != nil
+	return l, l.Trace != nil || l.Ready != nil || l.Stored != nil
 }

@@ -110,8 +110,8 @@ func WithTLS(cert, key, ca []byte) Option {
 	return func(o *options) { o.cert, o.key, o.ca = cert, key, ca }
 }
 
-// WithLogLines receives every protocol line the server writes (trace events, what a
-// stand-in received), in order.
+// WithLogLines receives every protocol line the server writes (trace events, copies a
+// Mailbox server stored), in order.
 func WithLogLines(f func(logline.Line)) Option { return func(o *options) { o.onLine = f } }
 
 // WithStartupTimeout bounds the wait for the ready line (default 30 s).

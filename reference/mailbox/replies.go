@@ -6,20 +6,13 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// Every reply the Mailbox server gives for a policy reason is built here, so the suites
-// and the code agree on codes. Where reference/smtpd has the same situation, the reply
-// is the same.
+// The replies only a Mailbox server gives are built here; those it shares with the
+// transport servers come from reference/replies.
 
 // mustStartTLS refuses MAIL in the clear: organisation mail never crosses unencrypted
 // (ROUTE-017). 530 5.7.0 is RFC 3207 §4's reply for a command that needs TLS first.
 func mustStartTLS() *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
-}
-
-// unknownRecipient: the directory says no recipient has this address; retrying cannot
-// help.
-func unknownRecipient() *smtp.SMTPError {
-	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "User unknown"}
 }
 
 // notAMailbox: a group or contact reached the store, which only a Hub that skipped
@@ -36,22 +29,6 @@ func notAMailbox() *smtp.SMTPError {
 // "mailbox status": the mailbox exists, something about it prevents delivery here.
 func wrongServer(server string) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: fmt.Sprintf("Mailbox is not on this server (%s), try again later", server)}
-}
-
-func directoryUnavailable() *smtp.SMTPError {
-	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 3}, Message: "Directory unavailable, try again later"}
-}
-
-func badAddress() *smtp.SMTPError {
-	return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Invalid address"}
-}
-
-func hopCountExceeded(limit int) *smtp.SMTPError {
-	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 4, 6}, Message: fmt.Sprintf("Hop count exceeded (more than %d Received headers) - possible mail loop", limit)}
-}
-
-func storeFailed() *smtp.SMTPError {
-	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Could not store the message, try again later"}
 }
 
 // delivered is the success reply to end-of-data, duplicates included: the recipient

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/mailflow/mailflow/reference/replies"
 	"io"
 	"net"
 	"net/netip"
@@ -77,7 +78,7 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	at := strings.LastIndexByte(to, '@')
 	if at <= 0 || at == len(to)-1 {
-		return badAddress()
+		return replies.BadAddress()
 	}
 	if !ss.s.enter() {
 		return errClosing
@@ -86,10 +87,10 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	e, err := ss.s.cfg.Directory.Lookup(ss.s.ctx, to)
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
-		return unknownRecipient()
+		return replies.UnknownRecipient()
 	case err != nil:
 		ss.s.log.Warn("recipient lookup failed", "rcpt", to, "err", err)
-		return directoryUnavailable()
+		return replies.DirectoryUnavailable()
 	case e.Type != directory.TypeMailbox:
 		return notAMailbox()
 	case !strings.EqualFold(e.MailboxServer, ss.s.name):
@@ -119,7 +120,7 @@ func (ss *session) Data(r io.Reader) error {
 	defer ss.s.leave()
 	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(buf.Bytes())))
 	if n := len(hdr.Values("Received")); n > ss.s.maxHops {
-		return hopCountExceeded(ss.s.maxHops)
+		return replies.HopCountExceeded(ss.s.maxHops)
 	}
 	now := ss.s.cfg.Clock.Now()
 	id := queue.NewID(now)
@@ -133,7 +134,7 @@ func (ss *session) Data(r io.Reader) error {
 	ds, err := ss.s.store.DeliverAll(ss.s.ctx, mailboxes, ss.from, data.Bytes())
 	if err != nil {
 		ss.s.log.Error("delivery failed", "msgid", id, "mailboxes", mailboxes, "err", err)
-		return storeFailed()
+		return replies.NotStored()
 	}
 	headerID := strings.Trim(hdr.Get("Message-Id"), "<> \t")
 	for i, rc := range ss.rcpts {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mailflow/mailflow/reference/replies"
 	"io"
 	"net"
 	"net/netip"
@@ -106,7 +107,7 @@ func normalizeRcpt(to string) (addr, local, domain string, err error) {
 	if strings.HasPrefix(addr, "@") {
 		i := strings.IndexByte(addr, ':')
 		if i < 0 {
-			return "", "", "", badAddress()
+			return "", "", "", replies.BadAddress()
 		}
 		addr = addr[i+1:]
 	}
@@ -115,14 +116,14 @@ func normalizeRcpt(to string) (addr, local, domain string, err error) {
 		if strings.EqualFold(addr, "postmaster") {
 			return addr, addr, "", nil
 		}
-		return "", "", "", badAddress()
+		return "", "", "", replies.BadAddress()
 	}
 	local, domain = addr[:at], strings.TrimSuffix(strings.ToLower(addr[at+1:]), ".")
 	if domain == postmasterSentinel {
 		return local, local, "", nil
 	}
 	if local == "" || domain == "" {
-		return "", "", "", badAddress()
+		return "", "", "", replies.BadAddress()
 	}
 	return local + "@" + domain, local, domain, nil
 }
@@ -158,7 +159,7 @@ func (ss *session) checkRecipient(addr, local, domain string) error {
 		return nil
 	}
 	if ss.s.blockList[strings.ToLower(addr)] {
-		return unknownRecipient()
+		return replies.UnknownRecipient()
 	}
 	if ss.s.directory == nil {
 		return nil
@@ -167,10 +168,10 @@ func (ss *session) checkRecipient(addr, local, domain string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrUnknown):
-		return unknownRecipient()
+		return replies.UnknownRecipient()
 	default:
 		ss.s.log.Warn("recipient lookup failed", "rcpt", addr, "err", err)
-		return directoryUnavailable()
+		return replies.DirectoryUnavailable()
 	}
 }
 
@@ -195,7 +196,7 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(buf.Bytes())))
 	if n := len(hdr.Values("Received")); n > ss.s.maxHops {
-		return hopCountExceeded(ss.s.maxHops)
+		return replies.HopCountExceeded(ss.s.maxHops)
 	}
 	now := ss.s.clock.Now()
 	id := queue.NewID(now)
@@ -207,11 +208,11 @@ func (ss *session) Data(r io.Reader) error {
 		m.Recipients = append(m.Recipients, queue.Recipient{Addr: rc})
 	}
 	if ss.s.queue == nil {
-		return queueFailed()
+		return replies.NotStored()
 	}
 	if err := ss.s.queue.Enqueue(context.Background(), m, data.Bytes()); err != nil {
 		ss.s.log.Error("enqueue failed", "msgid", id, "err", err)
-		return queueFailed()
+		return replies.NotStored()
 	}
 	ss.s.trace.Record(trace.Event{
 		Time: now, Type: trace.Receive, MessageID: id, HeaderID: m.HeaderID, Server: ss.s.server,

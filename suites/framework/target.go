@@ -76,11 +76,6 @@ func AnyMTAOnly(t Target) bool {
 	return ok
 }
 
-// receiver is a topology whose servers may be stand-ins outside the process.
-type receiver interface {
-	Received(name string) []internet.Message
-}
-
 // clientRanger is a topology that maps the scenario's client ranges elsewhere.
 type clientRanger interface {
 	ClientIn(p netip.Prefix) (netip.Addr, error)

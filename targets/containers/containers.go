@@ -77,7 +77,6 @@ type Topology struct {
 	fleet    *internet.Fleet
 	servers  map[string]*mailflow.Container
 	mu       sync.Mutex
-	received map[string][]internet.Message
 	stored   map[string][]store.Message
 	stopOnce sync.Once
 	log      *slog.Logger
@@ -103,7 +102,7 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 		return nil, fmt.Errorf("containers: %w", err)
 	}
 	t := &Topology{Net: nw, scenario: s, trace: trace.NewLog(nil), fleet: internet.NewFleet(),
-		servers: map[string]*mailflow.Container{}, received: map[string][]internet.Message{}, stored: map[string][]store.Message{},
+		servers: map[string]*mailflow.Container{}, stored: map[string][]store.Message{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	defer func() {
 		if err != nil {
@@ -228,10 +227,6 @@ func (t *Topology) onLine(server string, l logline.Line) {
 	switch {
 	case l.Trace != nil:
 		t.trace.Record(*l.Trace)
-	case l.Received != nil:
-		t.mu.Lock()
-		t.received[strings.ToLower(server)] = append(t.received[strings.ToLower(server)], *l.Received)
-		t.mu.Unlock()
 	case l.Stored != nil:
 		t.mu.Lock()
 		k := strings.ToLower(l.Stored.Mailbox)
@@ -273,7 +268,7 @@ func (t *Topology) Endpoint(server, connector string) (string, error) {
 // can dial.
 func (t *Topology) ClientIn(p netip.Prefix) (netip.Addr, error) { return t.Net.ClientIn(p) }
 
-// Host is a fake Internet host by name (servers are containers: see Received).
+// Host is a fake Internet host by name (servers are containers: see Mailbox).
 func (t *Topology) Host(name string) *internet.Host { return t.fleet.Host(name) }
 
 // Mailbox is every message the Mailbox servers stored for addr (as their logs report).
@@ -290,16 +285,6 @@ func (t *Topology) Store(addr string) []store.Message {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]store.Message(nil), t.stored[strings.ToLower(addr)]...)
-}
-
-// Received is what a fake host or a stand-in server accepted.
-func (t *Topology) Received(name string) []internet.Message {
-	if h := t.fleet.Host(name); h != nil {
-		return h.Messages()
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return append([]internet.Message(nil), t.received[strings.ToLower(name)]...)
 }
 
 func (t *Topology) DNS() *dnsfake.Server        { return t.dns }
