@@ -128,6 +128,9 @@ type SendConnector struct {
 	Auth           *Credentials `yaml:"auth"`
 	Enabled        *bool        `yaml:"enabled"`
 	MaxMessageSize int          `yaml:"max_message_size"`
+	// Scoped limits the connector to routing servers in its source servers' sites
+	// (Exchange's IsScopedConnector, ROUTE-011).
+	Scoped bool `yaml:"scoped"`
 }
 
 type Credentials struct {

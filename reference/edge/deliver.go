@@ -8,6 +8,7 @@ import (
 
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/replies"
 	"github.com/mailflow/mailflow/reference/routing"
 	"github.com/mailflow/mailflow/reference/smtpout"
 	"github.com/mailflow/mailflow/scenario"
@@ -67,10 +68,14 @@ func (e *Edge) routeFor(ctx context.Context, rcpt string, size int) route {
 			}
 		}
 	}
-	ch, err := routing.SelectConnector(s.Org.SendConnectors, e.cfg.Server.Name, domain, size)
+	ch, err := routing.SelectConnector(s.Org.SendConnectors, routing.Origin{Server: e.cfg.Server.Name, Own: true}, domain, size)
+	if errors.Is(err, routing.ErrTooLarge) {
+		o := queue.Outcome{Rcpt: rcpt, Status: queue.StatusPermanent, Reply: replies.TooLargeForConnectors(err)}
+		return route{key: "too-large", failure: &o}
+	}
 	if err != nil {
 		// Unreachable: held until expiry rather than bounced (ROUTE-014).
-		o := queue.Outcome{Rcpt: rcpt, Status: queue.StatusTemporary, Reply: "451 4.4.0 Unreachable: " + err.Error()}
+		o := queue.Outcome{Rcpt: rcpt, Status: queue.StatusTemporary, Reply: replies.Unreachable(err)}
 		return route{key: "unreachable", failure: &o}
 	}
 	c := ch.Connector

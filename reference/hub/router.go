@@ -6,11 +6,13 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/mailflow/mailflow/reference/categorizer"
+	"github.com/mailflow/mailflow/reference/replies"
 	"github.com/mailflow/mailflow/reference/routing"
 	"github.com/mailflow/mailflow/scenario"
 )
@@ -25,6 +27,9 @@ const (
 	KindSite Kind = "site"
 	// KindConnector sends through a send connector, or to the servers that source it.
 	KindConnector Kind = "connector"
+	// KindUnreachable holds recipients no send connector matches until they expire
+	// (ROUTE-014).
+	KindUnreachable Kind = "unreachable"
 	// KindFailed is a permanent failure (unknown recipient, invalid object, no path).
 	KindFailed Kind = "failed"
 )
@@ -45,8 +50,12 @@ type Decision struct {
 	Hosts      []string // "ip:port" of the next hop's servers, in fail-over order
 	RequireTLS bool     // organisation peers only over STARTTLS (ROUTE-017)
 	Connector  string
-	Path       routing.Path // KindSite: the least-cost path and its deciding rule
-	Reason     string
+	// Domain, when set, is resolved by MX (a connector without smart hosts); Auth
+	// authenticates to the connector's smart hosts.
+	Domain string
+	Auth   *scenario.Credentials
+	Path   routing.Path // KindSite: the least-cost path and its deciding rule
+	Reason string
 	// Status and Reply of a KindFailed decision.
 	Status, Reply string
 }
@@ -175,26 +184,39 @@ func (r *Router) toMailbox(server string, size int) Decision {
 }
 
 // toConnector routes an external address through send-connector selection; a connector
-// sourced elsewhere (on the Edge, say) is reached through its source servers.
+// sourced elsewhere (on the Edge, say) is reached through its source servers, the one
+// selection priced nearest first.
 func (r *Router) toConnector(addr string, size int) Decision {
 	domain := addr
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		domain = addr[i+1:]
 	}
-	ch, err := routing.SelectConnector(r.scenario.Org.SendConnectors, "", domain, size)
-	if err != nil {
-		return Decision{Kind: KindFailed, Status: "5.4.4", Reply: "550 5.4.4 " + err.Error(), Reason: err.Error()}
+	ch, err := routing.SelectConnector(r.scenario.Org.SendConnectors, routing.Origin{Server: r.server.Name, Graph: r.graph}, domain, size)
+	switch {
+	case errors.Is(err, routing.ErrTooLarge):
+		return Decision{Kind: KindFailed, Status: "5.3.4", Reply: replies.TooLargeForConnectors(err), Reason: err.Error()}
+	case err != nil:
+		return Decision{Kind: KindUnreachable, Key: "unreachable", NextHop: "Unreachable", Reply: replies.Unreachable(err), Reason: err.Error()}
 	}
 	c := ch.Connector
-	for _, src := range c.Source {
-		if strings.EqualFold(src, r.server.Name) {
-			return Decision{Kind: KindConnector, Key: "conn:" + c.Name, NextHop: c.Name, Hosts: c.SmartHosts,
-				RequireTLS: c.TLS, Connector: c.Name, Reason: ch.Reason}
+	if len(c.Source) == 0 || strings.EqualFold(ch.Source, r.server.Name) {
+		d := Decision{Kind: KindConnector, Key: "conn:" + c.Name, NextHop: c.Name, Hosts: c.SmartHosts,
+			RequireTLS: c.TLS, Connector: c.Name, Auth: c.Auth, Reason: ch.Reason}
+		if len(c.SmartHosts) == 0 {
+			d.Domain = domain // MX delivery: one session per domain
+			d.Key += ":" + strings.ToLower(domain)
+		}
+		return d
+	}
+	sources := []string{ch.Source}
+	for _, s := range c.Source {
+		if !strings.EqualFold(s, ch.Source) {
+			sources = append(sources, s)
 		}
 	}
-	return Decision{Kind: KindConnector, Key: "conn:" + c.Name, NextHop: strings.Join(c.Source, ","),
-		Hosts: r.hostsOf(c.Source...), RequireTLS: true, Connector: c.Name,
-		Reason: fmt.Sprintf("%s; the connector is sourced on %s", ch.Reason, strings.Join(c.Source, ", "))}
+	return Decision{Kind: KindConnector, Key: "conn:" + c.Name, NextHop: ch.Source,
+		Hosts: r.hostsOf(sources...), RequireTLS: true, Connector: c.Name,
+		Reason: fmt.Sprintf("%s; sourced on %s (%s)", ch.Reason, ch.Source, ch.Locality)}
 }
 
 // RouteResolved decides next hops for recipients the categorizer has already resolved:
@@ -223,8 +245,8 @@ func (r *Router) RouteResolved(ctx context.Context, rcpts []string, size int) ([
 	}
 	for _, rc := range external {
 		d := r.toConnector(rc, size)
-		if d.Kind == KindFailed {
-			d.Key = "failed:" + rc
+		if d.Kind == KindFailed || d.Kind == KindUnreachable {
+			d.Key = string(d.Kind) + ":" + rc
 		}
 		if i, ok := byKey[d.Key]; ok {
 			ds[i].Recipients = append(ds[i].Recipients, Recipient{Address: rc, Original: rc})

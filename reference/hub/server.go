@@ -136,14 +136,20 @@ func (h *Server) Route(ctx context.Context, m *queue.Message, rcpts []string, da
 			}
 			continue
 		}
-		if len(d.Hosts) == 0 {
+		if d.Kind == KindUnreachable {
+			for _, a := range addrs {
+				out = append(out, queue.Outcome{Rcpt: a, Status: queue.StatusTemporary, Reply: d.Reply})
+			}
+			continue
+		}
+		if len(d.Hosts) == 0 && d.Domain == "" {
 			for _, a := range addrs {
 				out = append(out, queue.Outcome{Rcpt: a, Status: queue.StatusTemporary, Reply: "451 4.4.0 no server reachable for " + d.NextHop})
 			}
 			continue
 		}
 		hops = append(hops, edge.Hop{Key: d.Key, Connector: d.Connector, Reason: d.Reason,
-			Next: smtpout.Hop{Hosts: d.Hosts, RequireTLS: d.RequireTLS}, Rcpts: addrs})
+			Next: nextHop(d), Rcpts: addrs})
 	}
 	return hops, out
 }
@@ -240,4 +246,12 @@ func domainOf(addr string) string {
 		return strings.ToLower(addr[i+1:])
 	}
 	return ""
+}
+
+func nextHop(d Decision) smtpout.Hop {
+	h := smtpout.Hop{Hosts: d.Hosts, Domain: d.Domain, RequireTLS: d.RequireTLS}
+	if d.Auth != nil {
+		h.Username, h.Password = d.Auth.Username, d.Auth.Password
+	}
+	return h
 }

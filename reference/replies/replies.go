@@ -33,3 +33,14 @@ func HopCountExceeded(limit int) *smtp.SMTPError {
 func NotStored() *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Could not store the message, try again later"}
 }
+
+// The replies below settle a queued recipient (a queue outcome) rather than answer a
+// client, so they are reply lines.
+
+// Unreachable holds a recipient no send connector matches: it waits in the Unreachable
+// queue and expires later, rather than bouncing at once (ROUTE-014).
+func Unreachable(err error) string { return "451 4.4.0 Unreachable: " + err.Error() }
+
+// TooLargeForConnectors fails a recipient at once when every send connector for its
+// domain is smaller than the message (ROUTE-014).
+func TooLargeForConnectors(err error) string { return "550 5.3.4 " + err.Error() }

@@ -16,7 +16,7 @@ func BenchmarkSelectConnector(b *testing.B) {
 	conns = append(conns, scenario.SendConnector{Name: "star", AddressSpaces: []string{"*"}})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := SelectConnector(conns, "EDGE1", "marketing.contoso.test", 1000); err != nil {
+		if _, err := SelectConnector(conns, Origin{Server: "EDGE1", Own: true}, "marketing.contoso.test", 1000); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -258,6 +258,111 @@ var _ = Describe("Categorizer", Label("categorizer"), func() {
 		Eventually(func() string { return routeDetail(w, "HUB-LON", id) }).Should(ContainSubstring("sourced on EDGE1"), s.Explain("the Hub hands outbound mail to the connector's source, the Edge"))
 	})
 
+	Describe("send connectors", func() {
+		// sendBody submits body from the Internet to rcpt and returns the session.
+		sendBody := func(w *f.World, rcpt, body string) *f.Session {
+			GinkgoHelper()
+			s, _ := w.Dial("EDGE1", "Internet")
+			s.Cmd("EHLO mail.fabrikam.test")
+			Expect(s.Cmd("MAIL FROM:<bob@fabrikam.test>")).To(f.HaveClass(2), s.Explain("sender accepted"))
+			Expect(s.Cmd("RCPT TO:<%s>", rcpt)).To(f.HaveClass(2), s.Explain("%s accepted", rcpt))
+			_, end := s.Data(body)
+			Expect(end).To(f.HaveClass(2), s.Explain("message accepted"))
+			return s
+		}
+		message := func(id string, size int) string {
+			b := "From: bob@fabrikam.test\r\nSubject: connectors\r\nMessage-ID: <" + id + ">\r\n\r\n"
+			for len(b) < size {
+				b += "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n"
+			}
+			return b
+		}
+		// arrives waits until the message reaches exactly one host, and returns it.
+		arrives := func(w *f.World, s *f.Session, id string, hosts ...string) string {
+			GinkgoHelper()
+			at := func() []string {
+				var out []string
+				for _, h := range hosts {
+					for _, m := range w.Received(h) {
+						if strings.Contains(string(m.Data), "<"+id+">") {
+							out = append(out, h)
+						}
+					}
+				}
+				return out
+			}
+			Eventually(at).Should(HaveLen(1), s.Explain("%s reaches one of %v", id, hosts))
+			return at()[0]
+		}
+		fabrikam := []string{"disabled.isp.test", "scoped.isp.test", "small.isp.test", "berlin.isp.test", "smarthost.isp.test"}
+
+		It("chooses only enabled, in-scope connectors whose size limit fits the message", f.Clause("ROUTE-011"), func() {
+			w := f.StartShipped("connectors.yaml")
+			s := sendBody(w, "fab@contoso.test", message("small-1@fabrikam.test", 500))
+			Expect(arrives(w, s, "small-1@fabrikam.test", fabrikam...)).To(Equal("small.isp.test"),
+				s.Explain("neither the disabled connector nor the one scoped to paris, though both cost less: the small message takes 'Fabrikam small'"))
+			s = sendBody(w, "fab@contoso.test", message("large-1@fabrikam.test", 5000))
+			Expect(arrives(w, s, "large-1@fabrikam.test", fabrikam...)).To(Equal("berlin.isp.test"),
+				s.Explain("a 5000-byte message exceeds 'Fabrikam small' (3000 bytes): it takes 'Fabrikam Berlin'"))
+			Eventually(func() []string { return sessions(w, "large-1@fabrikam.test") }).Should(Equal([]string{"EDGE1", "HUB-LON", "HUB-BER"}),
+				s.Explain("through the connector's source server, HUB-BER"))
+		})
+
+		It("prefers the most specific address space", f.Clause("ROUTE-012"), func() {
+			w := f.StartShipped("connectors.yaml")
+			hosts := []string{"exact.isp.test", "wild.isp.test", "smarthost.isp.test"}
+			for _, tc := range []struct{ rcpt, id, host, why string }{
+				{"julia@contoso.test", "julia@fabrikam.test", "exact.isp.test", "marketing.tailspin.test beats the cheaper *.tailspin.test and *"},
+				{"sam@contoso.test", "sam@fabrikam.test", "wild.isp.test", "*.tailspin.test beats *"},
+				{"wood@contoso.test", "wood@fabrikam.test", "smarthost.isp.test", "only * matches woodgrove.test"},
+			} {
+				s := sendBody(w, tc.rcpt, message(tc.id, 300))
+				Expect(arrives(w, s, tc.id, hosts...)).To(Equal(tc.host), s.Explain("%s", tc.why))
+			}
+			Eventually(func() string { return routeDetail(w, "HUB-LON", "julia@fabrikam.test") }).Should(ContainSubstring(`"marketing.tailspin.test" most specific`), "the ROUTE event names the deciding rule")
+		})
+
+		It("breaks ties by aggregate cost, then by connector name", f.Clause("ROUTE-013"), func() {
+			w := f.StartShipped("connectors.yaml")
+			s := sendBody(w, "lit@contoso.test", message("lit@fabrikam.test", 300))
+			Expect(arrives(w, s, "lit@fabrikam.test", "local.isp.test", "paris.isp.test")).To(Equal("paris.isp.test"),
+				s.Explain("'Litware Paris' costs 5 (link) + 1 = 6, less than the local connector's 7"))
+			Eventually(func() string { return routeDetail(w, "HUB-LON", "lit@fabrikam.test") }).Should(ContainSubstring("lowest aggregate cost 6"), s.Explain("the ROUTE event names the aggregate cost"))
+			s = sendBody(w, "ada@contoso.test", message("ada@fabrikam.test", 300))
+			Expect(arrives(w, s, "ada@fabrikam.test", "adatum-a.isp.test", "adatum-b.isp.test")).To(Equal("adatum-a.isp.test"),
+				s.Explain("equal in cost and distance: the alphanumerically lowest name, 'Adatum A'"))
+			Eventually(func() string { return routeDetail(w, "HUB-LON", "ada@fabrikam.test") }).Should(ContainSubstring("lowest name"))
+		})
+
+		It("holds an unmatched recipient as unreachable and NDRs one too large for every connector with 5.3.4", f.Clause("ROUTE-014"), func() {
+			w := f.StartShipped("unreachable.yaml")
+			s := sendBody(w, "lost@contoso.test", message("lost@fabrikam.test", 300))
+			defers := func() []trace.Event {
+				return trace.Filter(w.Events(trace.Defer), func(e trace.Event) bool { return e.Server == "HUB-LON" && e.HeaderID == "lost@fabrikam.test" })
+			}
+			Eventually(defers).ShouldNot(BeEmpty(), s.Explain("deferred on the Hub"))
+			Expect(defers()[0].Reply).To(MatchRegexp(`^4\d\d 4\.4\.0 Unreachable`), s.Explain("held as unreachable"))
+			// Two more attempts, each deferred again: on a fake clock by stepping it past
+			// the retry interval, on a real one by waiting for them.
+			for n := 2; n <= 3; n++ {
+				if w.Clock().IsFake() {
+					w.Clock().Advance(15 * time.Minute)
+				}
+				Eventually(func() int { return len(defers()) }).WithTimeout(15*time.Second+3*w.RetryInterval()).Should(BeNumerically(">=", n), s.Explain("retried and held again"))
+			}
+			Consistently(func() int { return len(w.Received("smarthost.isp.test")) }).WithTimeout(300*time.Millisecond).Should(BeZero(), s.Explain("not bounced at once"))
+			Expect(w.Queue("HUB-LON")).To(Equal(1), s.Explain("still queued on the Hub"))
+			Expect(w.Events(trace.Fail)).To(BeEmpty(), s.Explain("no FAIL event"))
+
+			s = sendBody(w, "partner@contoso.test", message("big@fabrikam.test", 5000))
+			Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(Equal(1), s.Explain("an NDR leaves for the sender at once"))
+			p, err := dsn.Parse(w.Received("smarthost.isp.test")[0].Data)
+			Expect(err).NotTo(HaveOccurred(), s.Explain("a multipart/report DSN"))
+			Expect(dsn.Field(p.Recipients[0], "Status")).To(Equal("5.3.4"), s.Explain("Status: 5.3.4"))
+			Expect(w.Received("partner.isp.test")).To(BeEmpty(), s.Explain("nothing went through the too-small connector"))
+		})
+	})
+
 	It("sends an NDR with 5.1.1 for an unknown recipient accepted without filtering", f.Clause("ACCEPT-006"), func() {
 		w := f.StartShipped("no-filtering.yaml")
 		s, _ := send(w, "nobody@contoso.test")
