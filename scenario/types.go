@@ -159,6 +159,13 @@ type Recipient struct {
 	External string `yaml:"external"`
 	// Password lets the recipient authenticate (SMTP AUTH) as Mail.
 	Password string `yaml:"password"`
+	// ForwardTo redirects a mailbox's mail to another recipient of the organisation
+	// (altRecipient in the directory): the REDIRECT event; two mailboxes forwarding to
+	// each other are a broken recipient loop (CAT-005).
+	ForwardTo string `yaml:"forward_to"`
+	// Invalid writes the object to the directory without the attribute delivery needs
+	// (a mailbox's homeMDB, a contact's targetAddress): an invalid object (CAT-005).
+	Invalid bool `yaml:"invalid"`
 }
 
 type Internet struct {

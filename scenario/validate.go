@@ -386,6 +386,8 @@ func (v *validator) recipients() {
 			} else if sv.Role != RoleMailbox {
 				v.errorf(p+".mailbox", "server %q has role %s, want mailbox", r.Mailbox, sv.Role)
 			}
+		case r.Invalid:
+			// Deliberately without its home server (CAT-005).
 		case typ == RecipientMailbox && hasMailboxServer:
 			// Otherwise the address resolves but the message has nowhere to go.
 			v.errorf(p+".mailbox", "missing; a mailbox recipient needs a mailbox server")
@@ -393,8 +395,19 @@ func (v *validator) recipients() {
 		if len(r.Members) > 0 && typ != RecipientGroup {
 			v.errorf(p+".members", "only groups have members")
 		}
+		if r.Invalid {
+			switch {
+			case typ == RecipientGroup:
+				v.errorf(p+".invalid", "only mailboxes and contacts can be written without their critical attribute")
+			case r.Mailbox != "" || r.External != "":
+				v.errorf(p+".invalid", "an invalid object lacks what delivery needs: drop its mailbox and external")
+			}
+		}
+		if r.ForwardTo != "" && typ != RecipientMailbox {
+			v.errorf(p+".forward_to", "only mailboxes forward")
+		}
 		switch {
-		case typ == RecipientContact && r.External == "":
+		case typ == RecipientContact && r.External == "" && !r.Invalid:
 			v.errorf(p+".external", "missing; a contact needs an external address")
 		case r.External != "" && typ != RecipientContact:
 			v.errorf(p+".external", "only contacts have an external address")
@@ -404,8 +417,12 @@ func (v *validator) recipients() {
 			}
 		}
 	}
-	// Members may name recipients listed later, so they are checked once all are known.
+	// Members and forwarding targets may name recipients listed later, so they are
+	// checked once all are known.
 	for i, r := range v.s.Org.Recipients {
+		if _, ok := v.addrs[strings.ToLower(r.ForwardTo)]; r.ForwardTo != "" && !ok {
+			v.errorf(fmt.Sprintf("org.recipients[%d].forward_to", i), "unknown recipient %q", r.ForwardTo)
+		}
 		for j, m := range r.Members {
 			if _, ok := v.addrs[strings.ToLower(m)]; !ok {
 				v.errorf(fmt.Sprintf("org.recipients[%d].members[%d]", i, j), "unknown recipient %q", m)

@@ -24,6 +24,15 @@ const (
 	Fail       Type = "FAIL"
 	DSN        Type = "DSN"
 	Expire     Type = "EXPIRE"
+	// Expand is a distribution group replaced by its members.
+	Expand Type = "EXPAND"
+	// Resolve is an address rewritten to the recipient's primary address (or a
+	// contact's target).
+	Resolve Type = "RESOLVE"
+	// Redirect is a mailbox's mail sent on to its forwarding address.
+	Redirect Type = "REDIRECT"
+	// Transfer is recipients moved to a new, forked message (bifurcation).
+	Transfer Type = "TRANSFER"
 )
 
 // Event is one tracking record.

@@ -38,8 +38,9 @@ const (
 	// full). A broken directory object is under the control of the destination
 	// system's administrator, which is what X.3.x covers.
 	StatusInvalidObject = "5.3.0"
-	// StatusLoop (X.4.6 routing loop detected): group nesting went deeper than the
-	// limit, the guard against loops the categorizer cannot otherwise see.
+	// StatusLoop (X.4.6 routing loop detected): mailboxes forwarding in a circle (a
+	// broken recipient loop, CAT-005), or group nesting or a forwarding chain deeper
+	// than the limit, the guard against loops the categorizer cannot otherwise see.
 	StatusLoop = "5.4.6"
 )
 
@@ -58,6 +59,9 @@ type Result struct {
 	// ExpandedFrom lists the primary addresses of the groups the recipient was
 	// reached through, outermost first; empty when it was addressed directly.
 	ExpandedFrom []string
+	// ForwardedFrom lists the primary addresses of the mailboxes whose forwarding
+	// (altRecipient) led here, first first; empty when none did.
+	ForwardedFrom []string
 	// Status is the enhanced status code of a failed result, Reason its text.
 	Status string
 	Reason string
@@ -153,7 +157,7 @@ func (c *Categorizer) Resolve(ctx context.Context, rcpts []string) ([]Result, er
 		r.out = make([]Result, 0, len(rcpts))
 	}
 	for _, rcpt := range rcpts {
-		if err := r.resolve(ctx, rcpt, rcpt, nil); err != nil {
+		if err := r.resolve(ctx, rcpt, rcpt, trail{}); err != nil {
 			return nil, err
 		}
 	}
@@ -168,14 +172,20 @@ type run struct {
 	out    []Result
 }
 
-// resolve resolves addr, reached from the envelope recipient orig through the groups
-// in path.
-func (r *run) resolve(ctx context.Context, orig, addr string, path []string) error {
+// trail is how a recipient was reached from its envelope recipient: through groups,
+// then through forwarding mailboxes.
+type trail struct {
+	groups, forwards []string
+}
+
+// resolve resolves addr, reached from the envelope recipient orig along t.
+func (r *run) resolve(ctx context.Context, orig, addr string, t trail) error {
 	e, err := r.c.lookup(ctx, addr)
 	if err != nil {
 		return err
 	}
-	base := Result{Original: orig, Address: addr, ExpandedFrom: slices.Clone(path)}
+	path := t.groups
+	base := Result{Original: orig, Address: addr, ExpandedFrom: slices.Clone(path), ForwardedFrom: slices.Clone(t.forwards)}
 	if e == nil {
 		r.fail(base, StatusUnknown, "no recipient with this address")
 		return nil
@@ -198,7 +208,7 @@ func (r *run) resolve(ctx context.Context, orig, addr string, path []string) err
 			r.fail(base, StatusLoop, fmt.Sprintf("group nesting deeper than %d groups: possible loop", r.c.maxDepth))
 			return nil
 		}
-		inner := append(slices.Clip(path), e.Mail)
+		inner := trail{groups: append(slices.Clip(path), e.Mail), forwards: t.forwards}
 		for _, m := range e.Members {
 			if err := r.resolve(ctx, orig, m, inner); err != nil {
 				return err
@@ -206,6 +216,8 @@ func (r *run) resolve(ctx context.Context, orig, addr string, path []string) err
 		}
 	case directory.TypeMailbox:
 		switch {
+		case e.ForwardTo != "":
+			return r.forward(ctx, orig, e, base, t)
 		case e.MailboxServer != "":
 			base.Kind, base.Server = KindMailbox, e.MailboxServer
 			r.add(base)
@@ -227,6 +239,24 @@ func (r *run) resolve(ctx context.Context, orig, addr string, path []string) err
 		r.fail(base, StatusInvalidObject, fmt.Sprintf("invalid directory object %s: unknown type %q", e.DN, e.Type))
 	}
 	return nil
+}
+
+// forward follows a mailbox's altRecipient. A forwarding target already on the trail
+// is a broken recipient loop: the recipient fails with an NDR instead of circling
+// (CAT-005).
+func (r *run) forward(ctx context.Context, orig string, e *directory.Entry, base Result, t trail) error {
+	chain := append(slices.Clip(t.forwards), e.Mail)
+	for _, f := range chain {
+		if strings.EqualFold(f, e.ForwardTo) {
+			r.fail(base, StatusLoop, fmt.Sprintf("forwarding loop: %s -> %s", strings.Join(chain, " -> "), e.ForwardTo))
+			return nil
+		}
+	}
+	if len(chain) > r.c.maxDepth {
+		r.fail(base, StatusLoop, fmt.Sprintf("forwarding chain longer than %d mailboxes: possible loop", r.c.maxDepth))
+		return nil
+	}
+	return r.resolve(ctx, orig, e.ForwardTo, trail{groups: t.groups, forwards: chain})
 }
 
 func (r *run) fail(res Result, status, reason string) {

@@ -40,6 +40,16 @@ var recipients = []scenario.Recipient{
 	{Mail: "lvl1@contoso.test", Type: scenario.RecipientGroup, Members: []string{"lvl2@contoso.test", "alice@contoso.test"}},
 	{Mail: "lvl2@contoso.test", Type: scenario.RecipientGroup, Members: []string{"lvl3@contoso.test", "bob@contoso.test"}},
 	{Mail: "lvl3@contoso.test", Type: scenario.RecipientGroup, Members: []string{"carol@contoso.test"}},
+	// Forwarding (altRecipient): one hop, a chain, a loop.
+	{Mail: "fwd@contoso.test", Mailbox: "MBX1", ForwardTo: "bob@contoso.test"},
+	{Mail: "chain@contoso.test", Mailbox: "MBX1", ForwardTo: "fwd@contoso.test"},
+	{Mail: "loopa@contoso.test", Mailbox: "MBX1", ForwardTo: "loopb@contoso.test"},
+	{Mail: "loopb@contoso.test", Mailbox: "MBX2", ForwardTo: "loopa@contoso.test"},
+}
+
+func forwarded(r categorizer.Result, via ...string) categorizer.Result {
+	r.ForwardedFrom = via
+	return r
 }
 
 // start runs the directory on a free loopback port with a client to it.
@@ -86,6 +96,9 @@ func normalise(t *testing.T, rs []categorizer.Result) []categorizer.Result {
 		r.Reason = ""
 		if len(r.ExpandedFrom) == 0 {
 			r.ExpandedFrom = nil
+		}
+		if len(r.ForwardedFrom) == 0 {
+			r.ForwardedFrom = nil
 		}
 		out = append(out, r)
 	}
@@ -161,6 +174,14 @@ func TestResolve(t *testing.T) {
 			[]categorizer.Result{failed("nohome@contoso.test", "nohome@contoso.test", categorizer.StatusInvalidObject)}},
 		{"invalid object: contact without target", []string{"NoTarget@contoso.test"},
 			[]categorizer.Result{failed("NoTarget@contoso.test", "notarget@contoso.test", categorizer.StatusInvalidObject)}},
+		{"forwarded to another mailbox", []string{"fwd@contoso.test"},
+			[]categorizer.Result{forwarded(mbx("fwd@contoso.test", "bob@contoso.test", "MBX2"), "fwd@contoso.test")}},
+		{"forwarding chain", []string{"chain@contoso.test"},
+			[]categorizer.Result{forwarded(mbx("chain@contoso.test", "bob@contoso.test", "MBX2"), "chain@contoso.test", "fwd@contoso.test")}},
+		{"forwarding loop fails, does not circle", []string{"loopa@contoso.test"},
+			[]categorizer.Result{forwarded(failed("loopa@contoso.test", "loopb@contoso.test", categorizer.StatusLoop), "loopa@contoso.test")}},
+		{"forwarding loop entered from the other side", []string{"LoopB@contoso.test"},
+			[]categorizer.Result{forwarded(failed("LoopB@contoso.test", "loopa@contoso.test", categorizer.StatusLoop), "loopb@contoso.test")}},
 		{"invalid members fail alone", []string{"mixed@contoso.test"},
 			[]categorizer.Result{
 				failed("mixed@contoso.test", "nohome@contoso.test", categorizer.StatusInvalidObject, "mixed@contoso.test"),

@@ -52,6 +52,9 @@ type Entry struct {
 	Members []string
 	// External is the target address of a contact (or of a mail user).
 	External string
+	// ForwardTo is the primary address of the recipient a mailbox's mail is redirected
+	// to (altRecipient); empty when it does not forward.
+	ForwardTo string
 }
 
 // Client talks to one directory server. It is safe for concurrent use; requests share
@@ -101,7 +104,7 @@ func (c *Client) Close() error {
 	return err
 }
 
-var entryAttrs = []string{"mail", "proxyAddresses", "objectClass", "homeMDB", "msExchHomeServerName", "member", "targetAddress"}
+var entryAttrs = []string{"mail", "proxyAddresses", "objectClass", "homeMDB", "msExchHomeServerName", "member", "targetAddress", "altRecipient"}
 
 // Lookup finds the recipient owning addr: any of its proxy addresses, in any letter case.
 // AD lists the primary address among the proxies as "SMTP:", and LDAP matching of
@@ -122,6 +125,14 @@ func (c *Client) Lookup(ctx context.Context, addr string) (*Entry, error) {
 		if d != nil && d.GetAttributeValue("msExchOwningServer") != "" {
 			e.MailboxServer = d.GetAttributeValue("msExchOwningServer")
 		}
+	}
+	if alt := le.GetAttributeValue("altRecipient"); alt != "" {
+		ae, err := c.read(ctx, alt, []string{"mail", "proxyAddresses"})
+		if err != nil {
+			return nil, fmt.Errorf("lookup %s: altRecipient %s: %w", addr, alt, err)
+		}
+		// A forwarding target gone from the directory forwards nowhere.
+		e.ForwardTo = primary(ae)
 	}
 	for _, m := range le.GetAttributeValues("member") {
 		me, err := c.read(ctx, m, []string{"mail", "proxyAddresses"})

@@ -211,6 +211,10 @@ func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []strin
 		h.cfg.Trace.Record(trace.Event{Time: h.cfg.Clock.Now(), Type: trace.Categorize, MessageID: m.ID, HeaderID: m.HeaderID,
 			Server: h.cfg.Server.Name, Sender: m.From, Recipients: names,
 			Detail: fmt.Sprintf("resolved %d envelope recipient(s) to %d; continued as %s", len(rcpts), len(names), next.ID)})
+		h.trackResolution(m, results)
+		h.cfg.Trace.Record(trace.Event{Time: h.cfg.Clock.Now(), Type: trace.Transfer, MessageID: m.ID, HeaderID: m.HeaderID,
+			Server: h.cfg.Server.Name, Sender: m.From, Recipients: names,
+			Detail: "recipients moved to the categorized message " + next.ID})
 	}
 	failedBy := map[string]categorizer.Result{}
 	for _, f := range failed {
@@ -254,4 +258,51 @@ func nextHop(d Decision) smtpout.Hop {
 		h.Username, h.Password = d.Auth.Username, d.Auth.Password
 	}
 	return h
+}
+
+// trackResolution records what the categorizer did to the recipients (EX-TRACK,
+// TRACE-008): one EXPAND per group with the members it gave, one REDIRECT per
+// forwarding mailbox, one RESOLVE per address rewritten to another.
+func (h *Server) trackResolution(m *queue.Message, results []categorizer.Result) {
+	now := h.cfg.Clock.Now()
+	ev := func(t trace.Type, rcpts []string, detail string) {
+		h.cfg.Trace.Record(trace.Event{Time: now, Type: t, MessageID: m.ID, HeaderID: m.HeaderID,
+			Server: h.cfg.Server.Name, Sender: m.From, Recipients: rcpts, Detail: detail})
+	}
+	type hop struct {
+		t    trace.Type
+		from string
+	}
+	var order []hop
+	reached := map[hop][]string{}
+	for _, res := range results {
+		if res.Kind == categorizer.KindFailed {
+			continue
+		}
+		for _, g := range res.ExpandedFrom {
+			k := hop{trace.Expand, g}
+			if _, ok := reached[k]; !ok {
+				order = append(order, k)
+			}
+			reached[k] = append(reached[k], res.Address)
+		}
+		for _, f := range res.ForwardedFrom {
+			k := hop{trace.Redirect, f}
+			if _, ok := reached[k]; !ok {
+				order = append(order, k)
+			}
+			reached[k] = append(reached[k], res.Address)
+		}
+		if len(res.ExpandedFrom) == 0 && len(res.ForwardedFrom) == 0 && !strings.EqualFold(res.Original, res.Address) {
+			ev(trace.Resolve, []string{res.Address}, fmt.Sprintf("%s resolved to %s", res.Original, res.Address))
+		}
+	}
+	for _, k := range order {
+		switch k.t {
+		case trace.Expand:
+			ev(k.t, reached[k], "group "+k.from+" expanded")
+		case trace.Redirect:
+			ev(k.t, reached[k], "mail for "+k.from+" forwarded")
+		}
+	}
 }

@@ -76,3 +76,19 @@ func Should(ok bool, s *Session, format string, args ...any) {
 func Info(format string, args ...any) {
 	ginkgo.AddReportEntry(report.EntryVerdict, report.InfoPrefix+" "+fmt.Sprintf(format, args...))
 }
+
+// SendInternet submits one short message from bob@fabrikam.test, a sender on the
+// Internet, through EDGE1's "Internet" connector to rcpts, with Message-ID <id>, and
+// expects every step accepted; it returns the session for explanations.
+func (w *World) SendInternet(id string, rcpts ...string) *Session {
+	ginkgo.GinkgoHelper()
+	s, _ := w.Dial("EDGE1", "Internet")
+	s.Cmd("EHLO mail.fabrikam.test")
+	gomega.Expect(s.Cmd("MAIL FROM:<bob@fabrikam.test>")).To(HaveClass(2), s.Explain("sender accepted"))
+	for _, r := range rcpts {
+		gomega.Expect(s.Cmd("RCPT TO:<%s>", r)).To(HaveClass(2), s.Explain("%s accepted", r))
+	}
+	_, end := s.Data("From: bob@fabrikam.test\r\nSubject: " + id + "\r\nMessage-ID: <" + id + ">\r\n\r\nHello.\r\n")
+	gomega.Expect(end).To(HaveClass(2), s.Explain("message accepted"))
+	return s
+}

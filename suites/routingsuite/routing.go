@@ -6,8 +6,10 @@
 package routingsuite
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/mail"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,15 +29,7 @@ var seq atomic.Int64
 func send(w *f.World, rcpts ...string) (*f.Session, string) {
 	GinkgoHelper()
 	id := fmt.Sprintf("route-%d@fabrikam.test", seq.Add(1))
-	s, _ := w.Dial("EDGE1", "Internet")
-	s.Cmd("EHLO mail.fabrikam.test")
-	Expect(s.Cmd("MAIL FROM:<bob@fabrikam.test>")).To(f.HaveClass(2), s.Explain("sender accepted"))
-	for _, r := range rcpts {
-		Expect(s.Cmd("RCPT TO:<%s>", r)).To(f.HaveClass(2), s.Explain("%s accepted", r))
-	}
-	_, end := s.Data("From: bob@fabrikam.test\r\nSubject: routing\r\nMessage-ID: <" + id + ">\r\n\r\nHello.\r\n")
-	Expect(end).To(f.HaveClass(2), s.Explain("message accepted"))
-	return s, id
+	return w.SendInternet(id, rcpts...), id
 }
 
 // sessions are the servers that accepted the message (a RECEIVE event), in order.
@@ -258,6 +252,39 @@ var _ = Describe("Categorizer", Label("categorizer"), func() {
 		Eventually(func() string { return routeDetail(w, "HUB-LON", id) }).Should(ContainSubstring("sourced on EDGE1"), s.Explain("the Hub hands outbound mail to the connector's source, the Edge"))
 	})
 
+	Describe("TLS between the organisation's servers", func() {
+		It("crosses every hop inside the organisation over STARTTLS", f.Clause("ROUTE-017"), func() {
+			w := f.StartShipped("three-sites-hub.yaml")
+			s, _ := send(w, "bob@contoso.test")
+			delivered(w, s, "bob@contoso.test", 1)
+			m, err := mail.ReadMessage(bytes.NewReader(w.Mailbox("bob@contoso.test")[0]))
+			Expect(err).NotTo(HaveOccurred(), s.Explain("the stored message parses"))
+			var internal []string
+			for _, r := range m.Header["Received"] {
+				if !strings.Contains(r, "mail.fabrikam.test") { // the Edge's header for the Internet hop
+					internal = append(internal, r)
+				}
+			}
+			Expect(internal).To(HaveLen(4), s.Explain("EDGE1 -> HUB-LON -> HUB-PAR -> HUB-BER -> MBX-BER: four hops inside the organisation"))
+			for _, r := range internal {
+				Expect(r).To(MatchRegexp(`\bwith ESMTPS`), s.Explain("each receiving server's Received header shows a TLS session"))
+			}
+		})
+
+		It("keeps mail queued with a 4yz rather than send it to a peer without TLS", f.Clause("ROUTE-017"), func() {
+			w := f.StartShipped("cleartext-peer.yaml")
+			s, id := send(w, "bob@contoso.test")
+			defers := func() []trace.Event {
+				return trace.Filter(w.Events(trace.Defer), func(e trace.Event) bool { return e.Server == "HUB-LON" && e.HeaderID == id })
+			}
+			Eventually(defers).ShouldNot(BeEmpty(), s.Explain("HUB-LON defers the message"))
+			Expect(defers()[0].Reply).To(MatchRegexp(`^4\d\d 4\.7\.\d+ .*STARTTLS`), s.Explain("a temporary failure naming STARTTLS"))
+			Expect(w.Queue("HUB-LON")).To(Equal(1), s.Explain("still queued on HUB-LON"))
+			Expect(sessions(w, id)).NotTo(ContainElement("HUB-BER"), s.Explain("nothing crossed to HUB-BER in the clear"))
+			Expect(w.Mailbox("bob@contoso.test")).To(BeEmpty())
+		})
+	})
+
 	Describe("send connectors", func() {
 		// sendBody submits body from the Internet to rcpt and returns the session.
 		sendBody := func(w *f.World, rcpt, body string) *f.Session {
@@ -361,6 +388,33 @@ var _ = Describe("Categorizer", Label("categorizer"), func() {
 			Expect(dsn.Field(p.Recipients[0], "Status")).To(Equal("5.3.4"), s.Explain("Status: 5.3.4"))
 			Expect(w.Received("partner.isp.test")).To(BeEmpty(), s.Explain("nothing went through the too-small connector"))
 		})
+	})
+
+	It("NDRs an invalid directory object and a forwarding loop instead of looping", f.Clause("CAT-005"), func() {
+		w := f.StartShipped("tracking.yaml")
+		s, id := send(w, "broken@contoso.test", "loop-a@contoso.test")
+		Eventually(func() int { return len(w.Received("smarthost.isp.test")) }).Should(BeNumerically(">=", 1), s.Explain("an NDR leaves for the sender"))
+		status := map[string]string{}
+		Eventually(func() map[string]string {
+			for _, m := range w.Received("smarthost.isp.test") {
+				Expect(m.MailFrom).To(BeEmpty(), s.Explain("NDRs have a null reverse-path"))
+				p, err := dsn.Parse(m.Data)
+				Expect(err).NotTo(HaveOccurred(), s.Explain("a multipart/report DSN"))
+				for _, r := range p.Recipients {
+					Expect(strings.ToLower(dsn.Field(r, "Action"))).To(Equal("failed"))
+					status[strings.ToLower(dsn.Field(r, "Final-Recipient"))] = dsn.Field(r, "Status")
+				}
+			}
+			return status
+		}).Should(And(
+			HaveKeyWithValue(ContainSubstring("broken@contoso.test"), HavePrefix("5.")),
+			HaveKeyWithValue(ContainSubstring("loop-a@contoso.test"), Equal("5.4.6")),
+		), s.Explain("each recipient failed permanently: the invalid object, and the loop with 5.4.6 (routing loop detected)"))
+		Eventually(func() int { return w.Queue("HUB-LON") + w.Queue("EDGE1") }).Should(BeZero(), s.Explain("nothing left queued"))
+		Consistently(func() []string { return sessions(w, id) }).WithTimeout(500*time.Millisecond).Should(Equal([]string{"EDGE1", "HUB-LON"}),
+			s.Explain("the message stopped at the categorizer: no hop beyond HUB-LON"))
+		Expect(w.Mailbox("loop-a@contoso.test")).To(BeEmpty())
+		Expect(w.Mailbox("loop-b@contoso.test")).To(BeEmpty())
 	})
 
 	It("sends an NDR with 5.1.1 for an unknown recipient accepted without filtering", f.Clause("ACCEPT-006"), func() {
