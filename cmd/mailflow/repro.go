@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"sort"
 	"strings"
@@ -78,7 +79,7 @@ func runRepro(args []string) int {
 	events := topo.Trace().Events()
 	failed := false
 	for i, rm := range msgs {
-		describe(rm, events, s)
+		describe(rm, events, hostNames(topo))
 		rm.Checks = checks(s.Messages[i].Expect, rm)
 		for _, c := range rm.Checks {
 			failed = failed || !c.OK
@@ -162,8 +163,20 @@ func settle(ctx context.Context, topo *inprocess.Topology) {
 	}
 }
 
+// hostNames names the fake Internet hosts by address, for paths that leave the
+// organisation.
+func hostNames(topo *inprocess.Topology) map[string]string {
+	out := map[string]string{}
+	for _, h := range topo.Hosts() {
+		if ip, _, err := net.SplitHostPort(h.Addr()); err == nil {
+			out[ip] = h.Name()
+		}
+	}
+	return out
+}
+
 // describe fills in a message's paths, routing decisions and events from the trace.
-func describe(rm *reproMessage, all []trace.Event, s *scenario.Scenario) {
+func describe(rm *reproMessage, all []trace.Event, hosts map[string]string) {
 	id := rm.HeaderID
 	for _, e := range all {
 		if e.HeaderID == id {
@@ -174,40 +187,57 @@ func describe(rm *reproMessage, all []trace.Event, s *scenario.Scenario) {
 		}
 	}
 	rm.Paths = map[string]string{}
-	// Each delivered copy's path: the servers whose RECEIVE covered the address or the
-	// envelope recipient it came from, in order, then the mailbox it was stored in.
+	// hopsTo are the servers whose RECEIVE covered the address or the envelope
+	// recipient it came from, in order.
+	hopsTo := func(a string) []string {
+		var hops []string
+		for _, r := range rm.Events {
+			if r.Type == trace.Receive && (containsFold(r.Recipients, a) || overlaps(r.Recipients, rm.To)) {
+				hops = appendOnce(hops, r.Server)
+			}
+		}
+		return hops
+	}
+	// A delivered copy's path ends at the mailbox it was stored in.
 	for _, e := range rm.Events {
 		if e.Type != trace.Deliver {
 			continue
 		}
 		for _, a := range e.Recipients {
-			var hops []string
-			for _, r := range rm.Events {
-				if r.Type == trace.Receive && (containsFold(r.Recipients, a) || overlaps(r.Recipients, rm.To)) {
-					hops = appendOnce(hops, r.Server)
-				}
-			}
 			local, _, _ := strings.Cut(a, "@")
-			hops = append(hops, e.Server+":"+local)
-			rm.Paths[strings.ToLower(a)] = strings.Join(hops, " -> ")
+			rm.Paths[strings.ToLower(a)] = strings.Join(append(hopsTo(a), e.Server+":"+local), " -> ")
 		}
+	}
+	// One that left the organisation ends at the host it was sent to, by the last
+	// send (a Hub hands it to the connector's source server first); a failed one
+	// with the failure.
+	delivered := map[string]bool{}
+	for a := range rm.Paths {
+		delivered[a] = true
 	}
 	for _, e := range rm.Events {
 		// Hand-offs inside the organisation are hops, not outcomes.
 		internal := e.Connector == "EdgeSync - Inbound" || e.Connector == "Intra-Organization SMTP"
 		if e.Type == trace.Fail || (e.Type == trace.Send && !internal) {
 			for _, a := range e.Recipients {
-				if _, ok := rm.Paths[strings.ToLower(a)]; !ok {
-					what := "failed: " + e.Reply
-					if e.Type == trace.Send {
-						what = "sent to " + e.NextHop
-					}
-					rm.Paths[strings.ToLower(a)] = e.Server + " " + what
+				if _, ok := rm.Paths[strings.ToLower(a)]; delivered[strings.ToLower(a)] || ok && e.Type == trace.Fail {
+					continue
 				}
+				end := "failed: " + e.Reply
+				if e.Type == trace.Send {
+					host, _, err := net.SplitHostPort(e.NextHop)
+					if err != nil {
+						host = e.NextHop
+					}
+					if name, ok := hosts[host]; ok {
+						host = name
+					}
+					end = host + " (" + e.Connector + ")"
+				}
+				rm.Paths[strings.ToLower(a)] = strings.Join(append(appendOnce(hopsTo(a), e.Server), end), " -> ")
 			}
 		}
 	}
-	_ = s
 }
 
 func containsFold(list []string, s string) bool {

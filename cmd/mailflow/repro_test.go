@@ -53,6 +53,10 @@ func TestRepro(t *testing.T) {
 				"expect path: MISMATCH", "expected: EDGE1 -> HUB-LON -> HUB-AMS -> HUB-ZRH -> MBX-ZRH:zoe", "actual:   EDGE1 -> HUB-LON -> HUB-BRU -> HUB-ZRH -> MBX-ZRH:zoe"}},
 		{"hub site on the path", "../../scenarios/three-sites-hub.yaml", 0,
 			[]string{"path bob@contoso.test: EDGE1 -> HUB-LON -> HUB-PAR -> HUB-BER -> MBX-BER:bob", "relay via paris -> berlin"}},
+		{"send connectors: out through the chosen connector's source and smart host", "../../scenarios/connectors.yaml", 0,
+			[]string{"path sales@litware.test: EDGE1 -> HUB-LON -> HUB-PAR -> paris.isp.test (Litware Paris)", "lowest aggregate cost 6"}},
+		{"forwarding", "../../scenarios/tracking.yaml", 0,
+			[]string{"path carol@contoso.test: EDGE1 -> HUB-LON -> MBX-LON:carol", "REDIRECT"}},
 		{"broken scenario", write("broken.yaml", "org:\n  sitez: []\n"), 2, nil},
 	}
 	for _, tt := range tests {
