@@ -13,14 +13,23 @@ import (
 const (
 	// FallbackDomain completes server FQDNs and the default domain when a scenario
 	// declares no accepted domain.
-	FallbackDomain        = "mailflow.test"
-	DefaultMaxHopCount    = 60               // Exchange's default Received-header limit (TRACE-004)
-	DefaultRetryInterval  = 10 * time.Minute // Edge's outbound connection-failure retry (QUEUE-004)
-	DefaultBind           = ":25"
-	DefaultDomainType     = Authoritative // New-AcceptedDomain's default DomainType
-	DefaultAction         = "accept"
-	DefaultStage          = "data" // host-wide behaviours
-	DefaultRecipientStage = "rcpt" // per-recipient behaviours
+	FallbackDomain     = "mailflow.test"
+	DefaultMaxHopCount = 60 // Exchange's default Received-header limit (TRACE-004)
+	// Exchange's queue timers (EX-INTERVALS, SPEC §13), QUEUE-004..006: a Hub retries
+	// 6 times 5 minutes apart, then every 10 minutes; an Edge 6 times 10 minutes
+	// apart, then every 30 minutes. Delay DSN at 4 hours, expiry at 2 days.
+	DefaultRetryInterval              = 10 * time.Minute
+	DefaultEdgeRetryInterval          = 30 * time.Minute
+	DefaultTransientRetryInterval     = 5 * time.Minute
+	DefaultEdgeTransientRetryInterval = 10 * time.Minute
+	DefaultTransientRetryCount        = 6
+	DefaultDelayNotification          = 4 * time.Hour
+	DefaultMessageExpiration          = 48 * time.Hour
+	DefaultBind                       = ":25"
+	DefaultDomainType                 = Authoritative // New-AcceptedDomain's default DomainType
+	DefaultAction                     = "accept"
+	DefaultStage                      = "data" // host-wide behaviours
+	DefaultRecipientStage             = "rcpt" // per-recipient behaviours
 )
 
 var defaultTable = [][2]string{
@@ -28,7 +37,11 @@ var defaultTable = [][2]string{
 	{"org.servers[].fqdn", `lower(name) + "." + first accepted domain ("*." stripped), or ` + FallbackDomain},
 	{"org.servers[].recipient_filtering", "true on edge servers, false on others"},
 	{"org.servers[].max_hop_count", fmt.Sprint(DefaultMaxHopCount)},
-	{"org.servers[].retry_interval", Duration(DefaultRetryInterval).String()},
+	{"org.servers[].retry_interval", Duration(DefaultEdgeRetryInterval).String() + " on edge servers, " + Duration(DefaultRetryInterval).String() + " on others"},
+	{"org.servers[].transient_retry_interval", Duration(DefaultEdgeTransientRetryInterval).String() + " on edge servers, " + Duration(DefaultTransientRetryInterval).String() + " on others; never longer than retry_interval"},
+	{"org.servers[].transient_retry_count", fmt.Sprint(DefaultTransientRetryCount)},
+	{"org.servers[].delay_notification", Duration(DefaultDelayNotification).String()},
+	{"org.servers[].message_expiration", Duration(DefaultMessageExpiration).String()},
 	{"org.receive_connectors[].name", `SERVER\DefaultN (N: the connector's index among its server's connectors, from 0)`},
 	{"org.receive_connectors[].bind", DefaultBind},
 	{"org.send_connectors[].enabled", "true"},
@@ -98,8 +111,22 @@ func (s *Scenario) ApplyDefaults() {
 		if sv.MaxHopCount == 0 {
 			sv.MaxHopCount = DefaultMaxHopCount
 		}
+		edge := sv.Role == RoleEdge
 		if sv.RetryInterval == 0 {
-			sv.RetryInterval = Duration(DefaultRetryInterval)
+			sv.RetryInterval = Duration(pick(edge, DefaultEdgeRetryInterval, DefaultRetryInterval))
+		}
+		if sv.TransientRetryInterval == 0 {
+			sv.TransientRetryInterval = min(Duration(pick(edge, DefaultEdgeTransientRetryInterval, DefaultTransientRetryInterval)), sv.RetryInterval)
+		}
+		if sv.TransientRetryCount == nil {
+			n := DefaultTransientRetryCount
+			sv.TransientRetryCount = &n
+		}
+		if sv.DelayNotification == 0 {
+			sv.DelayNotification = Duration(DefaultDelayNotification)
+		}
+		if sv.MessageExpiration == 0 {
+			sv.MessageExpiration = Duration(DefaultMessageExpiration)
 		}
 	}
 	perServer := map[string]int{}
@@ -177,4 +204,11 @@ func defaultBehaviour(b *Behaviour, stage string) {
 	if b.Enhanced == "" && b.Code >= 400 && b.Stage != "greeting" {
 		b.Enhanced = fmt.Sprintf("%d.0.0", b.Code/100)
 	}
+}
+
+func pick[T any](cond bool, a, b T) T {
+	if cond {
+		return a
+	}
+	return b
 }

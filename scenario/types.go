@@ -76,8 +76,19 @@ type Server struct {
 	RecipientBlockList []string `yaml:"recipient_block_list"`
 	// MaxHopCount is the Received-header limit (TRACE-004). Default 60.
 	MaxHopCount int `yaml:"max_hop_count"`
-	// RetryInterval is the wait between delivery attempts to a next hop. Default 10m.
+	// RetryInterval is the wait between delivery attempts to a next hop once the
+	// transient retries are used up (OutboundConnectionFailureRetryInterval).
 	RetryInterval Duration `yaml:"retry_interval"`
+	// TransientRetryInterval and TransientRetryCount are the first retries after a
+	// failed attempt (TransientFailureRetryInterval and Count).
+	TransientRetryInterval Duration `yaml:"transient_retry_interval"`
+	TransientRetryCount    *int     `yaml:"transient_retry_count"`
+	// DelayNotification is how long after arrival a still-undelivered message earns
+	// its sender a delay DSN (DelayNotificationTimeout, QUEUE-006).
+	DelayNotification Duration `yaml:"delay_notification"`
+	// MessageExpiration is how long after arrival an undelivered message is given up
+	// with a failed DSN (MessageExpirationTimeout, QUEUE-005).
+	MessageExpiration Duration `yaml:"message_expiration"`
 }
 
 // Permission is an Exchange permission group of a receive connector.

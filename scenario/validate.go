@@ -230,8 +230,17 @@ func (v *validator) serverList() {
 		if sv.MaxHopCount < 0 {
 			v.errorf(p+".max_hop_count", "must not be negative, got %d", sv.MaxHopCount)
 		}
-		if sv.RetryInterval < 0 {
-			v.errorf(p+".retry_interval", "must be positive, got %s", sv.RetryInterval)
+		for _, d := range []struct {
+			key string
+			val Duration
+		}{{"retry_interval", sv.RetryInterval}, {"transient_retry_interval", sv.TransientRetryInterval},
+			{"delay_notification", sv.DelayNotification}, {"message_expiration", sv.MessageExpiration}} {
+			if d.val < 0 {
+				v.errorf(p+"."+d.key, "must be positive, got %s", d.val)
+			}
+		}
+		if sv.TransientRetryCount != nil && *sv.TransientRetryCount < 0 {
+			v.errorf(p+".transient_retry_count", "must not be negative, got %d", *sv.TransientRetryCount)
 		}
 	}
 }

@@ -4,15 +4,20 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
+	"text/tabwriter"
+	"time"
 
 	"github.com/mailflow/mailflow/containers/logline"
 	"github.com/mailflow/mailflow/reference/directory"
@@ -190,14 +195,18 @@ func runServer(args []string) int {
 // message with its pending recipients, then the count.
 func runQueue(args []string) int {
 	fs := flag.NewFlagSet("queue", flag.ContinueOnError)
-	dir := fs.String("spool", "", "the server's spool directory")
+	dir := fs.String("spool", "", "the server's spool directory, or with SERVER the spool root of `mailflow serve --spool`")
 	count := fs.Bool("count", false, "print only the number of messages")
+	asJSON := fs.Bool("json", false, "print queues and messages as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *dir == "" {
-		fmt.Fprintln(os.Stderr, "usage: mailflow queue --spool DIR [--count]")
+	if *dir == "" || fs.NArg() > 1 {
+		fmt.Fprintln(os.Stderr, "usage: mailflow queue --spool DIR [SERVER] [--count | --json]")
 		return 2
+	}
+	if fs.NArg() == 1 {
+		*dir = filepath.Join(*dir, fs.Arg(0))
 	}
 	if _, err := os.Stat(*dir); err != nil {
 		fmt.Fprintln(os.Stderr, "mailflow queue:", err)
@@ -208,20 +217,52 @@ func runQueue(args []string) int {
 		fmt.Fprintln(os.Stderr, "mailflow queue:", err)
 		return 1
 	}
-	ms, err := sp.List()
+	list, err := sp.List()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mailflow queue:", err)
 		return 1
+	}
+	ms := make([]queue.Message, len(list))
+	for i, m := range list {
+		ms[i] = *m
 	}
 	if *count {
 		fmt.Println(len(ms))
 		return 0
 	}
-	for _, m := range ms {
-		fmt.Printf("%s from=<%s> pending=%s\n", m.ID, m.From, strings.Join(m.Pending(), ","))
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"queues": queue.Queues(ms), "messages": ms})
+		return 0
 	}
-	fmt.Printf("%d messages\n", len(ms))
+	printQueues(os.Stdout, ms)
 	return 0
+}
+
+// printQueues is Get-Queue then Get-Message: the queues with their counts, then each
+// message with the queue it waits in.
+func printQueues(w io.Writer, ms []queue.Message) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "QUEUE\tMESSAGES\tNEXT RETRY\tLAST ERROR")
+	for _, in := range queue.Queues(ms) {
+		next := ""
+		if !in.NextRetry.IsZero() {
+			next = in.NextRetry.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", in.Name, in.Messages, next, in.LastError)
+	}
+	tw.Flush()
+	if len(ms) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "MESSAGE\tQUEUE\tFROM\tPENDING\tATTEMPTS")
+		for _, m := range ms {
+			fmt.Fprintf(tw, "%s\t%s\t<%s>\t%s\t%d\n", m.ID, m.Queue, m.From, strings.Join(m.Pending(), ","), m.Attempts)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(w, "%d messages\n", len(ms))
 }
 
 // reportingStore writes every stored copy to the protocol log as well, so a test

@@ -12,7 +12,9 @@ package mailflow
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"github.com/mailflow/mailflow/reference/queue"
 	"io"
 	"net"
 	"net/netip"
@@ -258,6 +260,25 @@ func (c *Container) QueueLen(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("%s: queue: exit %d: %s", c.Server, code, bytes.TrimSpace(b))
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// Queues is the server's queues as `mailflow queue --json` lists them (Get-Queue).
+func (c *Container) Queues(ctx context.Context) ([]queue.Info, error) {
+	code, out, err := c.Exec(ctx, []string{"/mailflow", "queue", "--json", "--spool", spoolPath + "/" + c.Server}, tcexec.Multiplexed())
+	if err != nil {
+		return nil, fmt.Errorf("%s: queue: %w", c.Server, err)
+	}
+	b, _ := io.ReadAll(out)
+	if code != 0 {
+		return nil, fmt.Errorf("%s: queue: exit %d: %s", c.Server, code, bytes.TrimSpace(b))
+	}
+	var v struct {
+		Queues []queue.Info `json:"queues"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%s: queue: %w", c.Server, err)
+	}
+	return v.Queues, nil
 }
 
 // lineSplitter turns Docker's log frames (any size) into protocol lines.

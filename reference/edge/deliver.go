@@ -75,7 +75,7 @@ func (e *Edge) routeFor(ctx context.Context, rcpt string, size int) route {
 	}
 	if err != nil {
 		// Unreachable: held until expiry rather than bounced (ROUTE-014).
-		o := queue.Outcome{Rcpt: rcpt, Status: queue.StatusTemporary, Reply: replies.Unreachable(err)}
+		o := queue.Outcome{Rcpt: rcpt, Status: queue.StatusTemporary, Reply: replies.Unreachable(err), Queue: queue.QueueUnreachable}
 		return route{key: "unreachable", failure: &o}
 	}
 	c := ch.Connector
@@ -146,7 +146,7 @@ func (e *Edge) Deliver(ctx context.Context, m *queue.Message, rcpts []string, da
 			Server: e.cfg.Server.Name, Sender: m.From, Recipients: g.Rcpts, Connector: g.Connector,
 			NextHop: strings.Join(g.Next.Hosts, ","), Detail: g.Reason})
 		for _, res := range e.out.Send(ctx, g.Next, m.From, g.Rcpts, data) {
-			o := queue.Outcome{Rcpt: res.Rcpt, Reply: res.Reply, RemoteMTA: res.RemoteMTA}
+			o := queue.Outcome{Rcpt: res.Rcpt, Reply: res.Reply, RemoteMTA: res.RemoteMTA, Queue: g.Key}
 			switch {
 			case res.Delivered:
 				o.Status = queue.StatusDelivered

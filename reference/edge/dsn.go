@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/mailflow/mailflow/reference/dsn"
 	"github.com/mailflow/mailflow/reference/queue"
@@ -29,15 +30,26 @@ func (e *Edge) postmaster() string {
 // sendDSN queues a failed DSN to the original sender for the recipients that failed,
 // never for a message whose reverse-path was null (RFC 5321 §6.1, DSN-002).
 func (e *Edge) sendDSN(m *queue.Message, data []byte, failed []queue.Outcome) {
+	e.notify(m, data, failed, dsn.Failed, time.Time{})
+}
+
+// sendDelayDSN queues the one delay DSN (QUEUE-006) for the recipients still waiting,
+// with the time the server gives up on them.
+func (e *Edge) sendDelayDSN(m *queue.Message, data []byte, delayed []queue.Outcome, until time.Time) {
+	e.notify(m, data, delayed, dsn.Delayed, until)
+}
+
+func (e *Edge) notify(m *queue.Message, data []byte, outcomes []queue.Outcome, action dsn.Action, until time.Time) {
 	if m.From == "" {
 		return
 	}
+	permanent := action == dsn.Failed
 	r := dsn.Report{
 		ReportingMTA: e.cfg.Server.FQDN, From: e.postmaster(), To: m.From,
 		ArrivalDate: m.Received, Date: e.cfg.Clock.Now(), Original: data,
 	}
-	for _, o := range failed {
-		rc := dsn.Recipient{FinalRecipient: o.Rcpt, Action: dsn.Action("failed"), Status: statusOf(o.Reply, true), RemoteMTA: o.RemoteMTA}
+	for _, o := range outcomes {
+		rc := dsn.Recipient{FinalRecipient: o.Rcpt, Action: action, Status: statusOf(o.Reply, permanent), RemoteMTA: o.RemoteMTA, WillRetryUntil: until}
 		if o.RemoteMTA != "" {
 			rc.DiagnosticCode = o.Reply
 		}
@@ -58,10 +70,10 @@ func (e *Edge) sendDSN(m *queue.Message, data []byte, failed []queue.Outcome) {
 		e.cfg.Logger.Error("dsn: enqueue failed", "msgid", m.ID, "err", err)
 		return
 	}
-	rcpts := make([]string, len(failed))
-	for i, o := range failed {
+	rcpts := make([]string, len(outcomes))
+	for i, o := range outcomes {
 		rcpts[i] = o.Rcpt
 	}
 	e.cfg.Trace.Record(trace.Event{Time: e.cfg.Clock.Now(), Type: trace.DSN, MessageID: m.ID, HeaderID: m.HeaderID,
-		Server: e.cfg.Server.Name, Sender: m.From, Recipients: rcpts, Detail: "failed DSN queued as " + d.ID + " to " + m.From})
+		Server: e.cfg.Server.Name, Sender: m.From, Recipients: rcpts, Detail: string(action) + " DSN queued as " + d.ID + " to " + m.From})
 }

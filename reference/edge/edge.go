@@ -101,8 +101,9 @@ func Start(ctx context.Context, cfg Config) (*Edge, error) {
 		smtpout.WithPort(cfg.OutPort), smtpout.WithLocalAddr(cfg.Addr),
 		smtpout.WithTLSConfig(cfg.ClientTLS), smtpout.WithLogger(log))
 	e.queue, err = queue.New(sp, queue.WithClock(cfg.Clock), queue.WithTrace(cfg.Trace),
-		queue.WithServer(cfg.Server.Name), queue.WithRetryInterval(cfg.Server.RetryInterval.D()),
-		queue.WithLogger(log), queue.WithDeliverer(e), queue.WithFailureHandler(e.sendDSN))
+		queue.WithServer(cfg.Server.Name), queue.WithSchedule(Schedule(cfg.Server)),
+		queue.WithLogger(log), queue.WithDeliverer(e), queue.WithFailureHandler(e.sendDSN),
+		queue.WithDelayHandler(e.sendDelayDSN))
 	if err != nil {
 		return nil, fmt.Errorf("edge %s: %w", cfg.Server.Name, err)
 	}
@@ -246,4 +247,19 @@ func (a dirAdapter) Exists(ctx context.Context, addr string) error {
 		return fmt.Errorf("%s: %w", addr, smtpd.ErrUnknown)
 	}
 	return err
+}
+
+// Schedule is a server's queue timers from the scenario (defaults applied).
+func Schedule(sv *scenario.Server) queue.Schedule {
+	s := queue.Schedule{
+		TransientInterval: sv.TransientRetryInterval.D(), Interval: sv.RetryInterval.D(),
+		DelayNotification: sv.DelayNotification.D(), Expiration: sv.MessageExpiration.D(),
+	}
+	if sv.TransientRetryCount != nil {
+		s.TransientCount = *sv.TransientRetryCount
+	}
+	if s.TransientInterval == 0 {
+		s.TransientInterval = s.Interval
+	}
+	return s
 }

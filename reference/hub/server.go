@@ -138,13 +138,13 @@ func (h *Server) Route(ctx context.Context, m *queue.Message, rcpts []string, da
 		}
 		if d.Kind == KindUnreachable {
 			for _, a := range addrs {
-				out = append(out, queue.Outcome{Rcpt: a, Status: queue.StatusTemporary, Reply: d.Reply})
+				out = append(out, queue.Outcome{Rcpt: a, Status: queue.StatusTemporary, Reply: d.Reply, Queue: queue.QueueUnreachable})
 			}
 			continue
 		}
 		if len(d.Hosts) == 0 && d.Domain == "" {
 			for _, a := range addrs {
-				out = append(out, queue.Outcome{Rcpt: a, Status: queue.StatusTemporary, Reply: "451 4.4.0 no server reachable for " + d.NextHop})
+				out = append(out, queue.Outcome{Rcpt: a, Status: queue.StatusTemporary, Reply: "451 4.4.0 no server reachable for " + d.NextHop, Queue: d.Key})
 			}
 			continue
 		}

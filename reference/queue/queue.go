@@ -27,6 +27,31 @@ type Outcome struct {
 	// Reply is the next hop's reply (or a local reason) for trace and DSN.
 	Reply     string
 	RemoteMTA string
+	// Queue names the delivery queue a deferred recipient waits in: its next hop, or
+	// QueueUnreachable (QUEUE-011).
+	Queue string
+}
+
+// Schedule is when a server retries, warns and gives up (QUEUE-004..006): the first
+// TransientCount retries come TransientInterval apart, the later ones Interval apart
+// (Exchange's TransientFailureRetryInterval/Count and
+// OutboundConnectionFailureRetryInterval). A delay DSN goes out once
+// DelayNotification after arrival, and the message expires Expiration after arrival;
+// zero turns either off.
+type Schedule struct {
+	TransientInterval time.Duration
+	TransientCount    int
+	Interval          time.Duration
+	DelayNotification time.Duration
+	Expiration        time.Duration
+}
+
+// RetryAfter is the wait after the attempt numbered attempts (from 1).
+func (s Schedule) RetryAfter(attempts int) time.Duration {
+	if attempts <= s.TransientCount && s.TransientInterval > 0 {
+		return s.TransientInterval
+	}
+	return s.Interval
 }
 
 // Deliverer tries to move a message on; it returns one Outcome per recipient it was given.
@@ -41,9 +66,10 @@ type Queue struct {
 	clock     clock.Clock
 	trace     trace.Recorder
 	server    string
-	retry     time.Duration
+	sched     Schedule
 	log       *slog.Logger
 	onFail    FailureHandler
+	onDelay   DelayHandler
 
 	mu      sync.Mutex
 	msgs    map[string]*Message
@@ -55,17 +81,29 @@ type Queue struct {
 // Option configures a Queue.
 type Option func(*Queue)
 
-func WithClock(c clock.Clock) Option           { return func(q *Queue) { q.clock = c } }
-func WithTrace(r trace.Recorder) Option        { return func(q *Queue) { q.trace = r } }
-func WithServer(name string) Option            { return func(q *Queue) { q.server = name } }
-func WithRetryInterval(d time.Duration) Option { return func(q *Queue) { q.retry = d } }
-func WithLogger(l *slog.Logger) Option         { return func(q *Queue) { q.log = l } }
+func WithClock(c clock.Clock) Option    { return func(q *Queue) { q.clock = c } }
+func WithTrace(r trace.Recorder) Option { return func(q *Queue) { q.trace = r } }
+func WithServer(name string) Option     { return func(q *Queue) { q.server = name } }
+func WithRetryInterval(d time.Duration) Option {
+	return func(q *Queue) { q.sched.Interval, q.sched.TransientInterval = d, d }
+}
+
+// WithSchedule sets the retry, delay-notification and expiry timers.
+func WithSchedule(s Schedule) Option   { return func(q *Queue) { q.sched = s } }
+func WithLogger(l *slog.Logger) Option { return func(q *Queue) { q.log = l } }
 
 // FailureHandler is told, after the queue has recorded it, which recipients of m failed
 // permanently in an attempt; the role sends the DSN (the queue knows no message formats).
 type FailureHandler func(m *Message, data []byte, failed []Outcome)
 
 func WithFailureHandler(h FailureHandler) Option { return func(q *Queue) { q.onFail = h } }
+
+// DelayHandler is told once, when the delay-notification time has passed, which
+// recipients of m are still waiting and until when they will be retried; the role
+// sends the delay DSN.
+type DelayHandler func(m *Message, data []byte, delayed []Outcome, until time.Time)
+
+func WithDelayHandler(h DelayHandler) Option { return func(q *Queue) { q.onDelay = h } }
 
 func WithDeliverer(d Deliverer) Option { return func(q *Queue) { q.deliverer = d } }
 func (q *Queue) poke() {
@@ -79,7 +117,7 @@ func nopRecorder() trace.Recorder { return trace.NewLog(nil) }
 // New opens the queue over spool and loads what a previous run left in it.
 func New(spool *Spool, opts ...Option) (*Queue, error) {
 	q := &Queue{
-		spool: spool, clock: clock.Real{}, retry: 10 * time.Minute, log: slog.Default(),
+		spool: spool, clock: clock.Real{}, sched: Schedule{Interval: 10 * time.Minute}, log: slog.Default(),
 		msgs: map[string]*Message{}, busy: map[string]bool{}, wake: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
@@ -93,6 +131,14 @@ func New(spool *Spool, opts ...Option) (*Queue, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	for _, m := range existing {
+		if m.Crashes >= PoisonThreshold && m.Queue != QueuePoison {
+			// Its attempts died with the process twice: never again automatically.
+			m.Queue = QueuePoison
+			if err := spool.Save(m); err != nil {
+				return nil, fmt.Errorf("queue: %w", err)
+			}
+			q.log.Error("message is poison: two attempts did not finish", "msgid", m.ID, "server", q.server)
+		}
 		q.msgs[m.ID] = m
 	}
 	return q, nil
@@ -109,6 +155,9 @@ func (q *Queue) Enqueue(ctx context.Context, m *Message, data []byte) error {
 		m.Received = now
 	}
 	m.NextAttempt = now
+	if m.Queue == "" {
+		m.Queue = QueueSubmission
+	}
 	for i := range m.Recipients {
 		if m.Recipients[i].State == "" {
 			m.Recipients[i].State = Pending
@@ -163,19 +212,21 @@ func (q *Queue) Run(ctx context.Context) {
 }
 
 // dispatchDue starts an attempt for each due message and returns the earliest future
-// attempt time (zero when nothing waits).
+// time something is due (zero when nothing waits): an attempt, a delay notice or an
+// expiry.
 func (q *Queue) dispatchDue(ctx context.Context) time.Time {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.clock.Now()
 	var next time.Time
 	for id, m := range q.msgs {
-		if q.busy[id] {
+		if q.busy[id] || m.Queue == QueuePoison {
 			continue
 		}
-		if m.NextAttempt.After(now) {
-			if next.IsZero() || m.NextAttempt.Before(next) {
-				next = m.NextAttempt
+		at := q.dueAt(m)
+		if at.After(now) {
+			if next.IsZero() || at.Before(next) {
+				next = at
 			}
 			continue
 		}
@@ -186,47 +237,173 @@ func (q *Queue) dispatchDue(ctx context.Context) time.Time {
 	return next
 }
 
+// dueAt is when m next needs the queue: its next attempt, or sooner its delay notice
+// or its expiry.
+func (q *Queue) dueAt(m *Message) time.Time {
+	at := m.NextAttempt
+	if t, ok := q.delayAt(m); ok && t.Before(at) {
+		at = t
+	}
+	if t, ok := q.expiresAt(m); ok && t.Before(at) {
+		at = t
+	}
+	return at
+}
+
+func (q *Queue) delayAt(m *Message) (time.Time, bool) {
+	if q.sched.DelayNotification <= 0 || m.DelayNotified || m.From == "" {
+		return time.Time{}, false
+	}
+	return m.Received.Add(q.sched.DelayNotification), true
+}
+
+func (q *Queue) expiresAt(m *Message) (time.Time, bool) {
+	if q.sched.Expiration <= 0 {
+		return time.Time{}, false
+	}
+	return m.Received.Add(q.sched.Expiration), true
+}
+
 func (q *Queue) attempt(ctx context.Context, m *Message) {
 	defer q.running.Done()
 	defer q.poke()
-	d := q.deliverer // set at construction, never changed
 	data, err := q.spool.Data(m.ID)
-	var outcomes []Outcome
-	rcpts := m.Pending()
-	switch {
-	case err != nil:
+	if err != nil {
 		q.log.Error("spool read failed; will retry", "msgid", m.ID, "err", err)
-	case d == nil:
-		q.log.Error("no deliverer; will retry", "msgid", m.ID)
-	default:
-		outcomes = d.Deliver(ctx, m, rcpts, data)
+		q.apply(m, nil, false)
+		return
 	}
+	now := q.clock.Now()
+	if t, ok := q.expiresAt(m); ok && !now.Before(t) {
+		q.expire(m, data)
+		return
+	}
+	if t, ok := q.delayAt(m); ok && !now.Before(t) {
+		q.notifyDelay(m, data)
+	}
+	if m.NextAttempt.After(now) {
+		q.release(m)
+		return
+	}
+	// Say durably that an attempt is under way: if the process dies in it, the count
+	// survives, and a message that kills the process twice is poison, not a crash loop.
+	q.mu.Lock()
+	m.Crashes++
+	err = q.spool.Save(m)
+	q.mu.Unlock()
+	if err != nil {
+		q.log.Error("spool save failed; will retry", "msgid", m.ID, "err", err)
+	}
+	outcomes, ok := q.deliver(ctx, m, data)
 	if ctx.Err() != nil {
 		// Shutting down: the attempt's results may be partial; the spool keeps the
 		// message as it was and a restart retries it.
-		q.mu.Lock()
-		delete(q.busy, m.ID)
-		q.mu.Unlock()
+		q.release(m)
 		return
 	}
-	if failed := q.apply(m, outcomes); len(failed) > 0 && q.onFail != nil {
+	// The failure notices are queued before the failures are recorded: a crash in
+	// between repeats a notice rather than loses one.
+	var failed []Outcome
+	for _, o := range outcomes {
+		if o.Status == StatusPermanent {
+			failed = append(failed, o)
+		}
+	}
+	if len(failed) > 0 && q.onFail != nil {
 		q.onFail(m, data, failed)
+	}
+	q.apply(m, outcomes, ok)
+}
+
+// deliver runs the deliverer; a panic in it is an attempt that did not finish.
+func (q *Queue) deliver(ctx context.Context, m *Message, data []byte) (out []Outcome, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.log.Error("delivery attempt crashed", "msgid", m.ID, "panic", r)
+			out, ok = nil, false
+		}
+	}()
+	if q.deliverer == nil {
+		q.log.Error("no deliverer; will retry", "msgid", m.ID)
+		return nil, true
+	}
+	return q.deliverer.Deliver(ctx, m, m.Pending(), data), true
+}
+
+func (q *Queue) release(m *Message) {
+	q.mu.Lock()
+	delete(q.busy, m.ID)
+	q.mu.Unlock()
+}
+
+// expire gives up on m's pending recipients (QUEUE-005): one failed DSN for them,
+// status 4.4.7 as Exchange's QUEUE.Expired, and the message leaves the queue.
+func (q *Queue) expire(m *Message, data []byte) {
+	var failed []Outcome
+	for _, r := range m.Recipients {
+		if r.State == Pending {
+			reply := "550 4.4.7 Message expired (QUEUE.Expired)"
+			if r.Reply != "" {
+				reply += "; last error: " + r.Reply
+			}
+			failed = append(failed, Outcome{Rcpt: r.Addr, Status: StatusPermanent, Reply: reply})
+		}
+	}
+	q.trace.Record(trace.Event{Time: q.clock.Now(), Type: trace.Expire, MessageID: m.ID, HeaderID: m.HeaderID,
+		Server: q.server, Sender: m.From, Recipients: m.Pending(), Detail: "expired after " + q.sched.Expiration.String()})
+	if len(failed) > 0 && q.onFail != nil {
+		q.onFail(m, data, failed)
+	}
+	q.apply(m, failed, true)
+}
+
+// notifyDelay sends the one delay notice for m's pending recipients (QUEUE-006) and
+// records that it went.
+func (q *Queue) notifyDelay(m *Message, data []byte) {
+	var delayed []Outcome
+	for _, r := range m.Recipients {
+		if r.State == Pending {
+			delayed = append(delayed, Outcome{Rcpt: r.Addr, Status: StatusTemporary, Reply: r.Reply})
+		}
+	}
+	until, _ := q.expiresAt(m)
+	if len(delayed) > 0 && q.onDelay != nil {
+		q.onDelay(m, data, delayed, until)
+	}
+	q.mu.Lock()
+	m.DelayNotified = true
+	err := q.spool.Save(m)
+	q.mu.Unlock()
+	if err != nil {
+		q.log.Error("spool save failed", "msgid", m.ID, "err", err)
 	}
 }
 
-// apply records an attempt's outcomes and returns the permanent failures.
-func (q *Queue) apply(m *Message, outcomes []Outcome) []Outcome {
+// apply records an attempt's outcomes. finished is false for an attempt that did not
+// finish (its deliverer panicked): nothing is known of its recipients, and the crash
+// count it left decides whether the message is poison.
+func (q *Queue) apply(m *Message, outcomes []Outcome, finished bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	defer delete(q.busy, m.ID)
 	now := q.clock.Now()
+	if !finished {
+		if m.Crashes >= PoisonThreshold {
+			m.Queue = QueuePoison
+		}
+		m.NextAttempt = now.Add(q.sched.RetryAfter(m.Attempts + 1))
+		if err := q.spool.Save(m); err != nil {
+			q.log.Error("spool save failed", "msgid", m.ID, "err", err)
+		}
+		return
+	}
+	m.Crashes = 0
 	got := map[string]Outcome{}
 	for _, o := range outcomes {
 		got[o.Rcpt] = o
 	}
 	var deferred, failed []string
-	var deferReply, failReply string
-	var failures []Outcome
+	var deferReply, failReply, queueName string
 	for i := range m.Recipients {
 		r := &m.Recipients[i]
 		if r.State != Pending {
@@ -245,10 +422,12 @@ func (q *Queue) apply(m *Message, outcomes []Outcome) []Outcome {
 			r.State = Failed
 			failed = append(failed, r.Addr)
 			failReply = o.Reply
-			failures = append(failures, o)
 		default:
 			deferred = append(deferred, r.Addr)
 			deferReply = o.Reply
+			if queueName == "" {
+				queueName = o.Queue
+			}
 		}
 	}
 	m.Attempts++
@@ -259,20 +438,23 @@ func (q *Queue) apply(m *Message, outcomes []Outcome) []Outcome {
 		q.trace.Record(e)
 	}
 	if len(deferred) > 0 {
-		m.NextAttempt = now.Add(q.retry)
+		m.NextAttempt = now.Add(q.sched.RetryAfter(m.Attempts))
 		m.LastReply = deferReply
+		m.Queue = queueName
+		if m.Queue == "" {
+			m.Queue = "Retry"
+		}
 		e := base
 		e.Type, e.Recipients, e.Reply = trace.Defer, deferred, deferReply
-		e.Detail = "retry at " + m.NextAttempt.UTC().Format(time.RFC3339)
+		e.Detail = "retry at " + m.NextAttempt.UTC().Format(time.RFC3339) + " in queue " + m.Queue
 		q.trace.Record(e)
 		if err := q.spool.Save(m); err != nil {
 			q.log.Error("spool save failed", "msgid", m.ID, "err", err)
 		}
-		return failures
+		return
 	}
 	delete(q.msgs, m.ID)
 	if err := q.spool.Remove(m.ID); err != nil {
 		q.log.Error("spool remove failed", "msgid", m.ID, "err", err)
 	}
-	return failures
 }

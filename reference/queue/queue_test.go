@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +112,202 @@ func TestQueueReloadsSpoolAfterRestart(t *testing.T) {
 	if q2.Len() != 1 {
 		t.Fatalf("reloaded queue holds %d, want 1", q2.Len())
 	}
+}
+
+func TestScheduleRetryAfter(t *testing.T) {
+	s := Schedule{TransientInterval: 5 * time.Minute, TransientCount: 2, Interval: 10 * time.Minute}
+	for attempts, want := range map[int]time.Duration{1: 5 * time.Minute, 2: 5 * time.Minute, 3: 10 * time.Minute, 50: 10 * time.Minute} {
+		if got := s.RetryAfter(attempts); got != want {
+			t.Errorf("RetryAfter(%d) = %s, want %s", attempts, got, want)
+		}
+	}
+	if got := (Schedule{Interval: time.Minute, TransientCount: 3}).RetryAfter(1); got != time.Minute {
+		t.Errorf("no transient interval: RetryAfter(1) = %s, want the interval", got)
+	}
+}
+
+// harness runs a queue on a fake clock with d as its deliverer and records the
+// notices it asks for.
+type harness struct {
+	q       *Queue
+	sp      *Spool
+	clock   *clock.Fake
+	log     *trace.Log
+	mu      sync.Mutex
+	failed  [][]Outcome
+	delayed [][]Outcome
+	until   time.Time
+}
+
+func startQueue(t *testing.T, dir string, d Deliverer, opts ...Option) *harness {
+	t.Helper()
+	h := &harness{clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), log: trace.NewLog(nil)}
+	sp, err := OpenSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sp = sp
+	opts = append([]Option{WithClock(h.clock), WithDeliverer(d), WithTrace(h.log),
+		WithFailureHandler(func(_ *Message, _ []byte, f []Outcome) { h.mu.Lock(); h.failed = append(h.failed, f); h.mu.Unlock() }),
+		WithDelayHandler(func(_ *Message, _ []byte, f []Outcome, until time.Time) {
+			h.mu.Lock()
+			h.delayed, h.until = append(h.delayed, f), until
+			h.mu.Unlock()
+		}),
+	}, opts...)
+	h.q, err = New(sp, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.q.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return h
+}
+
+func (h *harness) notices() (failed, delayed int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.failed), len(h.delayed)
+}
+
+// step advances the clock once the queue has armed its timer.
+func (h *harness) step(t *testing.T, d time.Duration) {
+	t.Helper()
+	waitFor(t, "a timer armed", func() bool { return h.clock.Pending() > 0 })
+	h.clock.Advance(d)
+}
+
+func TestQueueRetriesWarnsAndExpires(t *testing.T) {
+	d := &scripted{plan: []Status{StatusTemporary}}
+	h := startQueue(t, t.TempDir(), d, WithSchedule(Schedule{
+		TransientInterval: 5 * time.Minute, TransientCount: 2, Interval: 10 * time.Minute,
+		DelayNotification: time.Hour, Expiration: 2 * time.Hour,
+	}))
+	if err := h.q.Enqueue(context.Background(), &Message{From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test"}}}, []byte("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "first attempt", func() bool { return d.n() == 1 })
+	h.step(t, 5*time.Minute)
+	waitFor(t, "first transient retry", func() bool { return d.n() == 2 })
+	h.step(t, 5*time.Minute)
+	waitFor(t, "second transient retry", func() bool { return d.n() == 3 })
+	h.step(t, 9*time.Minute)
+	if d.n() != 3 {
+		t.Fatalf("retried %d times within the 10-minute interval that follows the transient retries", d.n()-3)
+	}
+	h.step(t, time.Minute)
+	waitFor(t, "retry after the interval", func() bool { return d.n() == 4 })
+	if f, dl := h.notices(); f+dl != 0 {
+		t.Fatalf("notices before the delay time: %d failed, %d delayed", f, dl)
+	}
+
+	h.step(t, 40*time.Minute) // one hour after arrival
+	waitFor(t, "delay notice and the attempt due with it", func() bool { _, dl := h.notices(); return dl == 1 && d.n() == 5 })
+	if want := h.clock.Now().Add(time.Hour); !h.until.Equal(want) {
+		t.Errorf("delay notice retries until %s, want the expiry %s", h.until, want)
+	}
+	if got := h.delayed[0][0]; got.Rcpt != "b@y.test" || got.Reply != "451 4.3.0 later" {
+		t.Errorf("delay notice outcome %+v, want b@y.test with the last reply", got)
+	}
+	h.step(t, 10*time.Minute)
+	waitFor(t, "a retry after the notice", func() bool { return d.n() == 6 })
+	if _, dl := h.notices(); dl != 1 {
+		t.Fatalf("%d delay notices, want exactly one", dl)
+	}
+
+	h.step(t, 55*time.Minute) // past the expiry
+	waitFor(t, "expiry", func() bool { return h.q.Len() == 0 })
+	if f, _ := h.notices(); f != 1 || len(h.failed[0]) != 1 || !strings.Contains(h.failed[0][0].Reply, "4.4.7") {
+		t.Fatalf("failure notices %+v, want one failing b@y.test with 4.4.7", h.failed)
+	}
+	if n := len(trace.OfType(h.log.Events(), trace.Expire, "")); n != 1 {
+		t.Fatalf("%d EXPIRE events, want 1", n)
+	}
+	if left, _ := h.sp.List(); len(left) != 0 {
+		t.Fatalf("spool still holds %d messages", len(left))
+	}
+}
+
+// hopped defers every recipient into the queue of its next hop.
+type hopped struct{ queue string }
+
+func (h hopped) Deliver(_ context.Context, _ *Message, rcpts []string, _ []byte) []Outcome {
+	var out []Outcome
+	for _, r := range rcpts {
+		out = append(out, Outcome{Rcpt: r, Status: StatusTemporary, Reply: "451 4.4.1 no answer", Queue: h.queue})
+	}
+	return out
+}
+
+func TestQueueNames(t *testing.T) {
+	for _, want := range []string{"site:paris", QueueUnreachable} {
+		t.Run(want, func(t *testing.T) {
+			sp, _ := OpenSpool(t.TempDir())
+			q, _ := New(sp, WithDeliverer(hopped{want}))
+			if err := q.Enqueue(context.Background(), &Message{From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test"}}}, []byte("x\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			if got := q.Snapshot()[0].Queue; got != QueueSubmission {
+				t.Fatalf("before its first attempt the message is in %q, want %q", got, QueueSubmission)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { q.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			waitFor(t, "the attempt", func() bool { return q.Snapshot()[0].Attempts == 1 })
+			if got := q.Snapshot()[0].Queue; got != want {
+				t.Fatalf("deferred message is in %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+type crashing struct{ scripted }
+
+func (c *crashing) Deliver(ctx context.Context, m *Message, rcpts []string, data []byte) []Outcome {
+	c.scripted.Deliver(ctx, m, rcpts, data)
+	panic("categorizer bug")
+}
+
+func TestQueuePoison(t *testing.T) {
+	t.Run("two crashed attempts", func(t *testing.T) {
+		d := &crashing{scripted{plan: []Status{StatusTemporary}}}
+		h := startQueue(t, t.TempDir(), d, WithRetryInterval(time.Minute))
+		if err := h.q.Enqueue(context.Background(), &Message{From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test"}}}, []byte("x\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "first crash", func() bool { return d.n() == 1 && h.q.Snapshot()[0].Crashes == 1 })
+		h.step(t, time.Minute)
+		waitFor(t, "poison", func() bool { return h.q.Snapshot()[0].Queue == QueuePoison })
+		h.clock.Advance(72 * time.Hour)
+		if d.n() != 2 {
+			t.Fatalf("a poison message was attempted again: %d attempts", d.n())
+		}
+		if h.q.Len() != 1 {
+			t.Fatal("a poison message must stay, never expire")
+		}
+	})
+	t.Run("killed twice mid-attempt", func(t *testing.T) {
+		dir := t.TempDir()
+		sp, _ := OpenSpool(dir)
+		m := &Message{ID: "m1", From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test", State: Pending}}, Crashes: PoisonThreshold}
+		if err := sp.Put(m, []byte("x\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		d := &scripted{plan: []Status{StatusDelivered}}
+		h := startQueue(t, dir, d)
+		if got := h.q.Snapshot()[0].Queue; got != QueuePoison {
+			t.Fatalf("after restart the message is in %q, want %q", got, QueuePoison)
+		}
+		h.clock.Advance(time.Hour)
+		if d.n() != 0 {
+			t.Fatal("a poison message was attempted after restart")
+		}
+		left, _ := sp.List()
+		if len(left) != 1 || left[0].Queue != QueuePoison {
+			t.Fatalf("spool %+v, want the message kept as poison", left)
+		}
+	})
 }

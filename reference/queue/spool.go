@@ -45,7 +45,26 @@ type Message struct {
 	// Categorized marks a message whose recipients a Hub's categorizer has already
 	// resolved (primary addresses, group members, contact targets).
 	Categorized bool `json:"categorized,omitempty"`
+	// Queue is the queue the message waits in (QUEUE-011): Submission until its first
+	// attempt, then the delivery queue of its next hop, Unreachable, or Poison.
+	Queue string `json:"queue,omitempty"`
+	// DelayNotified records that the delay DSN went out, so it goes once (QUEUE-006).
+	DelayNotified bool `json:"delay_notified,omitempty"`
+	// Crashes counts attempts that began and never finished: the spool says so before
+	// each attempt and clears it after, so a process that died mid-attempt leaves it
+	// counted. Two make the message poison.
+	Crashes int `json:"crashes,omitempty"`
 }
+
+// Queue names of Exchange (EX-QUEUES) that are not a next hop's.
+const (
+	QueueSubmission  = "Submission"
+	QueueUnreachable = "Unreachable"
+	QueuePoison      = "Poison"
+)
+
+// PoisonThreshold is how many interrupted attempts make a message poison.
+const PoisonThreshold = 2
 
 // Pending lists the recipients still to deliver.
 func (m *Message) Pending() []string {

@@ -156,6 +156,18 @@ func (w *World) FixedRetrySchedule() string {
 	return ""
 }
 
+// Queues counts the messages in each queue of a server (Get-Queue, QUEUE-011): the
+// Submission, Unreachable and Poison queues always, and one per next hop that holds
+// mail. A target that shows no queues reports the spec N/A.
+func (w *World) Queues(server string) map[string]int {
+	ginkgo.GinkgoHelper()
+	q, ok := w.Topology.(interface{ Queues(string) map[string]int })
+	if !ok {
+		ginkgo.Skip(fmt.Sprintf("N/A: target %s shows no named queues", targetName()))
+	}
+	return q.Queues(server)
+}
+
 // Mailbox is every message the organisation delivered to a recipient's mailbox (by its
 // primary address), as stored: on the reference, the Mailbox server's store (one
 // Return-Path on top); on a third-party MTA, what it handed the organisation's

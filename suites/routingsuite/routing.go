@@ -379,6 +379,7 @@ var _ = Describe("Categorizer", Label("categorizer"), func() {
 			}
 			Consistently(func() int { return len(w.Received("smarthost.isp.test")) }).WithTimeout(300*time.Millisecond).Should(BeZero(), s.Explain("not bounced at once"))
 			Expect(w.Queue("HUB-LON")).To(Equal(1), s.Explain("still queued on the Hub"))
+			Expect(w.Queues("HUB-LON")).To(HaveKeyWithValue("Unreachable", 1), s.Explain("in the Hub's Unreachable queue (Get-Queue)"))
 			Expect(w.Events(trace.Fail)).To(BeEmpty(), s.Explain("no FAIL event"))
 
 			s = sendBody(w, "partner@contoso.test", message("big@fabrikam.test", 5000))

@@ -93,8 +93,10 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 	// Time is real in containers: retries come after seconds, not the scenario's
 	// minutes, so a spec can watch one happen.
 	for i := range s.Org.Servers {
-		if s.Org.Servers[i].RetryInterval.D() > RetryInterval {
-			s.Org.Servers[i].RetryInterval = scenario.Duration(RetryInterval)
+		for _, d := range []*scenario.Duration{&s.Org.Servers[i].RetryInterval, &s.Org.Servers[i].TransientRetryInterval} {
+			if d.D() > RetryInterval {
+				*d = scenario.Duration(RetryInterval)
+			}
 		}
 	}
 	nw, err := dockernet.New(ctx)
@@ -291,6 +293,28 @@ func (t *Topology) DNS() *dnsfake.Server        { return t.dns }
 func (t *Topology) Directory() *ldapfake.Server { return t.ldap }
 func (t *Topology) Trace() trace.Reader         { return t.trace }
 func (t *Topology) Clock() clock.Controller     { return clock.Real{} }
+
+// Queues counts the messages in each of a server's queues (QUEUE-011).
+func (t *Topology) Queues(server string) map[string]int {
+	t.mu.Lock()
+	c, ok := t.servers[strings.ToLower(server)]
+	t.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	qs, err := c.Queues(ctx)
+	if err != nil {
+		t.log.Warn("queues", "server", server, "err", err)
+		return nil
+	}
+	out := map[string]int{}
+	for _, q := range qs {
+		out[q.Name] = q.Messages
+	}
+	return out
+}
 
 // RetryInterval is the longest wait between two delivery attempts on this target.
 func (t *Topology) RetryInterval() time.Duration { return RetryInterval }

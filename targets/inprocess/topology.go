@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/mailflow/mailflow/reference/queue"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -308,6 +309,23 @@ func (t *Topology) QueueLen(server string) int {
 		return h.Queue().Len()
 	}
 	return -1
+}
+
+// Queues counts the messages in each of a server's queues (QUEUE-011).
+func (t *Topology) Queues(server string) map[string]int {
+	var q *queue.Queue
+	if e, ok := t.edges[strings.ToLower(server)]; ok {
+		q = e.Queue()
+	} else if h, ok := t.hubs[strings.ToLower(server)]; ok {
+		q = h.Queue()
+	} else {
+		return nil
+	}
+	out := map[string]int{}
+	for _, in := range queue.Queues(q.Snapshot()) {
+		out[in.Name] = in.Messages
+	}
+	return out
 }
 
 // Mailbox is every message stored for a recipient's mailbox (its primary address), on
