@@ -60,3 +60,14 @@ func (b *Behaviour) UnmarshalYAML(n *yaml.Node) error {
 	*b = Behaviour(p)
 	return nil
 }
+
+// ParseBehaviour reads one host behaviour as a scenario writes it ("defer", or
+// "{action: reject, stage: rcpt, code: 550}"), checked and with the defaults of a
+// host-wide behaviour, for suites that change a host's behaviour mid-spec.
+func ParseBehaviour(text string) (Behaviour, error) {
+	s, err := Parse("behaviour", []byte("internet:\n  hosts:\n    - {name: h.test, behaviour: "+text+"}\n"))
+	if err != nil {
+		return Behaviour{}, err
+	}
+	return s.Internet.Hosts[0].Behaviour, nil
+}

@@ -77,18 +77,41 @@ func Info(format string, args ...any) {
 	ginkgo.AddReportEntry(report.EntryVerdict, report.InfoPrefix+" "+fmt.Sprintf(format, args...))
 }
 
-// SendInternet submits one short message from bob@fabrikam.test, a sender on the
-// Internet, through EDGE1's "Internet" connector to rcpts, with Message-ID <id>, and
-// expects every step accepted; it returns the session for explanations.
-func (w *World) SendInternet(id string, rcpts ...string) *Session {
+// Via is where, and as whom, a spec submits mail.
+type Via struct {
+	Server, Connector string
+	// ClientIn is the network the client connects from ("" for any).
+	ClientIn   string
+	Helo, From string
+}
+
+// Internet is a sender on the Internet at EDGE1's "Internet" connector.
+var Internet = Via{Server: "EDGE1", Connector: "Internet", Helo: "mail.fabrikam.test", From: "bob@fabrikam.test"}
+
+// Submit sends one short message with Message-ID <id> to rcpts as v says, and expects
+// every step accepted; it returns the session for explanations.
+func (w *World) Submit(v Via, id string, rcpts ...string) *Session {
 	ginkgo.GinkgoHelper()
-	s, _ := w.Dial("EDGE1", "Internet")
-	s.Cmd("EHLO mail.fabrikam.test")
-	gomega.Expect(s.Cmd("MAIL FROM:<bob@fabrikam.test>")).To(HaveClass(2), s.Explain("sender accepted"))
+	var s *Session
+	if v.ClientIn == "" {
+		s, _ = w.Dial(v.Server, v.Connector)
+	} else {
+		addr, err := w.Endpoint(v.Server, v.Connector)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		s, _ = DialFrom(w.ClientIn(v.ClientIn), addr)
+	}
+	s.Cmd("EHLO %s", v.Helo)
+	gomega.Expect(s.Cmd("MAIL FROM:<%s>", v.From)).To(HaveClass(2), s.Explain("sender accepted"))
 	for _, r := range rcpts {
 		gomega.Expect(s.Cmd("RCPT TO:<%s>", r)).To(HaveClass(2), s.Explain("%s accepted", r))
 	}
-	_, end := s.Data("From: bob@fabrikam.test\r\nSubject: " + id + "\r\nMessage-ID: <" + id + ">\r\n\r\nHello.\r\n")
+	_, end := s.Data("From: " + v.From + "\r\nSubject: " + id + "\r\nMessage-ID: <" + id + ">\r\n\r\nHello.\r\n")
 	gomega.Expect(end).To(HaveClass(2), s.Explain("message accepted"))
 	return s
+}
+
+// SendInternet submits one message from the Internet (Internet) to rcpts.
+func (w *World) SendInternet(id string, rcpts ...string) *Session {
+	ginkgo.GinkgoHelper()
+	return w.Submit(Internet, id, rcpts...)
 }

@@ -203,3 +203,41 @@ func (w *World) Store(addr string) []store.Message {
 	}
 	return st.Store(addr)
 }
+
+// Timers are a server's queue timers on the current target.
+type Timers struct {
+	// Retry is the wait after a failed attempt (the first, transient retries).
+	Retry time.Duration
+	// DelayNotification and Expiration count from arrival.
+	DelayNotification, Expiration time.Duration
+}
+
+// Timers are server's queue timers: the scenario's (defaults applied) unless the target
+// sets its own, as real-time targets do to keep specs short.
+func (w *World) Timers(server string) Timers {
+	if t, ok := w.Topology.(interface {
+		QueueTimers(server string) (retry, delay, expiry time.Duration)
+	}); ok {
+		r, d, e := t.QueueTimers(server)
+		return Timers{Retry: r, DelayNotification: d, Expiration: e}
+	}
+	var t Timers
+	if sv, ok := w.Scenario.Server(server); ok {
+		t = Timers{Retry: sv.TransientRetryInterval.D(), DelayNotification: sv.DelayNotification.D(), Expiration: sv.MessageExpiration.D()}
+		if t.Retry == 0 {
+			t.Retry = sv.RetryInterval.D()
+		}
+	}
+	return t
+}
+
+// After brings time d further on and returns how long a spec should then wait for
+// what it expects: on a fake clock it steps the clock and allows the default wait; on a
+// real one nothing is stepped and the wait covers d, with room for an MTA's queue
+// manager to get round to it.
+func (w *World) After(d time.Duration) time.Duration {
+	if w.Clock().Advance(d) {
+		return 15 * time.Second
+	}
+	return d + d/2 + 30*time.Second
+}

@@ -53,22 +53,10 @@ internet:
 const accepting = `    - {name: smarthost.isp.test, behaviour: accept}
 `
 
-const body = "From: alice@contoso.test\r\nTo: bob@fabrikam.test\r\nSubject: out\r\nMessage-ID: <out@contoso.test>\r\n\r\nHello Bob.\r\n"
-
 // submit sends one message from the organisation side of the Edge.
 func submit(w *f.World, rcpts ...string) *f.Session {
 	GinkgoHelper()
-	addr, err := w.Endpoint("EDGE1", "From Org")
-	Expect(err).NotTo(HaveOccurred())
-	s, _ := f.DialFrom(w.ClientIn("127.66.0.0/16"), addr)
-	s.Cmd("EHLO hub1.contoso.test")
-	Expect(s.Cmd("MAIL FROM:<alice@contoso.test>")).To(f.HaveClass(2), s.Explain("sender accepted"))
-	for _, r := range rcpts {
-		Expect(s.Cmd("RCPT TO:<%s>", r)).To(f.HaveClass(2), s.Explain("relay granted to the organisation"))
-	}
-	_, end := s.Data(body)
-	Expect(end).To(f.HaveClass(2), s.Explain("message accepted"))
-	return s
+	return w.Submit(f.Via{Server: "EDGE1", Connector: "From Org", ClientIn: "127.66.0.0/16", Helo: "hub1.contoso.test", From: "alice@contoso.test"}, "out@contoso.test", rcpts...)
 }
 
 func queued(w *f.World) int {

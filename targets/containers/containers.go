@@ -53,6 +53,13 @@ func Image() string {
 // RetryInterval caps every server's retry interval on this target (time is real).
 const RetryInterval = 5 * time.Second
 
+// DelayNotification and Expiration cap every server's delay-DSN and expiry times on
+// this target, so QUEUE-005/006 take seconds of real time, not hours.
+const (
+	DelayNotification = 30 * time.Second
+	Expiration        = 90 * time.Second
+)
+
 func init() {
 	// The reaper image cannot be pulled here; every container is terminated by Stop.
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
@@ -93,9 +100,14 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 	// Time is real in containers: retries come after seconds, not the scenario's
 	// minutes, so a spec can watch one happen.
 	for i := range s.Org.Servers {
-		for _, d := range []*scenario.Duration{&s.Org.Servers[i].RetryInterval, &s.Org.Servers[i].TransientRetryInterval} {
-			if d.D() > RetryInterval {
-				*d = scenario.Duration(RetryInterval)
+		sv := &s.Org.Servers[i]
+		for _, c := range []struct {
+			d   *scenario.Duration
+			max time.Duration
+		}{{&sv.RetryInterval, RetryInterval}, {&sv.TransientRetryInterval, RetryInterval},
+			{&sv.DelayNotification, DelayNotification}, {&sv.MessageExpiration, Expiration}} {
+			if c.d.D() > c.max {
+				*c.d = scenario.Duration(c.max)
 			}
 		}
 	}
@@ -293,6 +305,15 @@ func (t *Topology) DNS() *dnsfake.Server        { return t.dns }
 func (t *Topology) Directory() *ldapfake.Server { return t.ldap }
 func (t *Topology) Trace() trace.Reader         { return t.trace }
 func (t *Topology) Clock() clock.Controller     { return clock.Real{} }
+
+// QueueTimers are server's timers as this target runs it: capped to seconds.
+func (t *Topology) QueueTimers(server string) (retry, delay, expiry time.Duration) {
+	sv, ok := t.scenario.Server(server)
+	if !ok {
+		return RetryInterval, DelayNotification, Expiration
+	}
+	return sv.TransientRetryInterval.D(), sv.DelayNotification.D(), sv.MessageExpiration.D()
+}
 
 // Queues counts the messages in each of a server's queues (QUEUE-011).
 func (t *Topology) Queues(server string) map[string]int {

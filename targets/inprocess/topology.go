@@ -129,7 +129,7 @@ func (t *Topology) startFixtures(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("inprocess: %w", err)
 	}
-	if err := fixtureset.StartHosts(ctx, t.scenario, t.plan, z, t.port, t.fleet); err != nil {
+	if err := fixtureset.StartHosts(ctx, t.scenario, t.plan, z, t.port, t.fleet, internet.WithStamp(t.clock.Now)); err != nil {
 		return fmt.Errorf("inprocess: %w", err)
 	}
 	for _, h := range t.fleet.All() {

@@ -360,6 +360,11 @@ var fixedRetry = map[string]string{
 // FixedRetrySchedule says why a retry cannot be awaited within a spec ("" when it can).
 func (t *Topology) FixedRetrySchedule() string { return fixedRetry[t.profile.Name] }
 
+// QueueTimers are the timers every profile is given, whatever the scenario says.
+func (t *Topology) QueueTimers(string) (retry, delay, expiry time.Duration) {
+	return RetryInterval, DelayWarning, Expiry
+}
+
 // RetryInterval is the retry interval every profile is given.
 func (t *Topology) RetryInterval() time.Duration { return RetryInterval }
 

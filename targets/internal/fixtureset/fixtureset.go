@@ -103,7 +103,7 @@ func Rewrite(s *scenario.Scenario, alloc Allocator) (*Zone, error) {
 // StartHosts starts every fake Internet host of the scenario on port, at its
 // (remapped) address, its A record's address or a fresh one, adding the A records the
 // zone lacks. Hosts join fleet as they start, so the caller's teardown closes them.
-func StartHosts(ctx context.Context, s *scenario.Scenario, alloc Allocator, z *Zone, port int, fleet *internet.Fleet) error {
+func StartHosts(ctx context.Context, s *scenario.Scenario, alloc Allocator, z *Zone, port int, fleet *internet.Fleet, extra ...internet.Option) error {
 	ca := testca.Shared()
 	for i := range s.Internet.Hosts {
 		h := &s.Internet.Hosts[i]
@@ -126,7 +126,7 @@ func StartHosts(ctx context.Context, s *scenario.Scenario, alloc Allocator, z *Z
 		if _, ok := z.Addr[name]; !ok {
 			z.Add(name, ip)
 		}
-		opts := []internet.Option{internet.WithBehaviour(h.Behaviour)}
+		opts := append([]internet.Option{internet.WithBehaviour(h.Behaviour)}, extra...)
 		for rc, b := range h.Recipients {
 			opts = append(opts, internet.WithRecipientBehaviour(rc, b))
 		}
