@@ -40,6 +40,8 @@ func (e *Edge) sendDSN(m *queue.Message, data []byte, failed []queue.Outcome) {
 		rc := dsn.Recipient{FinalRecipient: o.Rcpt, Action: dsn.Action("failed"), Status: statusOf(o.Reply, true), RemoteMTA: o.RemoteMTA}
 		if o.RemoteMTA != "" {
 			rc.DiagnosticCode = o.Reply
+		} else {
+			rc.Reason = o.Reply
 		}
 		for _, qr := range m.Recipients {
 			if qr.Addr == o.Rcpt {
