@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/mailflow/mailflow/reference/dsn"
 	f "github.com/mailflow/mailflow/suites/framework"
+	"github.com/mailflow/mailflow/trace"
 )
 
 // outcome is what became of one message the spec sent: refused in the session,
@@ -93,6 +95,15 @@ func about(ms [][]byte, id string) []byte {
 	return nil
 }
 
+// dataAt is every message a fake host took, as it took it.
+func dataAt(w *f.World, host string) [][]byte {
+	var out [][]byte
+	for _, m := range w.Received(host) {
+		out = append(out, m.Data)
+	}
+	return out
+}
+
 // dsnsTo are the messages with a null reverse-path a fake host took for rcpt.
 func dsnsTo(w *f.World, host, rcpt string) [][]byte {
 	var out [][]byte
@@ -144,4 +155,107 @@ var _ = Describe("Loop detection", Label("trace"), func() {
 			Expect(n).To(BeNumerically(">", limit-2), o.s.Explain("a message with %d Received headers (limit %d) is delivered; stopped: %s", n, limit, strings.Join(stopped, "; ")))
 		}
 	})
+
+	It("fails a recipient whose MX is the target itself instead of relaying to itself", f.Clause("TRACE-005"), func() {
+		w := f.StartShipped("mx-loop.yaml")
+		limit := w.HopLimit("EDGE1")
+		const id = "mx-loop@contoso.test"
+		c, enhanced := submit(w)
+		rcpt := c.Cmd("RCPT TO:<someone@loop.test>")
+		refusal := rcpt
+		if rcpt.Code/100 == 2 {
+			_, end := c.Data(messageFrom("alice@contoso.test", "someone@loop.test", id, "mx loop"))
+			refusal = end
+		}
+		if refusal.Code/100 != 2 {
+			// Refused in the session: the recipient failed without a single trip.
+			Expect(refusal).To(f.HaveClass(5), c.Explain("refused for good, not deferred"))
+			if !enhanced {
+				f.Info("refused with %s; ENHANCEDSTATUSCODES is not advertised, so only the 5yz was judged", refusal)
+			} else if !loopStatus(refusal.Enhanced) {
+				f.Info("refused with %s: a permanent failure, but not with a loop status (5.4.6, or Exchange's 5.3.5)", refusal)
+			}
+			Expect(w.Received("mx1.backup.test")).To(BeEmpty(), c.Explain("nothing reaches any other host"))
+			return
+		}
+
+		// Accepted: the failure comes back to alice as a DSN.
+		var notice []byte
+		Eventually(func() []byte { notice = about(w.Mailbox("alice@contoso.test"), id); return notice }).WithTimeout(loopPatience).
+			ShouldNot(BeNil(), c.Explain("the recipient fails and a DSN reaches the sender, alice"))
+		p, err := dsn.Parse(notice)
+		Expect(err).NotTo(HaveOccurred(), c.Explain("the notice is an RFC 3464 DSN:\n%s", notice))
+		var status string
+		for _, r := range p.Recipients {
+			if strings.HasSuffix(strings.ToLower(dsn.Field(r, "Final-Recipient")), "someone@loop.test") && strings.EqualFold(dsn.Field(r, "Action"), "failed") {
+				status = dsn.Field(r, "Status")
+			}
+		}
+		Expect(status).To(HavePrefix("5."), c.Explain("the DSN fails someone@loop.test permanently:\n%s", notice))
+		if !loopStatus(status) {
+			f.Info("failed with Status %s: a permanent failure, but not with a loop status (5.4.6, or Exchange's 5.3.5)", status)
+		}
+
+		// Not round and round: the queue empties, and the message went through the
+		// target a bounded number of times (its Received headers, its RECEIVE events).
+		Eventually(func() int { return w.Queue("EDGE1") }).WithTimeout(loopPatience).Should(BeZero(), c.Explain("nothing stays queued at EDGE1"))
+		Expect(about(dataAt(w, "mx1.backup.test"), id)).To(BeNil(), c.Explain("no copy reaches any other host"))
+		trips := -1
+		if p.Original != nil {
+			trips = len(receivedFields(p.Original))
+			Expect(trips).To(BeNumerically("<=", limit+1), c.Explain("the returned message went through the target at most the hop limit (%d) of times:\n%s", limit, p.Original))
+		}
+		if w.Traced() {
+			var received int
+			Eventually(func() int {
+				received = 0
+				for _, e := range w.Events(trace.Receive) {
+					if e.HeaderID == id && e.Server == "EDGE1" {
+						received++
+					}
+				}
+				return received
+			}).Should(BeNumerically(">=", 1))
+			Expect(received).To(BeNumerically("<=", limit+1), c.Explain("EDGE1 received the message at most the hop limit (%d) of times", limit))
+			trips = received
+		}
+		switch {
+		case trips < 0:
+			f.Info("the DSN returns no message, so the trips through the target were not counted")
+		case trips > 1:
+			f.Info("the message went through the target %d times before it failed (stopped by the hop limit, not by finding itself among the MXs as RFC 5321 §5.1 says)", trips)
+		}
+	})
+
+	It("sends to a more preferred MX when the target is only a backup MX", f.Clause("TRACE-005"), func() {
+		w := f.StartShipped("mx-loop.yaml")
+		const id = "mx-backup@contoso.test"
+		c, _ := submit(w)
+		Expect(c.Cmd("RCPT TO:<someone@backup.test>")).To(f.HaveClass(2), c.Explain("relay granted to the application servers"))
+		_, end := c.Data(messageFrom("alice@contoso.test", "someone@backup.test", id, "backup mx"))
+		Expect(end).To(f.HaveClass(2), c.Explain("accepted"))
+		Eventually(func() []byte { return about(dataAt(w, "mx1.backup.test"), id) }).
+			ShouldNot(BeNil(), c.Explain("mx1.backup.test, preferred to EDGE1, receives the message"))
+		Expect(about(w.Mailbox("alice@contoso.test"), id)).To(BeNil(), c.Explain("no failure notice for a domain the target is only a backup MX of"))
+	})
 })
+
+// loopPatience is how long a spec waits for a looping message to settle: a target that
+// goes round until its hop limit makes that many trips in real time.
+const loopPatience = 3 * time.Minute
+
+// loopStatus says whether an enhanced status names a mail loop: 5.4.6 routing loop
+// detected, or 5.3.5 system incorrectly configured (Exchange's loop back to itself).
+func loopStatus(s string) bool { return s == "5.4.6" || s == "5.3.5" }
+
+// submit opens a session from the application servers' range, which may relay, as
+// alice; it says whether ENHANCEDSTATUSCODES was advertised.
+func submit(w *f.World) (*f.Session, bool) {
+	GinkgoHelper()
+	addr, err := w.Endpoint("EDGE1", "AppRelay")
+	Expect(err).NotTo(HaveOccurred())
+	c, _ := f.DialFrom(w.ClientIn("127.77.0.0/16"), addr)
+	ehlo := c.Cmd("EHLO app1.contoso.test")
+	Expect(c.Cmd("MAIL FROM:<alice@contoso.test>")).To(f.HaveClass(2), c.Explain("sender accepted"))
+	return c, strings.Contains(strings.Join(ehlo.Lines, " "), "ENHANCEDSTATUSCODES")
+}

@@ -127,9 +127,14 @@ var _ = Describe("Trace headers", Label("trace"), func() {
 // clientName is the EHLO name the specs' clients give.
 const clientName = "client.trace.fabrikam.test"
 
-// message is a minimal message with a Message-ID to find it by.
+// message is a minimal message from bob to alice with a Message-ID to find it by.
 func message(id, subject string) string {
-	return "From: bob@fabrikam.test\r\nTo: alice@contoso.test\r\nSubject: " + subject + "\r\nMessage-ID: <" + id + ">\r\n\r\nbody\r\n"
+	return messageFrom("bob@fabrikam.test", "alice@contoso.test", id, subject)
+}
+
+// messageFrom is a minimal message with a Message-ID to find it by.
+func messageFrom(from, to, id, subject string) string {
+	return "From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nMessage-ID: <" + id + ">\r\n\r\nbody\r\n"
 }
 
 // withID is the message among ms whose header names Message-ID id, or nil.
