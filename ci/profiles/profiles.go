@@ -105,6 +105,9 @@ type Profile struct {
 	Image string   // the argument for containers/mta/build-image.sh
 	Start []string // the container command; runs the MTA in the foreground, logging to stdout/stderr
 	Port  int      // SMTP port to wait for (25)
+	// HopLimit is the Received-header limit the MTA enforces whatever Data.HopLimit
+	// says, for an MTA whose limit is compiled in; 0 when the profile configures it.
+	HopLimit int
 }
 
 // StartScript is where every profile's start script is placed in the container.
@@ -151,7 +154,8 @@ var table = map[string]entry{
 		},
 	},
 	"opensmtpd": {
-		profile: Profile{Name: "opensmtpd", Image: "opensmtpd", Start: []string{"/bin/sh", StartScript}, Port: 25},
+		// MAX_HOPS_COUNT in smtpd.h; smtpd.conf(5) has no setting for it.
+		profile: Profile{Name: "opensmtpd", Image: "opensmtpd", Start: []string{"/bin/sh", StartScript}, Port: 25, HopLimit: 100},
 		files: []fileSpec{
 			{"start.sh.tmpl", StartScript, 0o755},
 			{"smtpd.conf.tmpl", "/etc/smtpd.conf", 0o644},

@@ -40,7 +40,10 @@ type Recipient struct {
 	// DiagnosticCode is the remote reply verbatim, "550 5.1.1 User unknown"; a
 	// multi-line reply is folded, one reply line per header line.
 	DiagnosticCode string
-	LastAttempt    time.Time
+	// Reason says in words why a recipient failed here, with no remote reply to quote
+	// ("554 5.4.6 mail for loop.test loops back to myself"); only the human part shows it.
+	Reason      string
+	LastAttempt time.Time
 	// WillRetryUntil is written only for Delayed (DSN-009).
 	WillRetryUntil time.Time
 }
@@ -226,6 +229,9 @@ func (r *Report) human(a Action) []byte {
 		}
 		for _, l := range lines {
 			fmt.Fprintf(&b, "      %s\r\n", l)
+		}
+		for _, l := range replyLines(rc.Reason) {
+			fmt.Fprintf(&b, "    %s\r\n", l)
 		}
 		if rc.Action == Delayed && !rc.WillRetryUntil.IsZero() {
 			fmt.Fprintf(&b, "    retrying until %s\r\n", rc.WillRetryUntil.Format(time.RFC1123Z))

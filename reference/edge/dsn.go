@@ -52,6 +52,8 @@ func (e *Edge) notify(m *queue.Message, data []byte, outcomes []queue.Outcome, a
 		rc := dsn.Recipient{FinalRecipient: o.Rcpt, Action: action, Status: statusOf(o.Reply, permanent), RemoteMTA: o.RemoteMTA, WillRetryUntil: until}
 		if o.RemoteMTA != "" {
 			rc.DiagnosticCode = o.Reply
+		} else {
+			rc.Reason = o.Reply
 		}
 		for _, qr := range m.Recipients {
 			if qr.Addr == o.Rcpt {

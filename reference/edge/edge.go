@@ -99,6 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Edge, error) {
 	e := &Edge{cfg: cfg}
 	e.out = smtpout.New(cfg.Resolver, cfg.Server.FQDN,
 		smtpout.WithPort(cfg.OutPort), smtpout.WithLocalAddr(cfg.Addr),
+		smtpout.WithSelf([]string{cfg.Server.FQDN}, ownAddrs(cfg.Addr)),
 		smtpout.WithTLSConfig(cfg.ClientTLS), smtpout.WithLogger(log))
 	e.queue, err = queue.New(sp, queue.WithClock(cfg.Clock), queue.WithTrace(cfg.Trace),
 		queue.WithServer(cfg.Server.Name), queue.WithSchedule(Schedule(cfg.Server)),
@@ -203,6 +204,26 @@ func (e *Edge) listen(log *slog.Logger) error {
 		}()
 	}
 	return nil
+}
+
+// ownAddrs are the addresses the server listens on: its own address, or every
+// address of the host when it binds them all (a container's --listen 0.0.0.0). An MX
+// at one of them is the server itself (TRACE-005).
+func ownAddrs(a netip.Addr) []netip.Addr {
+	if a.IsValid() && !a.IsUnspecified() {
+		return []netip.Addr{a}
+	}
+	ifs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, ia := range ifs {
+		if p, err := netip.ParsePrefix(ia.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

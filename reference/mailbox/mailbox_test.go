@@ -368,7 +368,7 @@ func TestDelivery(t *testing.T) {
 // Received line, then the message as sent (MBX-001).
 func checkStored(t *testing.T, data []byte, from, suffix string) {
 	t.Helper()
-	if want := "Return-Path: <" + from + ">\r\nReceived: from hub1.contoso.test "; !bytes.HasPrefix(data, []byte(want)) {
+	if want := "Return-Path: <" + from + ">\r\nReceived: from hub1.contoso.test ([127.0.0.1])\r\n\tby "; !bytes.HasPrefix(data, []byte(want)) {
 		t.Errorf("stored message starts %q, want %q", data[:min(len(data), 80)], want)
 	}
 	h, err := mtextproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))

@@ -159,7 +159,7 @@ func (ss *session) received(id string, now time.Time) string {
 	}
 	helo := ss.conn.Hostname()
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n\tby %s (mailflow) with %s id %s", helo, helo, ss.remote, ss.s.hostname, with, id)
+	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mailflow) with %s id %s", helo, ss.remote, ss.s.hostname, with, id)
 	if len(ss.rcpts) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", ss.rcpts[0].addr)
 	}

@@ -222,7 +222,9 @@ func (ss *session) Data(r io.Reader) error {
 	return queued(id)
 }
 
-// received builds the RFC 5321 §4.4 trace line this server prepends (TRACE-001..003).
+// received builds the RFC 5321 §4.4 trace line this server prepends (TRACE-001..003):
+// the EHLO name as From-domain, then the TCP-info, which is what the connection says
+// (the peer's address literal; no reverse lookup is made), never the EHLO name again.
 func (ss *session) received(id string, now time.Time) string {
 	with := "ESMTP"
 	if ss.tls() {
@@ -233,7 +235,7 @@ func (ss *session) received(id string, now time.Time) string {
 	}
 	helo := ss.conn.Hostname()
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n\tby %s (mailflow) with %s id %s", helo, helo, ss.remote, ss.s.hostname, with, id)
+	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mailflow) with %s id %s", helo, ss.remote, ss.s.hostname, with, id)
 	if len(ss.rcpts) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", ss.rcpts[0])
 	}

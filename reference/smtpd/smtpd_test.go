@@ -154,7 +154,7 @@ func TestDataPassesThroughShim(t *testing.T) {
 				t.Fatalf("queued %d messages", len(q.msgs))
 			}
 			data := string(q.data[0])
-			if !strings.HasPrefix(data, "Received: from c.test") || !strings.HasSuffix(data, tc.body) {
+			if !strings.HasPrefix(data, "Received: from c.test ([127.0.0.1])\r\n\tby ") || !strings.HasSuffix(data, tc.body) {
 				t.Fatalf("queued data %q, want Received + %q", data, tc.body)
 			}
 		})

@@ -54,6 +54,8 @@ type Client struct {
 	tlsConfig *tls.Config
 	timeout   time.Duration
 	log       *slog.Logger
+	selfNames map[string]bool
+	selfAddrs map[netip.Addr]bool
 }
 
 // Option configures a Client.
@@ -69,9 +71,26 @@ func WithTLSConfig(t *tls.Config) Option { return func(c *Client) { c.tlsConfig 
 func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
 func WithLogger(l *slog.Logger) Option   { return func(c *Client) { c.log = l } }
 
+// WithSelf names what the sending server is known by: its host names and the addresses
+// it listens on. An MX that is one of them marks where the domain's mail would loop back
+// (RFC 5321 §5.1, TRACE-005). The helo name always counts.
+func WithSelf(names []string, addrs []netip.Addr) Option {
+	return func(c *Client) {
+		for _, n := range names {
+			c.selfNames[hostKey(n)] = true
+		}
+		for _, a := range addrs {
+			c.selfAddrs[a.Unmap()] = true
+		}
+	}
+}
+
+func hostKey(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) }
+
 // New makes a client that says helo in EHLO.
 func New(r Resolver, helo string, opts ...Option) *Client {
-	c := &Client{resolver: r, helo: helo, port: 25, timeout: 30 * time.Second, log: slog.Default()}
+	c := &Client{resolver: r, helo: helo, port: 25, timeout: 30 * time.Second, log: slog.Default(),
+		selfNames: map[string]bool{hostKey(helo): true}, selfAddrs: map[netip.Addr]bool{}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -98,21 +117,48 @@ func (c *Client) targets(ctx context.Context, h Hop) ([]target, error) {
 		mxs, err := c.resolver.LookupMX(ctx, h.Domain)
 		switch {
 		case err == nil && len(mxs) > 0:
+			type exchanger struct {
+				resolve.MX
+				addrs []netip.Addr
+				err   error
+			}
+			var ex []exchanger
 			for _, mx := range mxs {
 				if mx.Host == "" {
 					return nil, fmt.Errorf("%s publishes a null MX: %w", h.Domain, ErrNullMX)
 				}
 				addrs, err := c.resolver.LookupAddrs(ctx, mx.Host)
-				if err != nil {
-					lastErr = err
+				ex = append(ex, exchanger{mx, addrs, err})
+			}
+			// RFC 5321 §5.1: a relay that finds itself among the MXs discards its own
+			// preference and every less preferred one (mxs is sorted by preference).
+			for i, e := range ex {
+				if c.isSelf(e.Host, e.addrs) {
+					ex = ex[:i]
+					for len(ex) > 0 && ex[len(ex)-1].Pref == e.Pref {
+						ex = ex[:len(ex)-1]
+					}
+					if len(ex) == 0 {
+						return nil, fmt.Errorf("mail for %s loops back to myself (MX %s): %w", h.Domain, e.Host, ErrLoopsBack)
+					}
+					break
+				}
+			}
+			for _, e := range ex {
+				if e.err != nil {
+					lastErr = e.err
 					continue
 				}
-				add(mx.Host, c.port, addrs)
+				add(e.Host, c.port, e.addrs)
 			}
 		case err == nil || errors.Is(err, resolve.ErrNoData):
 			addrs, err := c.resolver.LookupAddrs(ctx, h.Domain)
 			if err != nil {
 				return nil, err
+			}
+			// The implicit MX (preference 0) is the best there is: no other host to try.
+			if c.isSelf(h.Domain, addrs) {
+				return nil, fmt.Errorf("mail for %s loops back to myself (implicit MX): %w", h.Domain, ErrLoopsBack)
 			}
 			add(h.Domain, c.port, addrs)
 		default:
@@ -165,8 +211,27 @@ func (c *Client) targets(ctx context.Context, h Hop) ([]target, error) {
 	return out, nil
 }
 
-// ErrNullMX marks a domain that accepts no mail (RFC 7505).
-var ErrNullMX = errors.New("null MX")
+// isSelf says whether an exchanger is this server: one of its names, or an address it
+// listens on.
+func (c *Client) isSelf(host string, addrs []netip.Addr) bool {
+	if c.selfNames[hostKey(host)] {
+		return true
+	}
+	for _, a := range addrs {
+		if c.selfAddrs[a.Unmap()] {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	// ErrNullMX marks a domain that accepts no mail (RFC 7505).
+	ErrNullMX = errors.New("null MX")
+	// ErrLoopsBack marks a domain whose best remaining MX is the sender itself: the
+	// mail would come straight back (RFC 5321 §5.1 "returned as undeliverable").
+	ErrLoopsBack = errors.New("loops back to myself")
+)
 
 // Send delivers data from sender to rcpts over hop. Targets are tried in order until one
 // accepts a transaction; a target that refuses the connection or answers 4xx before MAIL
@@ -174,11 +239,14 @@ var ErrNullMX = errors.New("null MX")
 func (c *Client) Send(ctx context.Context, h Hop, from string, rcpts []string, data []byte) []Result {
 	ts, err := c.targets(ctx, h)
 	if err != nil {
-		perm := errors.Is(err, resolve.ErrNXDomain) || errors.Is(err, ErrNullMX)
+		perm := errors.Is(err, resolve.ErrNXDomain) || errors.Is(err, ErrNullMX) || errors.Is(err, ErrLoopsBack)
 		reply := "451 4.4.0 DNS query failed: " + err.Error()
-		if errors.Is(err, ErrNullMX) {
+		switch {
+		case errors.Is(err, ErrNullMX):
 			reply = "556 5.1.10 Recipient domain does not accept mail (null MX)"
-		} else if perm {
+		case errors.Is(err, ErrLoopsBack):
+			reply = loopsBack(h.Domain)
+		case perm:
 			reply = "550 5.4.4 Unable to route: recipient domain does not exist"
 		}
 		return all(rcpts, Result{Permanent: perm, Reply: reply})
@@ -192,6 +260,12 @@ func (c *Client) Send(ctx context.Context, h Hop, from string, rcpts []string, d
 		last = res
 	}
 	return last
+}
+
+// loopsBack is the failure of a recipient whose domain's mail would come back to this
+// server: 5.4.6 routing loop (RFC 3463), in Postfix's words.
+func loopsBack(domain string) string {
+	return "554 5.4.6 mail for " + domain + " loops back to myself"
 }
 
 func all(rcpts []string, r Result) []Result {

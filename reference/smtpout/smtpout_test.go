@@ -3,6 +3,7 @@ package smtpout
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -23,6 +24,17 @@ func host(t *testing.T, name, ip string, opts ...internet.Option) *internet.Host
 	}
 	t.Cleanup(func() { h.Close() })
 	return h
+}
+
+// dns serves records at ip for the test and returns a resolver asking it.
+func dns(t *testing.T, ip string, records ...string) *resolve.Resolver {
+	t.Helper()
+	d, err := dnsfake.Start(context.Background(), ip+":0", dnsfake.WithRecords(records...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return resolve.New(d.Addr())
 }
 
 func TestSendChoosesAndFallsBack(t *testing.T) {
@@ -91,5 +103,75 @@ func TestSendChoosesAndFallsBack(t *testing.T) {
 		if q.Name == "127.207.0.14." {
 			t.Errorf("an IP literal was looked up: %+v", q)
 		}
+	}
+}
+
+// A relay that finds itself among a domain's MXs uses only the more preferred ones, and
+// fails the recipient with 5.4.6 when none is left, without connecting to itself
+// (RFC 5321 §5.1, TRACE-005).
+func TestMXLoopsBackToMyself(t *testing.T) {
+	ctx := context.Background()
+	r := dns(t, "127.207.1.53",
+		"loop.test. MX 10 edge1.contoso.test.",
+		"edge1.contoso.test. A 127.207.1.20",
+		"byaddr.test. MX 10 alias.contoso.test.",
+		"alias.contoso.test. A 127.207.1.20",
+		"samepref.test. MX 10 mx1.fabrikam.test.",
+		"samepref.test. MX 10 edge1.contoso.test.",
+		"backup.test. MX 10 mx1.fabrikam.test.",
+		"backup.test. MX 20 edge1.contoso.test.",
+		"backupdown.test. MX 10 dead.isp.test.",
+		"backupdown.test. MX 20 alias.contoso.test.",
+		"backupdown.test. MX 30 mx2.fabrikam.test.",
+		"self.test. A 127.207.1.20",
+		"mx1.fabrikam.test. A 127.207.1.11",
+		"mx2.fabrikam.test. A 127.207.1.12",
+		"dead.isp.test. A 127.207.1.15",
+	)
+	self := host(t, "edge1.contoso.test", "127.207.1.20") // where the sender itself listens
+	mx1 := host(t, "mx1.fabrikam.test", "127.207.1.11")
+	mx2 := host(t, "mx2.fabrikam.test", "127.207.1.12")
+	c := New(r, "edge1.contoso.test", WithPort(port), WithTimeout(5*time.Second),
+		WithSelf(nil, []netip.Addr{netip.MustParseAddr("127.207.1.20")}))
+
+	tests := []struct {
+		name      string
+		domain    string
+		want      *internet.Host
+		permanent bool
+	}{
+		{"the only MX is me by name", "loop.test", nil, true},
+		{"the only MX is me by address", "byaddr.test", nil, true},
+		{"an MX of my preference goes with me", "samepref.test", nil, true},
+		{"implicit MX at my address", "self.test", nil, true},
+		{"I am a backup: the better MX gets it", "backup.test", mx1, false},
+		{"I am a backup and the better MX is down: retry, never me or worse", "backupdown.test", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var before int
+			if tc.want != nil {
+				before = len(tc.want.Messages())
+			}
+			res := c.Send(ctx, Hop{Domain: tc.domain}, "a@contoso.test", []string{"b@" + tc.domain}, []byte("Subject: t\r\n\r\nx\r\n"))
+			if len(res) != 1 || res[0].Delivered != (tc.want != nil) || res[0].Permanent != tc.permanent {
+				t.Fatalf("result %+v; want delivered=%v permanent=%v", res, tc.want != nil, tc.permanent)
+			}
+			if tc.permanent {
+				want := "554 5.4.6 mail for " + tc.domain + " loops back to myself"
+				if res[0].Reply != want || res[0].RemoteMTA != "" {
+					t.Errorf("reply %q from %q; want %q from nobody", res[0].Reply, res[0].RemoteMTA, want)
+				}
+			}
+			if tc.want != nil && len(tc.want.Messages()) != before+1 {
+				t.Fatalf("%s did not receive the message", tc.want.Name())
+			}
+		})
+	}
+	if n := self.Connections(); n != 0 {
+		t.Errorf("the sender connected to itself %d times", n)
+	}
+	if n := mx2.Connections(); n != 0 {
+		t.Errorf("an MX less preferred than the sender itself was tried %d times", n)
 	}
 }

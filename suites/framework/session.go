@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/textproto"
 	"regexp"
 	"strings"
@@ -151,6 +152,12 @@ func (s *Session) Closed() bool {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// LocalAddr is the client's end of the connection: the TCP peer address the server sees.
+func (s *Session) LocalAddr() netip.Addr {
+	ap, _ := netip.ParseAddrPort(s.conn.LocalAddr().String())
+	return ap.Addr().Unmap()
 }
 
 // Close ends the session without QUIT.

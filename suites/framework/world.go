@@ -168,6 +168,20 @@ func (w *World) Queues(server string) map[string]int {
 	return q.Queues(server)
 }
 
+// HopLimit is the Received-header limit in force at a server on this target: the
+// scenario's max_hop_count, or what the MTA enforces whatever its configuration says
+// (OpenSMTPD's compiled-in 100). A message arriving with more Received headers than
+// this must be stopped (TRACE-004).
+func (w *World) HopLimit(server string) int {
+	ginkgo.GinkgoHelper()
+	if h, ok := w.Topology.(interface{ HopLimit(server string) int }); ok {
+		return h.HopLimit(server)
+	}
+	sv, ok := w.Scenario.Server(server)
+	gomega.Expect(ok).To(gomega.BeTrue(), "no server %q in %s", server, w.Scenario.File)
+	return sv.MaxHopCount
+}
+
 // Mailbox is every message the organisation delivered to a recipient's mailbox (by its
 // primary address), as stored: on the reference, the Mailbox server's store (one
 // Return-Path on top); on a third-party MTA, what it handed the organisation's

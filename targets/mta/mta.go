@@ -368,6 +368,15 @@ func (t *Topology) QueueTimers(string) (retry, delay, expiry time.Duration) {
 // RetryInterval is the retry interval every profile is given.
 func (t *Topology) RetryInterval() time.Duration { return RetryInterval }
 
+// HopLimit is the Received-header limit the MTA enforces: the scenario's, which the
+// profile configures (HopLimit in profiles.Data), unless the MTA's is compiled in.
+func (t *Topology) HopLimit(server string) int {
+	if t.profile.HopLimit > 0 {
+		return t.profile.HopLimit
+	}
+	return t.edge.MaxHopCount
+}
+
 // Traced is false: a third-party MTA's own log is not the message-tracking log.
 func (t *Topology) Traced() bool { return false }
 
