@@ -184,8 +184,12 @@ func (t *Topology) startServers(ctx context.Context) error {
 	for _, srv := range t.scenario.Org.Servers {
 		peers[srv.Name] = t.addr(t.serverAddr["server:"+strings.ToLower(srv.Name)])
 	}
-	// The organisation's servers all live in this topology's /24.
-	orgRange := netip.PrefixFrom(t.plan.Fixed(0), 24).String()
+	// The organisation's servers all live in this topology's /24s, which every server
+	// address has been handed out from by now.
+	var orgRanges []string
+	for _, p := range t.plan.Prefixes() {
+		orgRanges = append(orgRanges, p.String())
+	}
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleMailbox) {
 		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
 		tc, err := ca.ServerConfig(srv.FQDN, ip.String())
@@ -213,7 +217,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 		}
 		h, err := hub.Start(ctx, hub.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port,
-			Peers: peers, OrgRanges: []string{orgRange}, SpoolDir: t.spoolRoot + "/" + srv.Name,
+			Peers: peers, OrgRanges: orgRanges, SpoolDir: t.spoolRoot + "/" + srv.Name,
 			Directory: t.dir, Resolver: res, Trace: t.trace, Clock: t.clock,
 			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
 		})
@@ -238,7 +242,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 			return err
 		}
 		e, err := edge.Start(ctx, edge.Config{
-			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: []string{orgRange},
+			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: orgRanges,
 			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
 			Trace: t.trace, Clock: t.clock, ServerTLS: stc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
 		})
