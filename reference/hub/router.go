@@ -72,16 +72,35 @@ type Router struct {
 	peers    map[string]string // lower-case server name -> "ip:port"
 }
 
+// RouterOption configures NewRouter.
+type RouterOption func(*routerConfig)
+
+type routerConfig struct {
+	graph *routing.Graph
+}
+
+// WithGraph routes over g, the organisation's graph built from the same scenario,
+// instead of building one: a graph never changes once built, so every Hub of one
+// organisation can share it.
+func WithGraph(g *routing.Graph) RouterOption { return func(c *routerConfig) { c.graph = g } }
+
 // NewRouter is the router of one Hub. peers gives the SMTP address of every other
 // server of the organisation by name.
-func NewRouter(s *scenario.Scenario, server string, cat Categorizer, peers map[string]string) (*Router, error) {
+func NewRouter(s *scenario.Scenario, server string, cat Categorizer, peers map[string]string, opts ...RouterOption) (*Router, error) {
+	var cfg routerConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	srv, ok := s.Server(server)
 	if !ok {
 		return nil, fmt.Errorf("hub: no server %q", server)
 	}
-	g, err := routing.NewGraph(s)
-	if err != nil {
-		return nil, fmt.Errorf("hub %s: %w", server, err)
+	g := cfg.graph
+	if g == nil {
+		var err error
+		if g, err = routing.NewGraph(s); err != nil {
+			return nil, fmt.Errorf("hub %s: %w", server, err)
+		}
 	}
 	p := make(map[string]string, len(peers))
 	for k, v := range peers {

@@ -196,3 +196,30 @@ func TestSiteHopBacksOffTowardsTheSource(t *testing.T) {
 		t.Errorf("hosts %q, want Berlin's Hubs then Paris's", got)
 	}
 }
+
+func TestRoutersShareOneGraph(t *testing.T) {
+	// Hubs started together route over one graph; each still routes from its own site.
+	s, err := scenario.Parse("line.yaml", []byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := routing.NewGraph(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dir{"bob@contoso.test": {Mail: "bob@contoso.test", Type: directory.TypeMailbox, MailboxServer: "MBX-BER"}}
+	peers := map[string]string{"HUB-PAR": "par:25", "HUB-BER1": "ber1:25", "HUB-BER2": "ber2:25"}
+	for server, want := range map[string]string{"HUB-LON": "site:par", "HUB-PAR": "site:ber", "HUB-BER1": "mailbox:mbx-ber"} {
+		r, err := NewRouter(s, server, categorizer.New(d), peers, WithGraph(g))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := r.Route(context.Background(), []string{"bob@contoso.test"}, 10)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("%s: %v %v", server, ds, err)
+		}
+		if ds[0].Key != want {
+			t.Errorf("%s: next hop %s, want %s", server, ds[0].Key, want)
+		}
+	}
+}

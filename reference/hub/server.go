@@ -13,6 +13,7 @@ import (
 	"github.com/mailflow/mailflow/reference/categorizer"
 	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/routing"
 	"github.com/mailflow/mailflow/reference/smtpout"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
@@ -33,6 +34,9 @@ type Config struct {
 	OrgRanges []string
 	SpoolDir  string
 	Directory categorizer.Directory
+	// Graph is the organisation's routing graph, built from Scenario; nil builds one.
+	// Hubs started together share one, as it never changes once built.
+	Graph *routing.Graph
 	// DirectoryTTL is how long a directory answer is reused (CAT-002); 0 means 5 min.
 	DirectoryTTL time.Duration
 	Resolver     smtpout.Resolver
@@ -73,7 +77,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		opts = append(opts, categorizer.WithTTL(cfg.DirectoryTTL))
 	}
 	cat := categorizer.New(cfg.Directory, opts...)
-	r, err := NewRouter(cfg.Scenario, cfg.Server.Name, cat, cfg.Peers)
+	var ropts []RouterOption
+	if cfg.Graph != nil {
+		ropts = append(ropts, WithGraph(cfg.Graph))
+	}
+	r, err := NewRouter(cfg.Scenario, cfg.Server.Name, cat, cfg.Peers, ropts...)
 	if err != nil {
 		return nil, err
 	}

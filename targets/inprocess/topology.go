@@ -24,6 +24,7 @@ import (
 	"github.com/mailflow/mailflow/reference/hub"
 	"github.com/mailflow/mailflow/reference/mailbox"
 	"github.com/mailflow/mailflow/reference/resolve"
+	"github.com/mailflow/mailflow/reference/routing"
 	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/internal/fixtureset"
@@ -209,6 +210,12 @@ func (t *Topology) startServers(ctx context.Context) error {
 	var hubs []struct {
 		site, addr string
 	}
+	// Every Hub routes over the same graph: building one per Hub made start-up grow
+	// with Hubs times sites.
+	graph, err := routing.NewGraph(t.scenario)
+	if err != nil {
+		return fmt.Errorf("inprocess: %w", err)
+	}
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleHub) {
 		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
 		tc, err := ca.ServerConfig(srv.FQDN, ip.String())
@@ -218,7 +225,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 		h, err := hub.Start(ctx, hub.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port,
 			Peers: peers, OrgRanges: orgRanges, SpoolDir: t.spoolRoot + "/" + srv.Name,
-			Directory: t.dir, Resolver: res, Trace: t.trace, Clock: t.clock,
+			Directory: t.dir, Graph: graph, Resolver: res, Trace: t.trace, Clock: t.clock,
 			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
 		})
 		if err != nil {
