@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -61,14 +62,41 @@ func (m *Message) Pending() []string {
 // Spool is a directory of messages: ID.eml (data) and ID.json (envelope).
 type Spool struct {
 	dir string
+
+	mu   sync.Mutex
+	made bool // dir exists and its entry is durable
 }
 
-// OpenSpool creates dir if needed.
+// OpenSpool opens the spool in dir. The directory is created with the first message,
+// so opening the spools of many servers writes nothing to disk; until then the spool
+// is empty.
 func OpenSpool(dir string) (*Spool, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("spool %s: not a directory", dir)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	return &Spool{dir: dir}, nil
+}
+
+// makeDir creates the spool directory, once, and makes its entry in its parent durable
+// so a message the spool reports durable cannot vanish with its directory.
+func (s *Spool) makeDir() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.made {
+		return nil
+	}
+	if _, err := os.Stat(s.dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(s.dir, 0o700); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Dir(s.dir)); err != nil {
+			return err
+		}
+	}
+	s.made = true
+	return nil
 }
 
 // Dir is the spool directory.
@@ -88,6 +116,9 @@ func (s *Spool) Put(m *Message, data []byte) error {
 	if m.ID == "" {
 		return errors.New("spool put: message has no ID")
 	}
+	if err := s.makeDir(); err != nil {
+		return fmt.Errorf("spool put %s: %w", m.ID, err)
+	}
 	if err := writeFileSync(filepath.Join(s.dir, m.ID+".eml"), data); err != nil {
 		return fmt.Errorf("spool put %s: %w", m.ID, err)
 	}
@@ -98,6 +129,9 @@ func (s *Spool) Put(m *Message, data []byte) error {
 func (s *Spool) Save(m *Message) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
+		return fmt.Errorf("spool save %s: %w", m.ID, err)
+	}
+	if err := s.makeDir(); err != nil {
 		return fmt.Errorf("spool save %s: %w", m.ID, err)
 	}
 	final := filepath.Join(s.dir, m.ID+".json")
@@ -132,6 +166,9 @@ func (s *Spool) Remove(id string) error {
 // List reads every envelope in the spool, oldest first.
 func (s *Spool) List() ([]*Message, error) {
 	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // no message was ever spooled here
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spool list: %w", err)
 	}

@@ -33,8 +33,9 @@ type Store struct {
 	// sync makes a file or directory durable; tests replace it to see and fail it.
 	sync func(f *os.File) error
 
-	mu    sync.Mutex
-	boxes map[string]*box
+	mu       sync.Mutex
+	boxes    map[string]*box
+	rootMade bool // root exists and its entry is durable
 }
 
 // box is the in-memory state of one mailbox, loaded from disk on first use so the
@@ -75,13 +76,15 @@ type Option func(*Store)
 // WithClock sets the time that names new messages (default: wall time).
 func WithClock(c clock.Clock) Option { return func(s *Store) { s.clock = c } }
 
-// Open makes a store under root, creating root if needed. Mailboxes are created on
-// their first delivery.
+// Open makes a store under root. Root and the mailboxes are created with their first
+// delivery, so opening the stores of many servers writes nothing to disk.
 func Open(root string, opts ...Option) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("store: empty root directory")
 	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
+	if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("store: %s is not a directory", root)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	host, _ := os.Hostname()
@@ -405,6 +408,9 @@ func (s *Store) prepareDirs(b *box) error {
 	if b.ready {
 		return nil
 	}
+	if err := s.makeRoot(); err != nil {
+		return fmt.Errorf("store: mailbox %s: %w", b.name, err)
+	}
 	for _, sub := range []string{"tmp", "new", "cur"} {
 		if err := os.MkdirAll(filepath.Join(b.dir, sub), 0o700); err != nil {
 			return fmt.Errorf("store: mailbox %s: %w", b.name, err)
@@ -416,6 +422,26 @@ func (s *Store) prepareDirs(b *box) error {
 		}
 	}
 	b.ready = true
+	return nil
+}
+
+// makeRoot creates the root with the first mailbox and makes its entry in its parent
+// durable, as prepareDirs does for the mailbox in the root.
+func (s *Store) makeRoot() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rootMade {
+		return nil
+	}
+	if _, err := os.Stat(s.root); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(s.root, 0o700); err != nil {
+			return err
+		}
+		if err := s.syncDir(filepath.Dir(s.root)); err != nil {
+			return err
+		}
+	}
+	s.rootMade = true
 	return nil
 }
 
