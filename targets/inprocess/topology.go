@@ -193,10 +193,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 	}
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleMailbox) {
 		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
-		tc, err := ca.ServerConfig(srv.FQDN, ip.String())
-		if err != nil {
-			return err
-		}
+		tc := ca.LazyServerConfig(srv.FQDN, ip.String())
 		m, err := mailbox.Start(ctx, mailbox.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, Port: t.port, StoreDir: t.spoolRoot + "/" + srv.Name + "/store",
 			ServerTLS: tc, Directory: t.dir, Trace: t.trace, Clock: t.clock, Logger: t.log,
@@ -218,10 +215,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 	}
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleHub) {
 		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
-		tc, err := ca.ServerConfig(srv.FQDN, ip.String())
-		if err != nil {
-			return err
-		}
+		tc := ca.LazyServerConfig(srv.FQDN, ip.String())
 		h, err := hub.Start(ctx, hub.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port,
 			Peers: peers, OrgRanges: orgRanges, SpoolDir: t.spoolRoot + "/" + srv.Name,
@@ -244,10 +238,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 				hubAddrs = append(hubAddrs, h.addr)
 			}
 		}
-		stc, err := ca.ServerConfig(srv.FQDN, ip.String())
-		if err != nil {
-			return err
-		}
+		stc := ca.LazyServerConfig(srv.FQDN, ip.String())
 		e, err := edge.Start(ctx, edge.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: orgRanges,
 			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
