@@ -197,20 +197,19 @@ func TestSiteHopBacksOffTowardsTheSource(t *testing.T) {
 	}
 }
 
-func TestRoutersShareOneGraph(t *testing.T) {
-	// Hubs started together route over one graph; each still routes from its own site.
+func TestRoutersShareOneOrg(t *testing.T) {
+	// Hubs started together share one Org; each still routes from its own site.
 	s, err := scenario.Parse("line.yaml", []byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := routing.NewGraph(s)
+	org, err := NewOrg(s, map[string]string{"HUB-PAR": "par:25", "HUB-BER1": "ber1:25", "HUB-BER2": "ber2:25", "MBX-BER": "mbx-ber:25"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := dir{"bob@contoso.test": {Mail: "bob@contoso.test", Type: directory.TypeMailbox, MailboxServer: "MBX-BER"}}
-	peers := map[string]string{"HUB-PAR": "par:25", "HUB-BER1": "ber1:25", "HUB-BER2": "ber2:25"}
-	for server, want := range map[string]string{"HUB-LON": "site:par", "HUB-PAR": "site:ber", "HUB-BER1": "mailbox:mbx-ber"} {
-		r, err := NewRouter(s, server, categorizer.New(d), peers, WithGraph(g))
+	for server, want := range map[string]string{"HUB-LON": "site:par par:25", "HUB-PAR": "site:ber ber1:25 ber2:25", "HUB-BER1": "mailbox:mbx-ber mbx-ber:25"} {
+		r, err := org.Router(server, categorizer.New(d))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,8 +217,11 @@ func TestRoutersShareOneGraph(t *testing.T) {
 		if err != nil || len(ds) != 1 {
 			t.Fatalf("%s: %v %v", server, ds, err)
 		}
-		if ds[0].Key != want {
-			t.Errorf("%s: next hop %s, want %s", server, ds[0].Key, want)
+		if got := ds[0].Key + " " + strings.Join(ds[0].Hosts, " "); got != want {
+			t.Errorf("%s: next hop %s, want %s", server, got, want)
 		}
+	}
+	if _, err := org.Router("HUB-NOWHERE", categorizer.New(d)); err == nil {
+		t.Error("a router for a server the organisation does not have")
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/mailflow/mailflow/reference/categorizer"
 	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/queue"
-	"github.com/mailflow/mailflow/reference/routing"
 	"github.com/mailflow/mailflow/reference/smtpout"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
@@ -34,9 +33,9 @@ type Config struct {
 	OrgRanges []string
 	SpoolDir  string
 	Directory categorizer.Directory
-	// Graph is the organisation's routing graph, built from Scenario; nil builds one.
-	// Hubs started together share one, as it never changes once built.
-	Graph *routing.Graph
+	// Org is the routing state NewOrg derives from Scenario and Peers, which Hubs
+	// started together share; nil derives it for this Hub alone.
+	Org *Org
 	// DirectoryTTL is how long a directory answer is reused (CAT-002); 0 means 5 min.
 	DirectoryTTL time.Duration
 	Resolver     smtpout.Resolver
@@ -77,11 +76,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		opts = append(opts, categorizer.WithTTL(cfg.DirectoryTTL))
 	}
 	cat := categorizer.New(cfg.Directory, opts...)
-	var ropts []RouterOption
-	if cfg.Graph != nil {
-		ropts = append(ropts, WithGraph(cfg.Graph))
+	org := cfg.Org
+	if org == nil {
+		var err error
+		if org, err = NewOrg(cfg.Scenario, cfg.Peers); err != nil {
+			return nil, err
+		}
 	}
-	r, err := NewRouter(cfg.Scenario, cfg.Server.Name, cat, cfg.Peers, ropts...)
+	r, err := org.Router(cfg.Server.Name, cat)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/mailflow/mailflow/reference/hub"
 	"github.com/mailflow/mailflow/reference/mailbox"
 	"github.com/mailflow/mailflow/reference/resolve"
-	"github.com/mailflow/mailflow/reference/routing"
 	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/internal/fixtureset"
@@ -207,9 +206,9 @@ func (t *Topology) startServers(ctx context.Context) error {
 	var hubs []struct {
 		site, addr string
 	}
-	// Every Hub routes over the same graph: building one per Hub made start-up grow
-	// with Hubs times sites.
-	graph, err := routing.NewGraph(t.scenario)
+	// Every Hub routes with the same graph and peer addresses: deriving them per Hub
+	// made start-up grow with Hubs times servers.
+	org, err := hub.NewOrg(t.scenario, peers)
 	if err != nil {
 		return fmt.Errorf("inprocess: %w", err)
 	}
@@ -219,7 +218,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 		h, err := hub.Start(ctx, hub.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port,
 			Peers: peers, OrgRanges: orgRanges, SpoolDir: t.spoolRoot + "/" + srv.Name,
-			Directory: t.dir, Graph: graph, Resolver: res, Trace: t.trace, Clock: t.clock,
+			Directory: t.dir, Org: org, Resolver: res, Trace: t.trace, Clock: t.clock,
 			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
 		})
 		if err != nil {
