@@ -76,6 +76,9 @@ type Option func(*Store)
 // WithClock sets the time that names new messages (default: wall time).
 func WithClock(c clock.Clock) Option { return func(s *Store) { s.clock = c } }
 
+// hostEscaper spells "/" and ":", which Maildir forbids in the host part of a name.
+var hostEscaper = strings.NewReplacer("/", `\057`, ":", `\072`)
+
 // Open makes a store under root. Root and the mailboxes are created with their first
 // delivery, so opening the stores of many servers writes nothing to disk.
 func Open(root string, opts ...Option) (*Store, error) {
@@ -93,8 +96,7 @@ func Open(root string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{
 		root: root, clock: clock.Real{}, pid: os.Getpid(),
-		// Maildir forbids "/" and ":" in the host part of a name and spells them so.
-		host:  strings.NewReplacer("/", `\057`, ":", `\072`).Replace(host),
+		host:  hostEscaper.Replace(host),
 		sync:  (*os.File).Sync,
 		boxes: map[string]*box{},
 	}

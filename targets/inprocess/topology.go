@@ -255,8 +255,21 @@ func (t *Topology) startServers(ctx context.Context) error {
 	return nil
 }
 
+// kindOrder sorts listeners: the Edges' connectors first, the fixtures last.
 func kindOrder(k string) int {
-	return map[string]int{"smtp": 0, "hub": 1, "mailbox": 2, "internet-smtp": 3, "dns": 4, "ldap": 5}[k]
+	switch k {
+	case "hub":
+		return 1
+	case "mailbox":
+		return 2
+	case "internet-smtp":
+		return 3
+	case "dns":
+		return 4
+	case "ldap":
+		return 5
+	}
+	return 0 // smtp
 }
 
 // ErrUnknownEndpoint names a server or connector the topology does not have.
