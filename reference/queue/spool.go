@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/mailflow/mailflow/reference/internal/lazydir"
 )
 
 // State of one recipient.
@@ -61,42 +62,18 @@ func (m *Message) Pending() []string {
 
 // Spool is a directory of messages: ID.eml (data) and ID.json (envelope).
 type Spool struct {
-	dir string
-
-	mu   sync.Mutex
-	made bool // dir exists and its entry is durable
+	dir  string
+	made *lazydir.Dir
 }
 
-// OpenSpool opens the spool in dir. The directory is created with the first message,
-// so opening the spools of many servers writes nothing to disk; until then the spool
-// is empty.
+// OpenSpool opens the spool in dir. The directory is made with the first message;
+// until then the spool is empty.
 func OpenSpool(dir string) (*Spool, error) {
-	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-		return nil, fmt.Errorf("spool %s: not a directory", dir)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+	made, err := lazydir.Open(dir, syncDir)
+	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
-	return &Spool{dir: dir}, nil
-}
-
-// makeDir creates the spool directory, once, and makes its entry in its parent durable
-// so a message the spool reports durable cannot vanish with its directory.
-func (s *Spool) makeDir() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.made {
-		return nil
-	}
-	if _, err := os.Stat(s.dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(s.dir, 0o700); err != nil {
-			return err
-		}
-		if err := syncDir(filepath.Dir(s.dir)); err != nil {
-			return err
-		}
-	}
-	s.made = true
-	return nil
+	return &Spool{dir: dir, made: made}, nil
 }
 
 // Dir is the spool directory.
@@ -116,7 +93,7 @@ func (s *Spool) Put(m *Message, data []byte) error {
 	if m.ID == "" {
 		return errors.New("spool put: message has no ID")
 	}
-	if err := s.makeDir(); err != nil {
+	if err := s.made.Make(); err != nil {
 		return fmt.Errorf("spool put %s: %w", m.ID, err)
 	}
 	if err := writeFileSync(filepath.Join(s.dir, m.ID+".eml"), data); err != nil {
@@ -131,7 +108,7 @@ func (s *Spool) Save(m *Message) error {
 	if err != nil {
 		return fmt.Errorf("spool save %s: %w", m.ID, err)
 	}
-	if err := s.makeDir(); err != nil {
+	if err := s.made.Make(); err != nil {
 		return fmt.Errorf("spool save %s: %w", m.ID, err)
 	}
 	final := filepath.Join(s.dir, m.ID+".json")

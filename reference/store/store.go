@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/reference/internal/lazydir"
 )
 
 // Store is a directory of Maildirs. It is safe for concurrent use; deliveries to one
@@ -33,9 +34,9 @@ type Store struct {
 	// sync makes a file or directory durable; tests replace it to see and fail it.
 	sync func(f *os.File) error
 
-	mu       sync.Mutex
-	boxes    map[string]*box
-	rootMade bool // root exists and its entry is durable
+	mu    sync.Mutex
+	boxes map[string]*box
+	made  *lazydir.Dir // root
 }
 
 // box is the in-memory state of one mailbox, loaded from disk on first use so the
@@ -85,11 +86,6 @@ func Open(root string, opts ...Option) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("store: empty root directory")
 	}
-	if fi, err := os.Stat(root); err == nil && !fi.IsDir() {
-		return nil, fmt.Errorf("store: %s is not a directory", root)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("store: %w", err)
-	}
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "localhost"
@@ -103,6 +99,11 @@ func Open(root string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	made, err := lazydir.Open(root, s.syncDir)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s.made = made
 	return s, nil
 }
 
@@ -410,7 +411,7 @@ func (s *Store) prepareDirs(b *box) error {
 	if b.ready {
 		return nil
 	}
-	if err := s.makeRoot(); err != nil {
+	if err := s.made.Make(); err != nil {
 		return fmt.Errorf("store: mailbox %s: %w", b.name, err)
 	}
 	for _, sub := range []string{"tmp", "new", "cur"} {
@@ -424,26 +425,6 @@ func (s *Store) prepareDirs(b *box) error {
 		}
 	}
 	b.ready = true
-	return nil
-}
-
-// makeRoot creates the root with the first mailbox and makes its entry in its parent
-// durable, as prepareDirs does for the mailbox in the root.
-func (s *Store) makeRoot() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rootMade {
-		return nil
-	}
-	if _, err := os.Stat(s.root); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(s.root, 0o700); err != nil {
-			return err
-		}
-		if err := s.syncDir(filepath.Dir(s.root)); err != nil {
-			return err
-		}
-	}
-	s.rootMade = true
 	return nil
 }
 
