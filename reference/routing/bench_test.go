@@ -31,8 +31,9 @@ func genOrg(n int) *scenario.Scenario { return scenariogen.Org(n) }
 // BenchmarkRoutes computes the routes from one site to every site, decisions included
 // (the deciding tie-break of each), for generated orgs of 10, 100 and 200 sites.
 func BenchmarkRoutes(b *testing.B) {
-	for _, n := range []int{10, 100, 200} {
-		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+	for _, size := range scenariogen.Sizes {
+		n := size.Sites
+		b.Run(size.Name(), func(b *testing.B) {
 			g, err := NewGraph(genOrg(n))
 			if err != nil {
 				b.Fatal(err)
@@ -51,10 +52,12 @@ func BenchmarkRoutes(b *testing.B) {
 
 // BenchmarkGraph builds the graph of generated orgs.
 func BenchmarkGraph(b *testing.B) {
-	for _, n := range []int{10, 100, 200} {
-		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+	for _, size := range scenariogen.Sizes {
+		n := size.Sites
+		b.Run(size.Name(), func(b *testing.B) {
 			s := genOrg(n)
 			b.ReportAllocs()
+			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := NewGraph(s); err != nil {
 					b.Fatal(err)
@@ -67,8 +70,9 @@ func BenchmarkGraph(b *testing.B) {
 // BenchmarkDecision is one explained routing decision (path plus deciding tie-break),
 // what a Hub computes per destination site of a message.
 func BenchmarkDecision(b *testing.B) {
-	for _, n := range []int{10, 100, 200} {
-		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+	for _, size := range scenariogen.Sizes {
+		n := size.Sites
+		b.Run(size.Name(), func(b *testing.B) {
 			g, err := NewGraph(genOrg(n))
 			if err != nil {
 				b.Fatal(err)

@@ -5,6 +5,7 @@ package scenariogen
 
 import (
 	"fmt"
+	"testing"
 
 	"github.com/mailflow/mailflow/scenario"
 )
@@ -31,6 +32,35 @@ func WithEdges(n int) Option { return func(c *config) { c.edges = n } }
 // WithRecipients sets how many mailbox recipients the directory holds (default none);
 // they are spread evenly over the Mailbox servers and the accepted domains.
 func WithRecipients(n int) Option { return func(c *config) { c.recipients = n } }
+
+// Size is one generated organisation of the benchmarks.
+type Size struct{ Sites, Recipients int }
+
+// Sizes are the organisations benchmarks show side by side: 10, 100 and 200 sites with
+// 1k, 10k and 100k recipients.
+var Sizes = []Size{{10, 1_000}, {100, 10_000}, {200, 100_000}}
+
+// Name names a sub-benchmark of the size ("sites=10").
+func (z Size) Name() string { return fmt.Sprintf("sites=%d", z.Sites) }
+
+// Org is the organisation of the size: Org(z.Sites) with z.Recipients recipients.
+func (z Size) Org(opts ...Option) *scenario.Scenario {
+	return Org(z.Sites, append([]Option{WithRecipients(z.Recipients)}, opts...)...)
+}
+
+// Bench runs bench as a sub-benchmark of b for each of Sizes, given the size's
+// organisation, made before the timer starts; allocations are reported. Setup that
+// bench does before its loop should end with b.ResetTimer.
+func Bench(b *testing.B, bench func(b *testing.B, s *scenario.Scenario)) {
+	for _, size := range Sizes {
+		b.Run(size.Name(), func(b *testing.B) {
+			s := size.Org()
+			b.ReportAllocs()
+			b.ResetTimer()
+			bench(b, s)
+		})
+	}
+}
 
 // SiteName is the name of site i, as Org spells it ("site000").
 func SiteName(i int) string { return fmt.Sprintf("site%03d", i) }

@@ -2,9 +2,9 @@ package inprocess
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
+	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/scenario/scenariogen"
 )
 
@@ -12,24 +12,19 @@ import (
 // 2 Hubs and 3 Mailbox servers; an Edge per 100 sites) and stops it again. The sizes
 // grow in sites and recipients together, so the figures show how start-up scales.
 func BenchmarkStart(b *testing.B) {
-	for _, size := range []struct{ sites, recipients int }{{10, 1_000}, {100, 10_000}, {200, 100_000}} {
-		b.Run(fmt.Sprintf("sites=%d", size.sites), func(b *testing.B) {
-			s := scenariogen.Org(size.sites, scenariogen.WithRecipients(size.recipients))
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				topo, err := Start(ctx, s, WithBlock(63))
-				if err != nil {
-					b.Fatal(err)
-				}
-				if got := len(topo.hubs) + len(topo.mailboxes) + len(topo.edges); got != len(s.Org.Servers) {
-					b.Errorf("%d servers running, want %d", got, len(s.Org.Servers))
-				}
-				if err := topo.Stop(ctx); err != nil {
-					b.Fatal(err)
-				}
+	scenariogen.Bench(b, func(b *testing.B, s *scenario.Scenario) {
+		ctx := context.Background()
+		for i := 0; i < b.N; i++ {
+			topo, err := Start(ctx, s, WithBlock(63))
+			if err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+			if got := len(topo.hubs) + len(topo.mailboxes) + len(topo.edges); got != len(s.Org.Servers) {
+				b.Errorf("%d servers running, want %d", got, len(s.Org.Servers))
+			}
+			if err := topo.Stop(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
