@@ -40,6 +40,8 @@ unit:
 suites: tools
 	$(GINKGO) -p --procs=$(PROCS) --timeout=8m --label-filter='$(LABELS)' ./suites/...
 
+## bench: every benchmark with allocations; those of generated organisations (routes,
+## directory, scenario parsing, in-process start-up) at 10, 100 and 200 sites
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 

@@ -71,9 +71,17 @@ func Defaults() string {
 // ApplyDefaults fills in every absent value listed by Defaults. Parse calls it after
 // validation; it is idempotent, so scenarios built in Go can call it too.
 func (s *Scenario) ApplyDefaults() {
+	// A map, not Server: a lookup per recipient through every server made completing a
+	// large organisation quadratic.
+	serverNames := make(map[string]string, len(s.Org.Servers))
+	for _, sv := range s.Org.Servers {
+		if k := strings.ToLower(sv.Name); serverNames[k] == "" {
+			serverNames[k] = sv.Name
+		}
+	}
 	canon := func(name string) string {
-		if sv, ok := s.Server(name); ok {
-			return sv.Name
+		if n, ok := serverNames[strings.ToLower(name)]; ok {
+			return n
 		}
 		return name
 	}

@@ -108,6 +108,14 @@ func runServer(args []string) int {
 
 	var closeFn func() error
 	var listeners []string
+	if srv.Role == scenario.RoleEdge || srv.Role == scenario.RoleHub {
+		// A queue makes its spool with its first message, but `mailflow queue` reads this
+		// one from outside the server, where a spool not there yet would read as an error.
+		if err := os.MkdirAll(*spool+"/"+srv.Name, 0o700); err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow server:", err)
+			return 1
+		}
+	}
 	switch srv.Role {
 	case scenario.RoleEdge:
 		if *dnsAddr == "" || *ldapURL == "" {

@@ -73,30 +73,52 @@ type Categorizer interface {
 
 // Router makes a Hub's routing decisions.
 type Router struct {
+	org    *Org
+	server *scenario.Server
+	site   string
+	cat    Categorizer
+}
+
+// Org is what every Hub of one organisation derives alike from the scenario and the
+// servers' addresses. It never changes once made, so Hubs started together share one:
+// each making its own made starting them grow with Hubs times servers.
+type Org struct {
 	scenario *scenario.Scenario
-	server   *scenario.Server
-	site     string
 	graph    *routing.Graph
-	cat      Categorizer
 	peers    map[string]string // lower-case server name -> "ip:port"
 }
 
-// NewRouter is the router of one Hub. peers gives the SMTP address of every other
-// server of the organisation by name.
-func NewRouter(s *scenario.Scenario, server string, cat Categorizer, peers map[string]string) (*Router, error) {
-	srv, ok := s.Server(server)
-	if !ok {
-		return nil, fmt.Errorf("hub: no server %q", server)
-	}
+// NewOrg derives the routing state of the organisation of s; peers gives the SMTP
+// address of every server of the organisation by name.
+func NewOrg(s *scenario.Scenario, peers map[string]string) (*Org, error) {
 	g, err := routing.NewGraph(s)
 	if err != nil {
-		return nil, fmt.Errorf("hub %s: %w", server, err)
+		return nil, fmt.Errorf("hub: %w", err)
 	}
 	p := make(map[string]string, len(peers))
 	for k, v := range peers {
 		p[strings.ToLower(k)] = v
 	}
-	return &Router{scenario: s, server: srv, site: g.SiteOf(srv.Name), graph: g, cat: cat, peers: p}, nil
+	return &Org{scenario: s, graph: g, peers: p}, nil
+}
+
+// Router is the router of one Hub of the organisation.
+func (o *Org) Router(server string, cat Categorizer) (*Router, error) {
+	srv, ok := o.scenario.Server(server)
+	if !ok {
+		return nil, fmt.Errorf("hub: no server %q", server)
+	}
+	return &Router{org: o, server: srv, site: o.graph.SiteOf(srv.Name), cat: cat}, nil
+}
+
+// NewRouter is the router of one Hub. peers gives the SMTP address of every other
+// server of the organisation by name.
+func NewRouter(s *scenario.Scenario, server string, cat Categorizer, peers map[string]string) (*Router, error) {
+	o, err := NewOrg(s, peers)
+	if err != nil {
+		return nil, err
+	}
+	return o.Router(server, cat)
 }
 
 // Route categorizes rcpts and decides each one's next hop. A temporary failure of the
@@ -143,7 +165,7 @@ func (r *Router) Route(ctx context.Context, rcpts []string, size int) ([]Decisio
 func (r *Router) hostsOf(servers ...string) []string {
 	var out []string
 	for _, s := range servers {
-		if a, ok := r.peers[strings.ToLower(s)]; ok {
+		if a, ok := r.org.peers[strings.ToLower(s)]; ok {
 			out = append(out, a)
 		}
 	}
@@ -153,13 +175,13 @@ func (r *Router) hostsOf(servers ...string) []string {
 // toMailbox routes to a mailbox server: directly in the Hub's own site, otherwise to
 // the first relay site of the least-cost path.
 func (r *Router) toMailbox(server string, size int) Decision {
-	mbxSite := r.graph.SiteOf(server)
+	mbxSite := r.org.graph.SiteOf(server)
 	if strings.EqualFold(mbxSite, r.site) {
 		return Decision{Kind: KindMailbox, Key: "mailbox:" + strings.ToLower(server), NextHop: server,
 			Hosts: r.hostsOf(server), RequireTLS: true, Connector: IntraOrgConnector,
 			Reason: fmt.Sprintf("mailbox on %s in the Hub's own site %s: local delivery", server, r.site)}
 	}
-	p, err := r.graph.Path(r.site, mbxSite)
+	p, err := r.org.graph.Path(r.site, mbxSite)
 	if err != nil {
 		return Decision{Kind: KindFailed, Status: "5.4.4", Reply: "550 5.4.4 " + err.Error(), Reason: err.Error()}
 	}
@@ -191,7 +213,7 @@ func (r *Router) toConnector(addr string, size int) Decision {
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		domain = addr[i+1:]
 	}
-	ch, err := routing.SelectConnector(r.scenario.Org.SendConnectors, routing.Origin{Server: r.server.Name, Graph: r.graph}, domain, size)
+	ch, err := routing.SelectConnector(r.org.scenario.Org.SendConnectors, routing.Origin{Server: r.server.Name, Graph: r.org.graph}, domain, size)
 	switch {
 	case errors.Is(err, routing.ErrTooLarge):
 		return Decision{Kind: KindFailed, Status: "5.3.4", Reply: replies.TooLargeForConnectors(err), Reason: err.Error()}
@@ -229,7 +251,7 @@ func (r *Router) RouteResolved(ctx context.Context, rcpts []string, size int) ([
 		if i := strings.LastIndexByte(rc, '@'); i >= 0 {
 			domain = rc[i+1:]
 		}
-		if ad, ok := r.scenario.AcceptedDomain(domain); ok && ad.Type != scenario.ExternalRelay {
+		if ad, ok := r.org.scenario.AcceptedDomain(domain); ok && ad.Type != scenario.ExternalRelay {
 			internal = append(internal, rc)
 		} else {
 			external = append(external, rc)
@@ -262,7 +284,7 @@ func (r *Router) RouteResolved(ctx context.Context, rcpts []string, size int) ([
 // hubsIn are the Hub servers of a site, by name.
 func (r *Router) hubsIn(site string) []string {
 	var hubs []string
-	for _, s := range r.scenario.ServersByRole(scenario.RoleHub) {
+	for _, s := range r.org.scenario.ServersByRole(scenario.RoleHub) {
 		if strings.EqualFold(s.Site, site) {
 			hubs = append(hubs, s.Name)
 		}

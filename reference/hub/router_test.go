@@ -196,3 +196,32 @@ func TestSiteHopBacksOffTowardsTheSource(t *testing.T) {
 		t.Errorf("hosts %q, want Berlin's Hubs then Paris's", got)
 	}
 }
+
+func TestRoutersShareOneOrg(t *testing.T) {
+	// Hubs started together share one Org; each still routes from its own site.
+	s, err := scenario.Parse("line.yaml", []byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, err := NewOrg(s, map[string]string{"HUB-PAR": "par:25", "HUB-BER1": "ber1:25", "HUB-BER2": "ber2:25", "MBX-BER": "mbx-ber:25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dir{"bob@contoso.test": {Mail: "bob@contoso.test", Type: directory.TypeMailbox, MailboxServer: "MBX-BER"}}
+	for server, want := range map[string]string{"HUB-LON": "site:par par:25", "HUB-PAR": "site:ber ber1:25 ber2:25", "HUB-BER1": "mailbox:mbx-ber mbx-ber:25"} {
+		r, err := org.Router(server, categorizer.New(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := r.Route(context.Background(), []string{"bob@contoso.test"}, 10)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("%s: %v %v", server, ds, err)
+		}
+		if got := ds[0].Key + " " + strings.Join(ds[0].Hosts, " "); got != want {
+			t.Errorf("%s: next hop %s, want %s", server, got, want)
+		}
+	}
+	if _, err := org.Router("HUB-NOWHERE", categorizer.New(d)); err == nil {
+		t.Error("a router for a server the organisation does not have")
+	}
+}

@@ -33,6 +33,9 @@ type Config struct {
 	OrgRanges []string
 	SpoolDir  string
 	Directory categorizer.Directory
+	// Org is the routing state NewOrg derives from Scenario and Peers, which Hubs
+	// started together share; nil derives it for this Hub alone.
+	Org *Org
 	// DirectoryTTL is how long a directory answer is reused (CAT-002); 0 means 5 min.
 	DirectoryTTL time.Duration
 	Resolver     smtpout.Resolver
@@ -73,7 +76,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		opts = append(opts, categorizer.WithTTL(cfg.DirectoryTTL))
 	}
 	cat := categorizer.New(cfg.Directory, opts...)
-	r, err := NewRouter(cfg.Scenario, cfg.Server.Name, cat, cfg.Peers)
+	org := cfg.Org
+	if org == nil {
+		var err error
+		if org, err = NewOrg(cfg.Scenario, cfg.Peers); err != nil {
+			return nil, err
+		}
+	}
+	r, err := org.Router(cfg.Server.Name, cat)
 	if err != nil {
 		return nil, err
 	}

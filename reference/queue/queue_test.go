@@ -2,6 +2,9 @@ package queue
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -310,4 +313,33 @@ func TestQueuePoison(t *testing.T) {
 			t.Fatalf("spool %+v, want the message kept as poison", left)
 		}
 	})
+}
+
+func TestSpoolDirectoryComesWithTheFirstMessage(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool", "HUB1")
+	sp, err := OpenSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := sp.List(); err != nil || len(ms) != 0 {
+		t.Fatalf("new spool lists %v, %v; want it empty", ms, err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("spool directory made before any message: %v", err)
+	}
+	q, _ := New(sp)
+	if err := q.Enqueue(context.Background(), &Message{From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test"}}}, []byte("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	sp2, _ := OpenSpool(dir)
+	if ms, err := sp2.List(); err != nil || len(ms) != 1 {
+		t.Fatalf("reopened spool lists %v, %v; want the message", ms, err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenSpool(file); err == nil {
+		t.Error("OpenSpool accepted a file")
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/mailflow/mailflow/reference/internal/lazydir"
 )
 
 // State of one recipient.
@@ -79,15 +81,18 @@ func (m *Message) Pending() []string {
 
 // Spool is a directory of messages: ID.eml (data) and ID.json (envelope).
 type Spool struct {
-	dir string
+	dir  string
+	made *lazydir.Dir
 }
 
-// OpenSpool creates dir if needed.
+// OpenSpool opens the spool in dir. The directory is made with the first message;
+// until then the spool is empty.
 func OpenSpool(dir string) (*Spool, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	made, err := lazydir.Open(dir, syncDir)
+	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
-	return &Spool{dir: dir}, nil
+	return &Spool{dir: dir, made: made}, nil
 }
 
 // Dir is the spool directory.
@@ -107,6 +112,9 @@ func (s *Spool) Put(m *Message, data []byte) error {
 	if m.ID == "" {
 		return errors.New("spool put: message has no ID")
 	}
+	if err := s.made.Make(); err != nil {
+		return fmt.Errorf("spool put %s: %w", m.ID, err)
+	}
 	if err := writeFileSync(filepath.Join(s.dir, m.ID+".eml"), data); err != nil {
 		return fmt.Errorf("spool put %s: %w", m.ID, err)
 	}
@@ -117,6 +125,9 @@ func (s *Spool) Put(m *Message, data []byte) error {
 func (s *Spool) Save(m *Message) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
+		return fmt.Errorf("spool save %s: %w", m.ID, err)
+	}
+	if err := s.made.Make(); err != nil {
 		return fmt.Errorf("spool save %s: %w", m.ID, err)
 	}
 	final := filepath.Join(s.dir, m.ID+".json")
@@ -151,6 +162,9 @@ func (s *Spool) Remove(id string) error {
 // List reads every envelope in the spool, oldest first.
 func (s *Spool) List() ([]*Message, error) {
 	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // no message was ever spooled here
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spool list: %w", err)
 	}

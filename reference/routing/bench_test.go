@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/scenario/scenariogen"
 )
 
 // BenchmarkSelectConnector picks among 200 connectors, the scale of a large org.
@@ -22,30 +23,17 @@ func BenchmarkSelectConnector(b *testing.B) {
 	}
 }
 
-// genOrg is a generated organisation of n sites (5 servers each): a ring with a chord
-// from every site to the one n/3 further on, and every seventh site a hub site, so paths
-// are long enough to need every tie-break rule.
-func genOrg(n int) *scenario.Scenario {
-	s := &scenario.Scenario{}
-	name := func(i int) string { return fmt.Sprintf("site%03d", i) }
-	for i := 0; i < n; i++ {
-		s.Org.Sites = append(s.Org.Sites, scenario.Site{Name: name(i), Hub: i%7 == 3})
-		s.Org.SiteLinks = append(s.Org.SiteLinks, scenario.SiteLink{Sites: []string{name(i), name((i + 1) % n)}, Cost: 1 + i%5})
-		if n > 3 {
-			s.Org.SiteLinks = append(s.Org.SiteLinks, scenario.SiteLink{Sites: []string{name(i), name((i + n/3) % n)}, Cost: 10})
-		}
-		for k := 0; k < 5; k++ {
-			s.Org.Servers = append(s.Org.Servers, scenario.Server{Name: fmt.Sprintf("S%03d-%d", i, k), Role: scenario.RoleHub, Site: name(i)})
-		}
-	}
-	return s
-}
+// genOrg is the generated organisation of n sites the start-up benchmark uses too
+// (scenariogen.Org: a ring with chords and every seventh site a hub site, so paths are
+// long enough to need every tie-break rule).
+func genOrg(n int) *scenario.Scenario { return scenariogen.Org(n) }
 
 // BenchmarkRoutes computes the routes from one site to every site, decisions included
 // (the deciding tie-break of each), for generated orgs of 10, 100 and 200 sites.
 func BenchmarkRoutes(b *testing.B) {
-	for _, n := range []int{10, 100, 200} {
-		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+	for _, size := range scenariogen.Sizes {
+		n := size.Sites
+		b.Run(size.Name(), func(b *testing.B) {
 			g, err := NewGraph(genOrg(n))
 			if err != nil {
 				b.Fatal(err)
@@ -64,10 +52,12 @@ func BenchmarkRoutes(b *testing.B) {
 
 // BenchmarkGraph builds the graph of generated orgs.
 func BenchmarkGraph(b *testing.B) {
-	for _, n := range []int{10, 100, 200} {
-		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+	for _, size := range scenariogen.Sizes {
+		n := size.Sites
+		b.Run(size.Name(), func(b *testing.B) {
 			s := genOrg(n)
 			b.ReportAllocs()
+			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				if _, err := NewGraph(s); err != nil {
 					b.Fatal(err)
@@ -80,13 +70,14 @@ func BenchmarkGraph(b *testing.B) {
 // BenchmarkDecision is one explained routing decision (path plus deciding tie-break),
 // what a Hub computes per destination site of a message.
 func BenchmarkDecision(b *testing.B) {
-	for _, n := range []int{10, 100, 200} {
-		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+	for _, size := range scenariogen.Sizes {
+		n := size.Sites
+		b.Run(size.Name(), func(b *testing.B) {
 			g, err := NewGraph(genOrg(n))
 			if err != nil {
 				b.Fatal(err)
 			}
-			to := fmt.Sprintf("site%03d", n/2)
+			to := scenariogen.SiteName(n / 2)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

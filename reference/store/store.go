@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/reference/internal/lazydir"
 )
 
 // Store is a directory of Maildirs. It is safe for concurrent use; deliveries to one
@@ -35,6 +36,7 @@ type Store struct {
 
 	mu    sync.Mutex
 	boxes map[string]*box
+	made  *lazydir.Dir // root
 }
 
 // box is the in-memory state of one mailbox, loaded from disk on first use so the
@@ -75,14 +77,14 @@ type Option func(*Store)
 // WithClock sets the time that names new messages (default: wall time).
 func WithClock(c clock.Clock) Option { return func(s *Store) { s.clock = c } }
 
-// Open makes a store under root, creating root if needed. Mailboxes are created on
-// their first delivery.
+// hostEscaper spells "/" and ":", which Maildir forbids in the host part of a name.
+var hostEscaper = strings.NewReplacer("/", `\057`, ":", `\072`)
+
+// Open makes a store under root. Root and the mailboxes are created with their first
+// delivery, so opening the stores of many servers writes nothing to disk.
 func Open(root string, opts ...Option) (*Store, error) {
 	if root == "" {
 		return nil, errors.New("store: empty root directory")
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
 	}
 	host, _ := os.Hostname()
 	if host == "" {
@@ -90,14 +92,18 @@ func Open(root string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{
 		root: root, clock: clock.Real{}, pid: os.Getpid(),
-		// Maildir forbids "/" and ":" in the host part of a name and spells them so.
-		host:  strings.NewReplacer("/", `\057`, ":", `\072`).Replace(host),
+		host:  hostEscaper.Replace(host),
 		sync:  (*os.File).Sync,
 		boxes: map[string]*box{},
 	}
 	for _, o := range opts {
 		o(s)
 	}
+	made, err := lazydir.Open(root, s.syncDir)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s.made = made
 	return s, nil
 }
 
@@ -404,6 +410,9 @@ func (s *Store) holds(b *box, msgID string) (string, bool) {
 func (s *Store) prepareDirs(b *box) error {
 	if b.ready {
 		return nil
+	}
+	if err := s.made.Make(); err != nil {
+		return fmt.Errorf("store: mailbox %s: %w", b.name, err)
 	}
 	for _, sub := range []string{"tmp", "new", "cur"} {
 		if err := os.MkdirAll(filepath.Join(b.dir, sub), 0o700); err != nil {

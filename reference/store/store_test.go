@@ -497,3 +497,27 @@ func TestConcurrentDuplicates(t *testing.T) {
 		}
 	}
 }
+
+func TestRootComesWithTheFirstDelivery(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "MBX1", "store")
+	s := open(t, root)
+	if got := messages(t, s, "alice@contoso.test"); len(got) != 0 {
+		t.Fatalf("new store holds %d messages", len(got))
+	}
+	if _, err := os.Stat(root); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("root made before any delivery: %v", err)
+	}
+	if _, err := s.Deliver(context.Background(), "alice@contoso.test", "s@x.test", []byte("Subject: s\r\n\r\nb\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := messages(t, open(t, root), "alice@contoso.test"); len(got) != 1 {
+		t.Errorf("reopened store holds %d messages, want 1", len(got))
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Open(file); err == nil {
+		t.Error("Open accepted a file as its root")
+	}
+}

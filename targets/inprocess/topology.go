@@ -185,14 +185,15 @@ func (t *Topology) startServers(ctx context.Context) error {
 	for _, srv := range t.scenario.Org.Servers {
 		peers[srv.Name] = t.addr(t.serverAddr["server:"+strings.ToLower(srv.Name)])
 	}
-	// The organisation's servers all live in this topology's /24.
-	orgRange := netip.PrefixFrom(t.plan.Fixed(0), 24).String()
+	// The organisation's servers all live in this topology's /24s, which every server
+	// address has been handed out from by now.
+	var orgRanges []string
+	for _, p := range t.plan.Prefixes() {
+		orgRanges = append(orgRanges, p.String())
+	}
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleMailbox) {
 		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
-		tc, err := ca.ServerConfig(srv.FQDN, ip.String())
-		if err != nil {
-			return err
-		}
+		tc := ca.LazyServerConfig(srv.FQDN, ip.String())
 		m, err := mailbox.Start(ctx, mailbox.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, Port: t.port, StoreDir: t.spoolRoot + "/" + srv.Name + "/store",
 			ServerTLS: tc, Directory: t.dir, Trace: t.trace, Clock: t.clock, Logger: t.log,
@@ -206,16 +207,19 @@ func (t *Topology) startServers(ctx context.Context) error {
 	var hubs []struct {
 		site, addr string
 	}
+	// Every Hub routes with the same graph and peer addresses: deriving them per Hub
+	// made start-up grow with Hubs times servers.
+	org, err := hub.NewOrg(t.scenario, peers)
+	if err != nil {
+		return fmt.Errorf("inprocess: %w", err)
+	}
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleHub) {
 		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
-		tc, err := ca.ServerConfig(srv.FQDN, ip.String())
-		if err != nil {
-			return err
-		}
+		tc := ca.LazyServerConfig(srv.FQDN, ip.String())
 		h, err := hub.Start(ctx, hub.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port,
-			Peers: peers, OrgRanges: []string{orgRange}, SpoolDir: t.spoolRoot + "/" + srv.Name,
-			Directory: t.dir, Resolver: res, Trace: t.trace, Clock: t.clock,
+			Peers: peers, OrgRanges: orgRanges, SpoolDir: t.spoolRoot + "/" + srv.Name,
+			Directory: t.dir, Org: org, Resolver: res, Trace: t.trace, Clock: t.clock,
 			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
 		})
 		if err != nil {
@@ -234,12 +238,9 @@ func (t *Topology) startServers(ctx context.Context) error {
 				hubAddrs = append(hubAddrs, h.addr)
 			}
 		}
-		stc, err := ca.ServerConfig(srv.FQDN, ip.String())
-		if err != nil {
-			return err
-		}
+		stc := ca.LazyServerConfig(srv.FQDN, ip.String())
 		e, err := edge.Start(ctx, edge.Config{
-			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: []string{orgRange},
+			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: orgRanges,
 			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
 			Trace: t.trace, Clock: t.clock, ServerTLS: stc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
 		})
@@ -255,8 +256,21 @@ func (t *Topology) startServers(ctx context.Context) error {
 	return nil
 }
 
+// kindOrder sorts listeners: the Edges' connectors first, the fixtures last.
 func kindOrder(k string) int {
-	return map[string]int{"smtp": 0, "hub": 1, "mailbox": 2, "internet-smtp": 3, "dns": 4, "ldap": 5}[k]
+	switch k {
+	case "hub":
+		return 1
+	case "mailbox":
+		return 2
+	case "internet-smtp":
+		return 3
+	case "dns":
+		return 4
+	case "ldap":
+		return 5
+	}
+	return 0 // smtp
 }
 
 // ErrUnknownEndpoint names a server or connector the topology does not have.
