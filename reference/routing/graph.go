@@ -18,6 +18,7 @@ var ErrNoPath = errors.New("no site-link path")
 // built once from the scenario and never changes with link or server state (ROUTE-004).
 type Graph struct {
 	sites  []string // canonical names, sorted
+	rank   []int    // each site's place in lower-case name order, for the name rule
 	index  map[string]int
 	hub    []bool
 	adj    [][]link
@@ -41,6 +42,17 @@ func NewGraph(s *scenario.Scenario) (*Graph, error) {
 	g.adj = make([][]link, len(g.sites))
 	for i, n := range g.sites {
 		g.index[strings.ToLower(n)] = i
+	}
+	byLower := make([]int, len(g.sites))
+	for i := range byLower {
+		byLower[i] = i
+	}
+	sort.Slice(byLower, func(i, j int) bool {
+		return strings.ToLower(g.sites[byLower[i]]) < strings.ToLower(g.sites[byLower[j]])
+	})
+	g.rank = make([]int, len(g.sites))
+	for r, i := range byLower {
+		g.rank[i] = r
 	}
 	for _, st := range s.Org.Sites {
 		g.hub[g.index[strings.ToLower(st.Name)]] = st.Hub
@@ -179,7 +191,7 @@ func (g *Graph) compare(a, b label) (int, int) {
 	}
 	for i := 1; i < len(a.seq) && i < len(b.seq); i++ {
 		if a.seq[i] != b.seq[i] {
-			return strings.Compare(strings.ToLower(g.sites[a.seq[i]]), strings.ToLower(g.sites[b.seq[i]])), 3
+			return g.rank[a.seq[i]] - g.rank[b.seq[i]], 3
 		}
 	}
 	return 0, 0
@@ -224,7 +236,9 @@ func (g *Graph) Paths(from string) (map[string]Path, error) {
 	}
 	out := make(map[string]Path, len(g.sites))
 	for node, l := range g.searchFrom(src) {
-		out[g.sites[node]] = g.pathOf(label{cost: l.cost, hops: l.hops, seq: reversed(l.seq)})
+		if l != nil {
+			out[g.sites[node]] = g.pathOf(label{cost: l.cost, hops: l.hops, seq: l.seqToSource()})
+		}
 	}
 	return out, nil
 }
@@ -233,43 +247,101 @@ func (g *Graph) Paths(from string) (map[string]Path, error) {
 // names read from the far end. Appending the same link to two such labels keeps their
 // order too (both gain the same nearest site), so one search from the source finds the
 // path to every site exactly as a search from each destination would.
-func (g *Graph) compareFwd(a, b label) int {
+func (g *Graph) compareFwd(a, b *fwdLabel) int {
 	if a.cost != b.cost {
 		return a.cost - b.cost
 	}
 	if a.hops != b.hops {
 		return a.hops - b.hops
 	}
-	for i := len(a.seq) - 2; i >= 0; i-- {
-		if a.seq[i] != b.seq[i] {
-			return strings.Compare(strings.ToLower(g.sites[a.seq[i]]), strings.ToLower(g.sites[b.seq[i]]))
+	// Equal hops: the chains are as long; the end sites themselves are not compared.
+	for pa, pb := a.prev, b.prev; pa != pb; pa, pb = pa.prev, pb.prev {
+		if pa.node != pb.node {
+			return g.rank[pa.node] - g.rank[pb.node]
 		}
 	}
 	return 0
 }
 
+// fwdLabel is a path from the source as a chain back to it: extending a path shares
+// its prefix instead of copying it, which is what keeps one search of a large
+// organisation cheap.
+type fwdLabel struct {
+	cost, hops, node int
+	prev             *fwdLabel
+}
+
+// seqToSource is the path's sites from its end back to the source, as label.seq
+// holds a path (destination first).
+func (l *fwdLabel) seqToSource() []int {
+	out := make([]int, 0, l.hops+1)
+	for p := l; p != nil; p = p.prev {
+		out = append(out, p.node)
+	}
+	return out
+}
+
 // searchFrom settles every site reachable from src.
-func (g *Graph) searchFrom(src int) map[int]label {
-	settled := make(map[int]label, len(g.sites))
-	pq := &labelQueue{g: g, fwd: true}
-	heap.Push(pq, item{node: src, l: label{seq: []int{src}}})
-	for pq.Len() > 0 {
-		it := heap.Pop(pq).(item)
-		if _, done := settled[it.node]; done {
+func (g *Graph) searchFrom(src int) []*fwdLabel {
+	settled := make([]*fwdLabel, len(g.sites))
+	pq := fwdQueue{g: g}
+	pq.push(&fwdLabel{node: src})
+	for len(pq.items) > 0 {
+		l := pq.pop()
+		if settled[l.node] != nil {
 			continue
 		}
-		settled[it.node] = it.l
-		for _, e := range g.adj[it.node] {
-			if _, done := settled[e.to]; done {
+		settled[l.node] = l
+		for _, e := range g.adj[l.node] {
+			if settled[e.to] != nil {
 				continue
 			}
-			seq := make([]int, len(it.l.seq)+1)
-			copy(seq, it.l.seq)
-			seq[len(seq)-1] = e.to
-			heap.Push(pq, item{node: e.to, l: label{cost: it.l.cost + e.cost, hops: it.l.hops + 1, seq: seq}})
+			pq.push(&fwdLabel{cost: l.cost + e.cost, hops: l.hops + 1, node: e.to, prev: l})
 		}
 	}
 	return settled
+}
+
+// fwdQueue is a binary heap of labels under compareFwd.
+type fwdQueue struct {
+	g     *Graph
+	items []*fwdLabel
+}
+
+func (q *fwdQueue) less(i, j int) bool { return q.g.compareFwd(q.items[i], q.items[j]) < 0 }
+
+func (q *fwdQueue) push(l *fwdLabel) {
+	q.items = append(q.items, l)
+	for i := len(q.items) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.less(i, p) {
+			break
+		}
+		q.items[i], q.items[p] = q.items[p], q.items[i]
+		i = p
+	}
+}
+
+func (q *fwdQueue) pop() *fwdLabel {
+	top := q.items[0]
+	last := len(q.items) - 1
+	q.items[0] = q.items[last]
+	q.items = q.items[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < last && q.less(l, m) {
+			m = l
+		}
+		if r < last && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q.items[i], q.items[m] = q.items[m], q.items[i]
+		i = m
+	}
+	return top
 }
 
 // decider finds the next-best simple path (the second of Yen's k shortest paths under
@@ -322,8 +394,9 @@ func reversed(s []int) []int {
 }
 
 func (g *Graph) pathOf(l label) Path {
-	p := Path{Total: l.cost}
-	for i := len(l.seq) - 1; i >= 0; i-- {
+	n := len(l.seq)
+	p := Path{Total: l.cost, Sites: make([]string, 0, n), hub: make([]bool, 0, n), Costs: make([]int, 0, max(n-1, 0))}
+	for i := n - 1; i >= 0; i-- {
 		p.Sites = append(p.Sites, g.sites[l.seq[i]])
 		p.hub = append(p.hub, g.hub[l.seq[i]])
 	}
@@ -385,15 +458,11 @@ type item struct {
 
 type labelQueue struct {
 	g     *Graph
-	fwd   bool
 	items []item
 }
 
 func (q *labelQueue) Len() int { return len(q.items) }
 func (q *labelQueue) Less(i, j int) bool {
-	if q.fwd {
-		return q.g.compareFwd(q.items[i].l, q.items[j].l) < 0
-	}
 	c, _ := q.g.compare(q.items[i].l, q.items[j].l)
 	return c < 0
 }
