@@ -8,7 +8,7 @@ import (
 )
 
 // Every default of the scenario format is here: the table below is what Defaults
-// prints for `mailflow repro --explain`, and ApplyDefaults right under it is the only
+// prints (for people reading a scenario), and ApplyDefaults right under it is the only
 // code that fills them in. Change both together.
 const (
 	// FallbackDomain completes server FQDNs and the default domain when a scenario
