@@ -176,6 +176,7 @@ func (e *Edge) listen(log *slog.Logger) error {
 			smtpd.WithDomains(s), smtpd.WithQueue(e.queue), smtpd.WithTrace(e.cfg.Trace),
 			smtpd.WithClock(e.cfg.Clock), smtpd.WithMaxHopCount(e.cfg.Server.MaxHopCount),
 			smtpd.WithRecipientFiltering(filtering, e.cfg.Server.RecipientBlockList), smtpd.WithLogger(log),
+			smtpd.WithNullMXCheck(e.cfg.Resolver),
 		}
 		if e.cfg.Directory != nil {
 			opts = append(opts, smtpd.WithDirectory(dirAdapter{e.cfg.Directory}), smtpd.WithAuthenticator(e.cfg.Directory))

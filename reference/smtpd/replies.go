@@ -33,3 +33,8 @@ func messageTooBig() *smtp.SMTPError {
 func queued(id string) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0}, Message: fmt.Sprintf("<%s> Queued mail for delivery", id)}
 }
+
+// senderNullMX refuses a sender whose domain takes no mail (RFC 7505 §4.2).
+func senderNullMX() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 27}, Message: "Sender address has null MX"}
+}

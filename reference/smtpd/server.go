@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailflow/mailflow/fixtures/clock"
 	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/resolve"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
 )
@@ -69,6 +70,7 @@ type Server struct {
 	clock      clock.Clock
 	tlsConfig  *tls.Config
 	maxHops    int
+	mx         MXLooker
 	log        *slog.Logger
 
 	srv *smtp.Server
@@ -85,7 +87,17 @@ func WithTrace(r trace.Recorder) Option        { return func(s *Server) { s.trac
 func WithClock(c clock.Clock) Option           { return func(s *Server) { s.clock = c } }
 func WithTLS(c *tls.Config) Option             { return func(s *Server) { s.tlsConfig = c } }
 func WithMaxHopCount(n int) Option             { return func(s *Server) { s.maxHops = n } }
-func WithLogger(l *slog.Logger) Option         { return func(s *Server) { s.log = l } }
+
+// MXLooker finds a domain's MX records; a null MX is one record with an empty host.
+type MXLooker interface {
+	LookupMX(ctx context.Context, domain string) ([]resolve.MX, error)
+}
+
+// WithNullMXCheck refuses MAIL FROM a domain that publishes a null MX in sessions
+// that hold no more than AnonymousUsers rights: such a domain takes no replies, so
+// no DSN could ever reach the sender (RFC 7505 §4.2, DNS-011).
+func WithNullMXCheck(l MXLooker) Option { return func(s *Server) { s.mx = l } }
+func WithLogger(l *slog.Logger) Option  { return func(s *Server) { s.log = l } }
 
 // WithRecipientFiltering turns on recipient lookup at RCPT for authoritative domains,
 // with a block list of addresses always refused (ACCEPT-002, ACCEPT-003).

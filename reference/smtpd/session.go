@@ -92,8 +92,14 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
-	if !ss.rights().Submit {
+	r := ss.rights()
+	if !r.Submit {
 		return notAuthenticated()
+	}
+	if ss.s.mx != nil && from != "" && ss.authUser == "" && !r.AcceptAnyRecipient && !r.AcceptOrgHeaders {
+		if _, domain, ok := strings.Cut(from, "@"); ok && ss.nullMX(domain) {
+			return senderNullMX()
+		}
 	}
 	ss.from = from
 	ss.rcpts = nil
@@ -241,4 +247,13 @@ func (ss *session) received(id string, now time.Time) string {
 	}
 	fmt.Fprintf(&b, "; %s\r\n", now.Format("Mon, 02 Jan 2006 15:04:05 -0700"))
 	return b.String()
+}
+
+// nullMX says whether domain publishes exactly "MX 0 ."; a lookup that fails says no,
+// since the check is a courtesy to the sender, not a filter.
+func (ss *session) nullMX(domain string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	mxs, err := ss.s.mx.LookupMX(ctx, domain)
+	return err == nil && len(mxs) == 1 && mxs[0].Host == ""
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
@@ -144,6 +145,17 @@ func (c *Client) targets(ctx context.Context, h Hop) ([]target, error) {
 					break
 				}
 			}
+			// RFC 5321 §5.1: among equal preferences the first choice is random, so
+			// load spreads over them (DNS-003).
+			for i := 0; i < len(ex); {
+				j := i + 1
+				for j < len(ex) && ex[j].Pref == ex[i].Pref {
+					j++
+				}
+				group := ex[i:j]
+				rand.Shuffle(len(group), func(a, b int) { group[a], group[b] = group[b], group[a] })
+				i = j
+			}
 			for _, e := range ex {
 				if e.err != nil {
 					lastErr = e.err
@@ -240,7 +252,7 @@ func (c *Client) Send(ctx context.Context, h Hop, from string, rcpts []string, d
 	ts, err := c.targets(ctx, h)
 	if err != nil {
 		perm := errors.Is(err, resolve.ErrNXDomain) || errors.Is(err, ErrNullMX) || errors.Is(err, ErrLoopsBack)
-		reply := "451 4.4.0 DNS query failed: " + err.Error()
+		reply := "451 4.4.3 DNS query failed: " + err.Error() // X.4.3: directory (DNS) failure
 		switch {
 		case errors.Is(err, ErrNullMX):
 			reply = "556 5.1.10 Recipient domain does not accept mail (null MX)"
