@@ -204,6 +204,8 @@ type Host struct {
 	TLS        bool                 `yaml:"tls"`
 	// Auth, when set, is required (AUTH PLAIN) before MAIL.
 	Auth *Credentials `yaml:"auth"`
+	// MaxRecipients answers 452 4.5.3 to every RCPT past this many in a transaction.
+	MaxRecipients int `yaml:"max_recipients"`
 }
 
 // Behaviour is what a fake host does. In YAML it is either a bare action

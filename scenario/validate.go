@@ -519,6 +519,9 @@ func (v *validator) internet() {
 		}
 		v.behaviour(p+".behaviour", h.Behaviour)
 		v.hostRecipients(p+".recipients", h.Recipients)
+		if h.MaxRecipients < 0 {
+			v.errorf(p+".max_recipients", "must not be negative, got %d", h.MaxRecipients)
+		}
 		if h.Auth != nil {
 			v.credentials(p+".auth", h.Auth)
 		}

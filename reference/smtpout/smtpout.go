@@ -350,44 +350,81 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 			return all(rcpts, Result{Reply: r, RemoteMTA: t.name}), true
 		}
 	}
-	if err := cl.Mail(from, nil); err != nil {
-		return fail(err, false)
-	}
 	results := make([]Result, len(rcpts))
-	accepted := 0
-	for i, rc := range rcpts {
-		results[i] = Result{Rcpt: rc, RemoteMTA: t.name}
-		if err := cl.Rcpt(rc, nil); err != nil {
-			results[i].Reply, results[i].Permanent = reply(err)
+	pending := make([]int, len(rcpts))
+	for i := range pending {
+		pending[i] = i
+	}
+	// A next hop that takes only so many recipients per transaction answers the rest
+	// 452 (or 552): those go in the next transaction of the same session, until a
+	// transaction takes none (RFC 5321 §4.5.3.1.10, QUEUE-008).
+	for first := true; len(pending) > 0; first = false {
+		if !first {
+			if err := cl.Reset(); err != nil {
+				r, _ := reply(err)
+				for _, i := range pending {
+					results[i] = Result{Rcpt: rcpts[i], Reply: r, RemoteMTA: t.name}
+				}
+				return results, false
+			}
+		}
+		more, progressed := c.transaction(cl, t, from, rcpts, pending, data, results)
+		if !progressed {
+			break
+		}
+		pending = more
+	}
+	_ = cl.Quit()
+	return results, false
+}
+
+// transaction sends one MAIL, a RCPT for each of rcpts[pending] and, when any is
+// accepted, the data, filling in results. It returns the recipients refused only for
+// being too many, to go again, and whether any recipient was accepted.
+func (c *Client) transaction(cl *smtp.Client, t target, from string, rcpts []string, pending []int, data []byte, results []Result) (again []int, progressed bool) {
+	if err := cl.Mail(from, nil); err != nil {
+		r, perm := reply(err)
+		for _, i := range pending {
+			results[i] = Result{Rcpt: rcpts[i], Reply: r, Permanent: perm, RemoteMTA: t.name}
+		}
+		return nil, false
+	}
+	var accepted []int
+	for _, i := range pending {
+		results[i] = Result{Rcpt: rcpts[i], RemoteMTA: t.name}
+		err := cl.Rcpt(rcpts[i], nil)
+		if err == nil {
+			accepted = append(accepted, i)
 			continue
 		}
-		accepted++
+		results[i].Reply, results[i].Permanent = reply(err)
+		var se *smtp.SMTPError
+		if len(accepted) > 0 && errors.As(err, &se) && (se.Code == 452 || se.Code == 552) {
+			// Too many recipients for this transaction: temporary, whatever the class.
+			results[i].Permanent = false
+			again = append(again, i)
+		}
 	}
-	if accepted == 0 {
-		return results, false
+	if len(accepted) == 0 {
+		return nil, false
 	}
 	w, err := cl.Data()
 	if err == nil {
 		if _, err = w.Write(data); err == nil {
 			var resp *smtp.DataResponse
-			resp, err = w.CloseWithResponse()
-			if err == nil {
-				for i := range results {
-					if results[i].Reply == "" {
-						results[i].Delivered = true
-						results[i].Reply = "250 " + resp.StatusText
-					}
+			if resp, err = w.CloseWithResponse(); err == nil {
+				for _, i := range accepted {
+					results[i].Delivered = true
+					results[i].Reply = "250 " + resp.StatusText
 				}
-				_ = cl.Quit()
-				return results, false
+				return again, true
 			}
 		}
 	}
 	r, perm := reply(err)
-	for i := range results {
-		if results[i].Reply == "" {
-			results[i].Reply, results[i].Permanent = r, perm
-		}
+	for _, i := range accepted {
+		results[i].Reply, results[i].Permanent = r, perm
 	}
-	return results, false
+	// The data failed: the recipients left over wait for the next attempt.
+	return nil, false
 }

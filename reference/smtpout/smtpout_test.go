@@ -175,3 +175,27 @@ func TestMXLoopsBackToMyself(t *testing.T) {
 		t.Errorf("an MX less preferred than the sender itself was tried %d times", n)
 	}
 }
+
+// A next hop that takes two recipients per transaction gets the rest in further
+// transactions of the same session, none failed (QUEUE-008).
+func TestSendSplitsWhenTooManyRecipients(t *testing.T) {
+	h := host(t, "mx1.many.test", "127.207.1.11", internet.WithMaxRecipients(2))
+	c := New(dns(t, "127.207.1.53"), "edge1.contoso.test", WithPort(port), WithTimeout(5*time.Second))
+	rcpts := []string{"a@many.test", "b@many.test", "c@many.test", "d@many.test", "e@many.test"}
+	res := c.Send(context.Background(), Hop{Hosts: []string{"[127.207.1.11]"}}, "x@contoso.test", rcpts, []byte("Subject: t\r\n\r\nhi\r\n"))
+	for _, r := range res {
+		if !r.Delivered {
+			t.Errorf("%s: %s, want delivered", r.Rcpt, r.Reply)
+		}
+	}
+	if n := len(h.Sessions()); n != 1 {
+		t.Errorf("%d sessions, want one", n)
+	}
+	var got []int
+	for _, m := range h.Messages() {
+		got = append(got, len(m.RcptTo))
+	}
+	if len(got) != 3 || got[0] != 2 || got[1] != 2 || got[2] != 1 {
+		t.Errorf("transactions took %v recipients, want [2 2 1]", got)
+	}
+}

@@ -231,6 +231,25 @@ var _ = Describe("Queues", Label("queue"), func() {
 		Expect(w.Received("mx1.fabrikam.test")[0].RcptTo).To(ConsistOf("bob@fabrikam.test", "carol@fabrikam.test", "dave@fabrikam.test"))
 	})
 
+	It("delivers the recipients refused with 452 after 100 RCPTs in later transactions", f.Clause("QUEUE-008"), func() {
+		w := world("accept")
+		var rcpts []string
+		for i := 0; i < 150; i++ {
+			rcpts = append(rcpts, fmt.Sprintf("user%03d@many.test", i))
+		}
+		s, _ := submit(w, rcpts...)
+		got := func() []string {
+			var out []string
+			for _, m := range w.Received("mx1.many.test") {
+				out = append(out, m.RcptTo...)
+			}
+			return out
+		}
+		Eventually(got).WithTimeout(w.After(w.Timers("EDGE1").Retry)).Should(ConsistOf(rcpts), s.Explain("every recipient delivered, the last 50 in later transactions"))
+		Expect(len(w.Received("mx1.many.test"))).To(BeNumerically(">=", 2), s.Explain("more than one transaction"))
+		Expect(failedCount(w)).To(BeZero(), s.Explain("no recipient failed"))
+	})
+
 	It("does not remember a 5xx to MAIL for the next message", f.Clause("QUEUE-009"), func() {
 		w := world(`{action: reject, stage: mail, code: 550, enhanced: 5.7.1, text: "sender refused"}`)
 		s, _ := submit(w, "bob@fabrikam.test")
