@@ -25,6 +25,7 @@ const (
 	DefaultTransientRetryCount        = 6
 	DefaultDelayNotification          = 4 * time.Hour
 	DefaultMessageExpiration          = 48 * time.Hour
+	DefaultPoisonThreshold            = 2
 	DefaultBind                       = ":25"
 	DefaultDomainType                 = Authoritative // New-AcceptedDomain's default DomainType
 	DefaultAction                     = "accept"
@@ -42,6 +43,7 @@ var defaultTable = [][2]string{
 	{"org.servers[].transient_retry_count", fmt.Sprint(DefaultTransientRetryCount)},
 	{"org.servers[].delay_notification", Duration(DefaultDelayNotification).String()},
 	{"org.servers[].message_expiration", Duration(DefaultMessageExpiration).String()},
+	{"org.servers[].poison_threshold", fmt.Sprint(DefaultPoisonThreshold)},
 	{"org.receive_connectors[].name", `SERVER\DefaultN (N: the connector's index among its server's connectors, from 0)`},
 	{"org.receive_connectors[].bind", DefaultBind},
 	{"org.send_connectors[].enabled", "true"},
@@ -135,6 +137,10 @@ func (s *Scenario) ApplyDefaults() {
 		}
 		if sv.MessageExpiration == 0 {
 			sv.MessageExpiration = Duration(DefaultMessageExpiration)
+		}
+		if sv.PoisonThreshold == nil {
+			n := DefaultPoisonThreshold
+			sv.PoisonThreshold = &n
 		}
 	}
 	perServer := map[string]int{}

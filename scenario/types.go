@@ -89,6 +89,9 @@ type Server struct {
 	// MessageExpiration is how long after arrival an undelivered message is given up
 	// with a failed DSN (MessageExpirationTimeout, QUEUE-005).
 	MessageExpiration Duration `yaml:"message_expiration"`
+	// PoisonThreshold is how many attempts that died with the server make a message
+	// poison (QUEUE-011); 0 never does. Default 2.
+	PoisonThreshold *int `yaml:"poison_threshold"`
 }
 
 // Permission is an Exchange permission group of a receive connector.

@@ -239,6 +239,9 @@ func (v *validator) serverList() {
 				v.errorf(p+"."+d.key, "must be positive, got %s", d.val)
 			}
 		}
+		if sv.PoisonThreshold != nil && *sv.PoisonThreshold < 0 {
+			v.errorf(p+".poison_threshold", "must not be negative, got %d", *sv.PoisonThreshold)
+		}
 		if sv.TransientRetryCount != nil && *sv.TransientRetryCount < 0 {
 			v.errorf(p+".transient_retry_count", "must not be negative, got %d", *sv.TransientRetryCount)
 		}

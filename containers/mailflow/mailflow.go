@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -308,4 +309,16 @@ func (s *lineSplitter) Accept(l testcontainers.Log) {
 		}
 		s.buf = s.buf[i+1:]
 	}
+}
+
+// Kill stops a container the way a crash would, SIGKILL with no warning, then starts it
+// again: the same file system (and so the same spool), its readiness awaited again.
+func Kill(ctx context.Context, c testcontainers.Container) error {
+	if out, err := exec.CommandContext(ctx, "docker", "kill", "--signal", "KILL", c.GetContainerID()).CombinedOutput(); err != nil {
+		return fmt.Errorf("docker kill %s: %w: %s", c.GetContainerID(), err, bytes.TrimSpace(out))
+	}
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("restarting %s after the kill: %w", c.GetContainerID(), err)
+	}
+	return nil
 }

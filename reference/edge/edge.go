@@ -104,7 +104,7 @@ func Start(ctx context.Context, cfg Config) (*Edge, error) {
 	e.queue, err = queue.New(sp, queue.WithClock(cfg.Clock), queue.WithTrace(cfg.Trace),
 		queue.WithServer(cfg.Server.Name), queue.WithSchedule(Schedule(cfg.Server)),
 		queue.WithLogger(log), queue.WithDeliverer(e), queue.WithFailureHandler(e.sendDSN),
-		queue.WithDelayHandler(e.sendDelayDSN))
+		queue.WithDelayHandler(e.sendDelayDSN), queue.WithPoisonThreshold(poisonThreshold(cfg.Server)))
 	if err != nil {
 		return nil, fmt.Errorf("edge %s: %w", cfg.Server.Name, err)
 	}
@@ -284,4 +284,11 @@ func Schedule(sv *scenario.Server) queue.Schedule {
 		s.TransientInterval = s.Interval
 	}
 	return s
+}
+
+func poisonThreshold(sv *scenario.Server) int {
+	if sv.PoisonThreshold == nil {
+		return queue.PoisonThreshold
+	}
+	return *sv.PoisonThreshold
 }

@@ -70,6 +70,7 @@ type Queue struct {
 	log       *slog.Logger
 	onFail    FailureHandler
 	onDelay   DelayHandler
+	poison    int
 
 	mu      sync.Mutex
 	msgs    map[string]*Message
@@ -87,6 +88,11 @@ func WithServer(name string) Option     { return func(q *Queue) { q.server = nam
 func WithRetryInterval(d time.Duration) Option {
 	return func(q *Queue) { q.sched.Interval, q.sched.TransientInterval = d, d }
 }
+
+// WithPoisonThreshold sets how many attempts that never finished make a message
+// poison (default PoisonThreshold); 0 never does, for a server killed from outside on
+// purpose, whose interrupted attempts say nothing about the message.
+func WithPoisonThreshold(n int) Option { return func(q *Queue) { q.poison = n } }
 
 // WithSchedule sets the retry, delay-notification and expiry timers.
 func WithSchedule(s Schedule) Option   { return func(q *Queue) { q.sched = s } }
@@ -117,7 +123,7 @@ func nopRecorder() trace.Recorder { return trace.NewLog(nil) }
 // New opens the queue over spool and loads what a previous run left in it.
 func New(spool *Spool, opts ...Option) (*Queue, error) {
 	q := &Queue{
-		spool: spool, clock: clock.Real{}, sched: Schedule{Interval: 10 * time.Minute}, log: slog.Default(),
+		spool: spool, clock: clock.Real{}, sched: Schedule{Interval: 10 * time.Minute}, log: slog.Default(), poison: PoisonThreshold,
 		msgs: map[string]*Message{}, busy: map[string]bool{}, wake: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
@@ -131,7 +137,7 @@ func New(spool *Spool, opts ...Option) (*Queue, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	for _, m := range existing {
-		if m.Crashes >= PoisonThreshold && m.Queue != QueuePoison {
+		if q.isPoison(m) && m.Queue != QueuePoison {
 			// Its attempts died with the process twice: never again automatically.
 			m.Queue = QueuePoison
 			if err := spool.Save(m); err != nil {
@@ -330,6 +336,8 @@ func (q *Queue) deliver(ctx context.Context, m *Message, data []byte) (out []Out
 	return q.deliverer.Deliver(ctx, m, m.Pending(), data), true
 }
 
+func (q *Queue) isPoison(m *Message) bool { return q.poison > 0 && m.Crashes >= q.poison }
+
 func (q *Queue) release(m *Message) {
 	q.mu.Lock()
 	delete(q.busy, m.ID)
@@ -388,7 +396,7 @@ func (q *Queue) apply(m *Message, outcomes []Outcome, finished bool) {
 	defer delete(q.busy, m.ID)
 	now := q.clock.Now()
 	if !finished {
-		if m.Crashes >= PoisonThreshold {
+		if q.isPoison(m) {
 			m.Queue = QueuePoison
 		}
 		m.NextAttempt = now.Add(q.sched.RetryAfter(m.Attempts + 1))

@@ -65,7 +65,8 @@ const (
 	QueuePoison      = "Poison"
 )
 
-// PoisonThreshold is how many interrupted attempts make a message poison.
+// PoisonThreshold is how many interrupted attempts make a message poison, Exchange's
+// default (EX-QUEUES).
 const PoisonThreshold = 2
 
 // Pending lists the recipients still to deliver.

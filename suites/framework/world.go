@@ -193,6 +193,17 @@ func (w *World) Mailbox(addr string) [][]byte {
 	return nil
 }
 
+// Crash stops a server abruptly and starts it again on its spool (QUEUE-010), or
+// reports the spec N/A on a target that cannot.
+func (w *World) Crash(name string) {
+	ginkgo.GinkgoHelper()
+	c, ok := w.Topology.(interface{ CrashServer(string) error })
+	if !ok {
+		ginkgo.Skip(fmt.Sprintf("N/A: target %s cannot crash and restart a server", targetName()))
+	}
+	gomega.Expect(c.CrashServer(name)).To(gomega.Succeed(), "crashing and restarting %s", name)
+}
+
 // StopServer takes a server of the organisation down for the rest of the spec, or
 // reports the spec N/A on a target that cannot.
 func (w *World) StopServer(name string) {

@@ -400,6 +400,20 @@ func (t *Topology) Stop(ctx context.Context) error {
 }
 
 // StopServer stops one server's container (it stays until Stop removes it).
+// CrashServer kills a server's container with SIGKILL and starts it again on the same
+// file system, spool included (QUEUE-010).
+func (t *Topology) CrashServer(name string) error {
+	t.mu.Lock()
+	c, ok := t.servers[strings.ToLower(name)]
+	t.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return mailflow.Kill(ctx, c.Container)
+}
+
 func (t *Topology) StopServer(name string) error {
 	t.mu.Lock()
 	c, ok := t.servers[strings.ToLower(name)]

@@ -50,6 +50,7 @@ type Topology struct {
 	dir        *directory.Client
 	fleet      *internet.Fleet
 	edges      map[string]*edge.Edge
+	edgeCfgs   map[string]edge.Config // how each Edge was started, to start it again
 	hubs       map[string]*hub.Server
 	mailboxes  map[string]*mailbox.Server
 	listeners  []Listener
@@ -95,7 +96,7 @@ func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topolo
 	t := &Topology{
 		scenario: s, plan: plan, port: cfg.port,
 		clock: clock.NewFake(time.Now().UTC().Truncate(time.Second)),
-		fleet: internet.NewFleet(), edges: map[string]*edge.Edge{}, log: cfg.log,
+		fleet: internet.NewFleet(), edges: map[string]*edge.Edge{}, edgeCfgs: map[string]edge.Config{}, log: cfg.log,
 		hubs: map[string]*hub.Server{}, mailboxes: map[string]*mailbox.Server{},
 	}
 	if cfg.traceOut != nil {
@@ -239,14 +240,16 @@ func (t *Topology) startServers(ctx context.Context) error {
 			}
 		}
 		stc := ca.LazyServerConfig(srv.FQDN, ip.String())
-		e, err := edge.Start(ctx, edge.Config{
+		cfg := edge.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: orgRanges,
 			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
 			Trace: t.trace, Clock: t.clock, ServerTLS: stc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
-		})
+		}
+		e, err := edge.Start(ctx, cfg)
 		if err != nil {
 			return err
 		}
+		t.edgeCfgs[strings.ToLower(srv.Name)] = cfg
 		t.edges[strings.ToLower(srv.Name)] = e
 		for _, l := range e.Listeners() {
 			t.listeners = append(t.listeners, Listener{Name: srv.Name + `\` + l.Name, Kind: "smtp", Addr: l.Addr})
@@ -398,6 +401,26 @@ func (t *Topology) Stop(ctx context.Context) error {
 
 // StopServer takes one Hub or Mailbox server down (its listeners close; its spool
 // stays), as a host that died would.
+// CrashServer drops an Edge at once, without letting its queue finish what it was
+// doing, and starts it again on the same spool, as a restart after a crash would: all
+// it knows afterwards is what was on disk (QUEUE-010). The crash test kills a real
+// server process with SIGKILL for the same clause.
+func (t *Topology) CrashServer(name string) error {
+	cfg, ok := t.edgeCfgs[strings.ToLower(name)]
+	if !ok {
+		return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
+	}
+	if err := t.edges[strings.ToLower(name)].Close(); err != nil {
+		return err
+	}
+	e, err := edge.Start(context.Background(), cfg)
+	if err != nil {
+		return fmt.Errorf("inprocess: restarting %s: %w", name, err)
+	}
+	t.edges[strings.ToLower(name)] = e
+	return nil
+}
+
 func (t *Topology) StopServer(name string) error {
 	if h, ok := t.hubs[strings.ToLower(name)]; ok {
 		return h.Close()

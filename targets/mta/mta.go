@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mailflow/mailflow/containers/mailflow"
 	"io"
 	"net"
 	"net/netip"
@@ -359,6 +360,17 @@ var fixedRetry = map[string]string{
 
 // FixedRetrySchedule says why a retry cannot be awaited within a spec ("" when it can).
 func (t *Topology) FixedRetrySchedule() string { return fixedRetry[t.profile.Name] }
+
+// CrashServer kills the MTA's container with SIGKILL and starts it again on the same
+// file system, its queue included (QUEUE-010).
+func (t *Topology) CrashServer(name string) error {
+	if !strings.EqualFold(name, t.edge.Name) {
+		return fmt.Errorf("server %q: the MTA plays %s only", name, t.edge.Name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return mailflow.Kill(ctx, t.ctr)
+}
 
 // QueueTimers are the timers every profile is given, whatever the scenario says.
 func (t *Topology) QueueTimers(string) (retry, delay, expiry time.Duration) {
