@@ -25,6 +25,7 @@ import (
 	// The suites register their specs when imported, as Kubernetes' e2e.test does.
 	_ "github.com/mailflow/mailflow/suites/accept"
 	_ "github.com/mailflow/mailflow/suites/dnssuite"
+	_ "github.com/mailflow/mailflow/suites/dsnsuite"
 	_ "github.com/mailflow/mailflow/suites/mailboxsuite"
 	_ "github.com/mailflow/mailflow/suites/queuesuite"
 	_ "github.com/mailflow/mailflow/suites/relay"

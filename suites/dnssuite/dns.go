@@ -23,12 +23,9 @@ import (
 
 var seq atomic.Int64
 
-// fromOrg is alice@contoso.test relaying through the Edge.
-var fromOrg = f.Via{Server: "EDGE1", Connector: "From Org", ClientIn: "127.66.0.0/16", Helo: "hub1.contoso.test", From: "alice@contoso.test"}
-
 func submit(w *f.World, rcpts ...string) *f.Session {
 	GinkgoHelper()
-	return w.Submit(fromOrg, fmt.Sprintf("dns-%d@contoso.test", seq.Add(1)), rcpts...)
+	return w.Submit(f.FromOrg, fmt.Sprintf("dns-%d@contoso.test", seq.Add(1)), rcpts...)
 }
 
 // failed are the failed-DSN recipient blocks in alice's mailbox.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/textproto"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -85,12 +86,23 @@ type Via struct {
 	Helo, From string
 }
 
-// Internet is a sender on the Internet at EDGE1's "Internet" connector.
-var Internet = Via{Server: "EDGE1", Connector: "Internet", Helo: "mail.fabrikam.test", From: "bob@fabrikam.test"}
+// FromOrg is alice@contoso.test, inside the organisation, relaying through EDGE1's
+// "From Org" connector (127.66.0.0/16).
+var FromOrg = Via{Server: "EDGE1", Connector: "From Org", ClientIn: "127.66.0.0/16", Helo: "hub1.contoso.test", From: "alice@contoso.test"}
 
-// Submit sends one short message with Message-ID <id> to rcpts as v says, and expects
-// every step accepted; it returns the session for explanations.
-func (w *World) Submit(v Via, id string, rcpts ...string) *Session {
+// Typed normalises an RFC 3464 "type; value" field ("rfc822; a@b" becomes
+// "rfc822;a@b"): white space around the ";" is optional and the type is
+// case-insensitive.
+func Typed(v string) string {
+	t, val, ok := strings.Cut(v, ";")
+	if !ok {
+		return strings.TrimSpace(v)
+	}
+	return strings.ToLower(strings.TrimSpace(t)) + ";" + strings.TrimSpace(val)
+}
+
+// DialVia opens a session as v says and sends EHLO.
+func (w *World) DialVia(v Via) *Session {
 	ginkgo.GinkgoHelper()
 	var s *Session
 	if v.ClientIn == "" {
@@ -101,6 +113,17 @@ func (w *World) Submit(v Via, id string, rcpts ...string) *Session {
 		s, _ = DialFrom(w.ClientIn(v.ClientIn), addr)
 	}
 	s.Cmd("EHLO %s", v.Helo)
+	return s
+}
+
+// Internet is a sender on the Internet at EDGE1's "Internet" connector.
+var Internet = Via{Server: "EDGE1", Connector: "Internet", Helo: "mail.fabrikam.test", From: "bob@fabrikam.test"}
+
+// Submit sends one short message with Message-ID <id> to rcpts as v says, and expects
+// every step accepted; it returns the session for explanations.
+func (w *World) Submit(v Via, id string, rcpts ...string) *Session {
+	ginkgo.GinkgoHelper()
+	s := w.DialVia(v)
 	gomega.Expect(s.Cmd("MAIL FROM:<%s>", v.From)).To(HaveClass(2), s.Explain("sender accepted"))
 	for _, r := range rcpts {
 		gomega.Expect(s.Cmd("RCPT TO:<%s>", r)).To(HaveClass(2), s.Explain("%s accepted", r))

@@ -42,15 +42,12 @@ func behaviourOf(text string) scenario.Behaviour {
 
 var seq atomic.Int64
 
-// fromOrg is alice@contoso.test, inside the organisation, relaying through the Edge.
-var fromOrg = f.Via{Server: "EDGE1", Connector: "From Org", ClientIn: "127.66.0.0/16", Helo: "hub1.contoso.test", From: "alice@contoso.test"}
-
 // submit relays one message from alice to rcpts and returns the session and the
 // message's Message-ID.
 func submit(w *f.World, rcpts ...string) (*f.Session, string) {
 	GinkgoHelper()
 	id := fmt.Sprintf("queue-%d@contoso.test", seq.Add(1))
-	return w.Submit(fromOrg, id, rcpts...), id
+	return w.Submit(f.FromOrg, id, rcpts...), id
 }
 
 // notices are the DSNs in alice's mailbox, parsed, with the Action of each block.
@@ -163,9 +160,9 @@ var _ = Describe("Queues", Label("queue"), func() {
 		w := world(`{action: reject, stage: data, code: 554, enhanced: 5.6.0, text: "content rejected"}`)
 		s, _ := submit(w, "bob@fabrikam.test", "carol@fabrikam.test")
 		Eventually(func() int { return failedCount(w) }).Should(BeNumerically(">=", 1), s.Explain("a failed DSN"))
-		f, _ := notices(w)
+		nf, _ := notices(w)
 		var failed []string
-		for _, p := range f {
+		for _, p := range nf {
 			for _, r := range p.Recipients {
 				failed = append(failed, strings.ToLower(dsn.Field(r, "Final-Recipient")))
 			}
@@ -208,8 +205,8 @@ var _ = Describe("Queues", Label("queue"), func() {
 		Eventually(func() int { return w.Queue("EDGE1") }).Should(BeZero(), s.Explain("the message left the queue"))
 		w.After(t.Retry)
 		Consistently(func() int { return failedCount(w) }).WithTimeout(time.Second).Should(Equal(1), s.Explain("exactly one"))
-		f, _ := notices(w)
-		Expect(typed(dsn.Field(f[0].Recipients[0], "Final-Recipient"))).To(Equal("rfc822;bob@fabrikam.test"))
+		nf, _ := notices(w)
+		Expect(f.Typed(dsn.Field(nf[0].Recipients[0], "Final-Recipient"))).To(Equal("rfc822;bob@fabrikam.test"))
 	})
 
 	It("sends one delay DSN at the delay-notification time and keeps trying", f.Clause("QUEUE-006"), func() {
@@ -322,12 +319,3 @@ var _ = Describe("Queues", Label("queue"), func() {
 		Expect(w.Queues("EDGE1")).To(And(HaveKeyWithValue("Submission", 0), HaveKeyWithValue("Unreachable", 0), HaveKeyWithValue("Poison", 0)), s.Explain("Submission, Unreachable and Poison are listed"))
 	})
 })
-
-// typed normalises an RFC 3464 "type; value" field: no spaces, type lower-cased.
-func typed(v string) string {
-	t, val, ok := strings.Cut(v, ";")
-	if !ok {
-		return strings.TrimSpace(v)
-	}
-	return strings.ToLower(strings.TrimSpace(t)) + ";" + strings.TrimSpace(val)
-}

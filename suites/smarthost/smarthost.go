@@ -56,7 +56,7 @@ const accepting = `    - {name: smarthost.isp.test, behaviour: accept}
 // submit sends one message from the organisation side of the Edge.
 func submit(w *f.World, rcpts ...string) *f.Session {
 	GinkgoHelper()
-	return w.Submit(f.Via{Server: "EDGE1", Connector: "From Org", ClientIn: "127.66.0.0/16", Helo: "hub1.contoso.test", From: "alice@contoso.test"}, "out@contoso.test", rcpts...)
+	return w.Submit(f.FromOrg, "out@contoso.test", rcpts...)
 }
 
 func queued(w *f.World) int {
@@ -157,11 +157,11 @@ var _ = Describe("Smart-host forwarding", Label("smarthost"), func() {
 		Expect(p.Recipients).To(HaveLen(1), s.Explain("one failed recipient block"))
 		blk := p.Recipients[0]
 		// RFC 3464 fields are "type; value" with optional white space around the ";".
-		Expect(typed(dsn.Field(blk, "Final-Recipient"))).To(Equal("rfc822;bob@fabrikam.test"), s.Explain("Final-Recipient is the failed recipient"))
+		Expect(f.Typed(dsn.Field(blk, "Final-Recipient"))).To(Equal("rfc822;bob@fabrikam.test"), s.Explain("Final-Recipient is the failed recipient"))
 		Expect(strings.ToLower(dsn.Field(blk, "Action"))).To(Equal("failed"), s.Explain("Action: failed"))
 		Expect(dsn.Field(blk, "Status")).To(HavePrefix("5."), s.Explain("a permanent Status"))
-		Expect(typed(dsn.Field(blk, "Remote-MTA"))).To(Equal("dns;smarthost.isp.test"), s.Explain("Remote-MTA names the smart host"))
-		Expect(typed(dsn.Field(blk, "Diagnostic-Code"))).To(Equal("smtp;550 5.1.1 no such user here"), s.Explain("Diagnostic-Code is the smart host's reply"))
+		Expect(f.Typed(dsn.Field(blk, "Remote-MTA"))).To(Equal("dns;smarthost.isp.test"), s.Explain("Remote-MTA names the smart host"))
+		Expect(f.Typed(dsn.Field(blk, "Diagnostic-Code"))).To(Equal("smtp;550 5.1.1 no such user here"), s.Explain("Diagnostic-Code is the smart host's reply"))
 		if st := dsn.Field(blk, "Status"); st != "5.1.1" {
 			f.Info("Status %s where the smart host answered 5.1.1", st)
 		}
@@ -226,14 +226,4 @@ func failedDSNs(ms [][]byte) []string {
 		}
 	}
 	return out
-}
-
-// typed normalises an RFC 3464 "type; value" field for comparison: the type in lower
-// case, no white space around the ";", runs of white space in the value folded.
-func typed(v string) string {
-	t, val, ok := strings.Cut(v, ";")
-	if !ok {
-		return strings.Join(strings.Fields(v), " ")
-	}
-	return strings.ToLower(strings.TrimSpace(t)) + ";" + strings.Join(strings.Fields(val), " ")
 }
