@@ -26,6 +26,7 @@ const (
 	DefaultDelayNotification          = 4 * time.Hour
 	DefaultMessageExpiration          = 48 * time.Hour
 	DefaultPoisonThreshold            = 2
+	DefaultInactivityTimeout          = 5 * time.Minute // a receive connector's ConnectionInactivityTimeout
 	DefaultBind                       = ":25"
 	DefaultDomainType                 = Authoritative // New-AcceptedDomain's default DomainType
 	DefaultAction                     = "accept"
@@ -46,6 +47,7 @@ var defaultTable = [][2]string{
 	{"org.servers[].poison_threshold", fmt.Sprint(DefaultPoisonThreshold)},
 	{"org.receive_connectors[].name", `SERVER\DefaultN (N: the connector's index among its server's connectors, from 0)`},
 	{"org.receive_connectors[].bind", DefaultBind},
+	{"org.receive_connectors[].inactivity_timeout", Duration(DefaultInactivityTimeout).String()},
 	{"org.send_connectors[].enabled", "true"},
 	{"org.recipients[].type", string(RecipientMailbox)},
 	{"internet.hosts[].behaviour.action", DefaultAction + " (also for per-recipient behaviours)"},
@@ -154,6 +156,9 @@ func (s *Scenario) ApplyDefaults() {
 		perServer[k]++
 		if rc.Bind == "" {
 			rc.Bind = DefaultBind
+		}
+		if rc.InactivityTimeout == 0 {
+			rc.InactivityTimeout = Duration(DefaultInactivityTimeout)
 		}
 	}
 	for i := range s.Org.SendConnectors {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Server finds a server by name, ignoring case as Active Directory does.
@@ -168,4 +169,16 @@ func ParseSmartHost(s string) (SmartHost, error) {
 func isIP(s string) bool {
 	_, err := netip.ParseAddr(s)
 	return err == nil
+}
+
+// InactivityTimeout is the shortest inactivity timeout of server's receive connectors
+// (0 when none sets one): what one listener serving them all enforces.
+func (s *Scenario) InactivityTimeout(server string) time.Duration {
+	var d time.Duration
+	for _, rc := range s.ReceiveConnectorsOf(server) {
+		if t := rc.InactivityTimeout.D(); t > 0 && (d == 0 || t < d) {
+			d = t
+		}
+	}
+	return d
 }

@@ -124,6 +124,9 @@ type ReceiveConnector struct {
 	AuthRequiresTLS bool `yaml:"auth_requires_tls"`
 	MaxRecipients   int  `yaml:"max_recipients"`
 	MaxMessageSize  int  `yaml:"max_message_size"`
+	// InactivityTimeout drops a client that sends nothing for this long, in the middle
+	// of DATA too (ConnectionInactivityTimeout, SEC-005). Default 5m.
+	InactivityTimeout Duration `yaml:"inactivity_timeout"`
 }
 
 type SendConnector struct {

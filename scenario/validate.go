@@ -287,6 +287,9 @@ func (v *validator) receiveConnectors() {
 		if rc.MaxMessageSize < 0 {
 			v.errorf(p+".max_message_size", "must not be negative, got %d", rc.MaxMessageSize)
 		}
+		if rc.InactivityTimeout < 0 {
+			v.errorf(p+".inactivity_timeout", "must be positive, got %s", rc.InactivityTimeout)
+		}
 		sk := strings.ToLower(server)
 		name := rc.Name
 		if name == "" {

@@ -47,8 +47,11 @@ type Data struct {
 	HopLimit      int        // max Received headers (30 if 0)
 	// Short timers for tests (e.g. 10s, 1m, 5m); 0 keeps the MTA's default.
 	RetryInterval, DelayWarning, Expiry time.Duration
-	MaxMessageSize                      int64  // bytes, 0 = MTA default
-	TLSCert, TLSKey, CACert             string // paths inside the container (PEM)
+	// InactivityTimeout drops a client silent for this long, DATA included (0: the
+	// MTA's default).
+	InactivityTimeout       time.Duration
+	MaxMessageSize          int64  // bytes, 0 = MTA default
+	TLSCert, TLSKey, CACert string // paths inside the container (PEM)
 }
 
 // Domain is an accepted domain. Type is "authoritative", "internal-relay" or
@@ -235,6 +238,7 @@ type view struct {
 	RetrySecs       int
 	WarnSecs        int
 	ExpirySecs      int
+	InactivitySecs  int
 	RouteAuth       bool // some route authenticates
 	ListenerAuth    bool // some listener offers AUTH
 	AuthPorts       []int
@@ -286,6 +290,7 @@ func newView(d Data) (*view, error) {
 		v.HopLimit = 30
 	}
 	v.RetrySecs = secs(d.RetryInterval)
+	v.InactivitySecs = secs(d.InactivityTimeout)
 	v.WarnSecs = secs(d.DelayWarning)
 	v.ExpirySecs = secs(d.Expiry)
 	if v.DNS == "" {

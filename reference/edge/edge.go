@@ -155,6 +155,7 @@ func (e *Edge) listen(log *slog.Logger) error {
 		c := smtpd.Connector{
 			Name: rc.Name, Permissions: rc.Permissions, AcceptAnyRecipient: rc.AcceptAnyRecipient,
 			AuthRequiresTLS: rc.AuthRequiresTLS, MaxRecipients: rc.MaxRecipients, MaxMessageSize: rc.MaxMessageSize,
+			InactivityTimeout: rc.InactivityTimeout.D(),
 		}
 		for _, r := range rc.RemoteIPRanges {
 			p, err := parsePrefix(r)

@@ -53,6 +53,8 @@ type Connector struct {
 	AuthRequiresTLS    bool
 	MaxRecipients      int
 	MaxMessageSize     int
+	// InactivityTimeout is how long a client may send nothing, DATA included.
+	InactivityTimeout time.Duration
 }
 
 // Server serves the receive connectors that share one binding.
@@ -140,6 +142,10 @@ func New(name, hostname string, connectors []Connector, opts ...Option) *Server 
 		}
 		if c.MaxMessageSize > maxSize {
 			maxSize = c.MaxMessageSize
+		}
+		// Connectors sharing a binding share one listener: the shortest timeout wins.
+		if c.InactivityTimeout > 0 && c.InactivityTimeout < srv.ReadTimeout {
+			srv.ReadTimeout = c.InactivityTimeout
 		}
 	}
 	if srv.MaxRecipients == 0 {

@@ -149,6 +149,16 @@ func (s *Session) Closed() bool {
 	return err != nil && !isTimeout(err)
 }
 
+// AwaitClose waits up to d for the server to close the connection, taking whatever
+// it says first (a 421, say); it reports whether the connection ended and what was
+// said.
+func (s *Session) AwaitClose(d time.Duration) (bool, string) {
+	_ = s.conn.SetReadDeadline(time.Now().Add(d))
+	b, err := io.ReadAll(s.conn)
+	fmt.Fprintf(&s.log, "S: %q (then the connection ended: %v)\n", b, err == nil)
+	return err == nil || !isTimeout(err), string(b)
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()

@@ -266,3 +266,13 @@ func (w *World) After(d time.Duration) time.Duration {
 	}
 	return d + d/2 + 30*time.Second
 }
+
+// InactivityTimeout is how long server waits on a silent client before it drops it
+// (SEC-005): the shortest of its receive connectors', unless the target enforces its
+// own.
+func (w *World) InactivityTimeout(server string) time.Duration {
+	if t, ok := w.Topology.(interface{ InactivityTimeout(string) time.Duration }); ok {
+		return t.InactivityTimeout(server)
+	}
+	return w.Scenario.InactivityTimeout(server)
+}

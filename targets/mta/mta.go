@@ -202,7 +202,8 @@ func (t *Topology) profileData(dnsIP netip.Addr, internal []string) profiles.Dat
 	d := profiles.Data{
 		Hostname: strings.TrimSuffix(t.edge.FQDN, "."), DNS: dnsIP.String(),
 		HopLimit: t.edge.MaxHopCount, RetryInterval: RetryInterval, DelayWarning: DelayWarning, Expiry: Expiry,
-		TLSCert: "/etc/mailflow/tls/cert.pem", TLSKey: "/etc/mailflow/tls/key.pem", CACert: "/etc/mailflow/tls/ca.pem",
+		InactivityTimeout: s.InactivityTimeout(t.edge.Name),
+		TLSCert:           "/etc/mailflow/tls/cert.pem", TLSKey: "/etc/mailflow/tls/key.pem", CACert: "/etc/mailflow/tls/ca.pem",
 	}
 	if len(internal) > 0 {
 		d.InternalHost = internal[0]
@@ -370,6 +371,15 @@ func (t *Topology) CrashServer(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return mailflow.Kill(ctx, t.ctr)
+}
+
+// InactivityTimeout is how long the MTA waits on a silent client: the scenario's,
+// or OpenSMTPD's built-in five minutes, which smtpd.conf cannot change.
+func (t *Topology) InactivityTimeout(string) time.Duration {
+	if t.profile.Name == "opensmtpd" {
+		return 5 * time.Minute
+	}
+	return t.scenario.InactivityTimeout(t.edge.Name)
 }
 
 // QueueTimers are the timers every profile is given, whatever the scenario says.
