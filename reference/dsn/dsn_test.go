@@ -217,29 +217,61 @@ func TestBuildParseRoundTrip(t *testing.T) {
 	}
 }
 
+// TestGolden keeps one DSN of each kind as a file a mail client can open, and reads
+// each back with go-message: a multipart/report whose second part is the
+// delivery-status (DSN-003).
 func TestGolden(t *testing.T) {
-	r := base(Recipient{FinalRecipient: "bob@fabrikam.test", OriginalRecipient: "Bob.Alias@fabrikam.test", Action: Failed, Status: "5.1.1",
-		RemoteMTA: "smarthost.isp.test", DiagnosticCode: "550 5.1.1 User unknown", LastAttempt: arrival.Add(time.Minute)})
-	r.Date = arrival.Add(5 * time.Minute)
-	r.EnvelopeID = "QQ314159"
-	r.MessageID = "dsn-1@edge1.contoso.test"
-	r.boundary = "=_dsn-golden-boundary"
-	b, err := Build(r)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		file string
+		rc   Recipient
+	}{
+		{"failed.golden", Recipient{FinalRecipient: "bob@fabrikam.test", OriginalRecipient: "Bob.Alias@fabrikam.test", Action: Failed, Status: "5.1.1",
+			RemoteMTA: "smarthost.isp.test", DiagnosticCode: "550 5.1.1 User unknown", LastAttempt: arrival.Add(time.Minute)}},
+		{"delayed.golden", Recipient{FinalRecipient: "bob@fabrikam.test", Action: Delayed, Status: "4.2.1",
+			RemoteMTA: "mx1.fabrikam.test", DiagnosticCode: "451 4.2.1 Mailbox busy", LastAttempt: arrival.Add(4 * time.Hour),
+			WillRetryUntil: arrival.Add(48 * time.Hour)}},
+		{"delivered.golden", Recipient{FinalRecipient: "alice@contoso.test", Action: Delivered, Status: "2.0.0"}},
+		{"relayed.golden", Recipient{FinalRecipient: "bob@fabrikam.test", Action: Relayed, Status: "2.0.0", RemoteMTA: "mx1.fabrikam.test"}},
 	}
-	const path = "testdata/failed.golden"
-	if *update {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(b, want) {
-		t.Errorf("DSN differs from %s (check, then run with -update):\n%s", path, b)
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			r := base(tc.rc)
+			r.Date = arrival.Add(5 * time.Minute)
+			r.EnvelopeID = "QQ314159"
+			r.MessageID = "dsn-1@edge1.contoso.test"
+			r.boundary = "=_dsn-golden-boundary"
+			b, err := Build(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := "testdata/" + tc.file
+			if *update {
+				if err := os.WriteFile(path, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if !bytes.Equal(b, want) {
+				t.Errorf("DSN differs from %s (check, then run with -update):\n%s", path, b)
+			}
+			p, err := Parse(want)
+			if err != nil {
+				t.Fatalf("%s does not parse: %v", path, err)
+			}
+			if p.ContentType != "multipart/report" || p.ReportType != "delivery-status" || len(p.PartTypes) < 2 || p.PartTypes[1] != "message/delivery-status" {
+				t.Errorf("%s: %s report-type=%s parts %v, want multipart/report; report-type=delivery-status with message/delivery-status second",
+					path, p.ContentType, p.ReportType, p.PartTypes)
+			}
+			if len(p.Recipients) != 1 || !strings.EqualFold(Field(p.Recipients[0], "Action"), string(tc.rc.Action)) {
+				t.Errorf("%s: recipient blocks %v, want one with Action %s", path, p.Recipients, tc.rc.Action)
+			}
+			if got := Field(p.Recipients[0], "Will-Retry-Until"); (got != "") != (tc.rc.Action == Delayed) {
+				t.Errorf("%s: Will-Retry-Until %q: only a delayed DSN carries one (DSN-009)", path, got)
+			}
+		})
 	}
 }
 
