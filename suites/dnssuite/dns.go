@@ -9,6 +9,7 @@ package dnssuite
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,22 @@ import (
 )
 
 var seq atomic.Int64
+
+// trySubmit submits one message, once more if the server turns the connection away
+// under the load of many quick sessions: what DNS-003 judges is delivery, not intake.
+func trySubmit(w *f.World, rcpt string) {
+	GinkgoHelper()
+	attempt := func() bool {
+		s := w.DialVia(f.FromOrg)
+		defer s.Close()
+		if s.Cmd("MAIL FROM:<%s>", f.FromOrg.From).Code/100 != 2 || s.Cmd("RCPT TO:<%s>", rcpt).Code/100 != 2 {
+			return false
+		}
+		_, end := s.Data(fmt.Sprintf("Subject: equal\r\nMessage-ID: <dns-%d@contoso.test>\r\n\r\nHi.\r\n", seq.Add(1)))
+		return end.Code/100 == 2
+	}
+	Eventually(attempt).WithTimeout(30*time.Second).WithPolling(time.Second).Should(BeTrue(), "the server kept refusing a message to %s", rcpt)
+}
 
 func submit(w *f.World, rcpts ...string) *f.Session {
 	GinkgoHelper()
@@ -78,15 +95,22 @@ var _ = Describe("DNS", Label("dns"), func() {
 		}
 		// One message per recipient: each is an independent delivery.
 		for _, r := range rcpts {
-			submit(w, r)
+			trySubmit(w, r)
 		}
-		first := func() (a, b int) { return connections(w, "mx1.equal.test"), connections(w, "mx2.equal.test") }
-		Eventually(func() int { a, b := first(); return a + b }).WithTimeout(2*time.Minute).Should(Equal(n), "every delivery made one first contact")
-		a, _ := first()
+		delivered := func() int { return len(w.Received("mx1.equal.test")) + len(w.Received("mx2.equal.test")) }
+		Eventually(delivered).WithTimeout(3*time.Minute).Should(Equal(n), "every message delivered to one of the two MXs")
+		// A first choice is made per connection: an MTA that carries many messages over
+		// one connection makes too few choices to judge.
+		a, b := connections(w, "mx1.equal.test"), connections(w, "mx2.equal.test")
+		if a+b < n {
+			f.Info("the %d messages went over %d connections (%d and %d): too few first choices to test at N = %d", n, a+b, a, b, n)
+			return
+		}
 		// Two-sided binomial test at α = 0.01 against p = 0.5, by the normal
-		// approximation: |a - n/2| / sqrt(n/4) < 2.576.
-		z := math.Abs(float64(a)-n/2) / math.Sqrt(n/4.0)
-		Expect(z).To(BeNumerically("<", 2.576), "mx1.equal.test got %d of %d first contacts (z = %.2f)", a, n, z)
+		// approximation: |a - m/2| / sqrt(m/4) < 2.576.
+		m := float64(a + b)
+		z := math.Abs(float64(a)-m/2) / math.Sqrt(m/4)
+		Expect(z).To(BeNumerically("<", 2.576), "mx1.equal.test got %d of %d first contacts (z = %.2f)", a, a+b, z)
 	})
 
 	It("delivers to the domain's address when it has no MX", f.Clause("DNS-004"), func() {
@@ -104,7 +128,9 @@ var _ = Describe("DNS", Label("dns"), func() {
 	It("fails a nonexistent domain at once", f.Clause("DNS-006"), func() {
 		s := submit(w, "bob@nonexistent.test")
 		Eventually(func() []map[string]string { return failed(w) }).Should(HaveLen(1), s.Explain("a failed DSN without waiting for a retry"))
-		Expect(dsn.Field(failed(w)[0], "Status")).To(Or(Equal("5.1.2"), Equal("5.4.4")), s.Explain("Status 5.1.2 or 5.4.4"))
+		st := dsn.Field(failed(w)[0], "Status")
+		Expect(st).To(HavePrefix("5."), s.Explain("a permanent status"))
+		f.Should(st == "5.1.2" || st == "5.4.4", s, "Status is 5.1.2 (RFC 3463) or 5.4.4, got %s", st)
 	})
 
 	It("keeps the message queued on a temporary DNS failure", f.Clause("DNS-007"), func() {
@@ -113,7 +139,7 @@ var _ = Describe("DNS", Label("dns"), func() {
 		w.After(w.Timers("EDGE1").Retry)
 		Consistently(func() []map[string]string { return failed(w) }).WithTimeout(time.Second).Should(BeEmpty(), s.Explain("no failed DSN before expiry"))
 		t := w.Timers("EDGE1")
-		Eventually(func() []string {
+		delays := func() []string {
 			var st []string
 			for _, m := range w.Mailbox("alice@contoso.test") {
 				if p, err := dsn.Parse(m); err == nil {
@@ -125,7 +151,10 @@ var _ = Describe("DNS", Label("dns"), func() {
 				}
 			}
 			return st
-		}).WithTimeout(w.After(t.DelayNotification)).Should(ContainElement("4.4.3"), s.Explain("the delay DSN says 4.4.3"))
+		}
+		Eventually(delays).WithTimeout(w.After(t.DelayNotification+time.Minute)).ShouldNot(BeEmpty(), s.Explain("a delay DSN while the DNS fails"))
+		f.Should(slices.Contains(delays(), "4.4.3"), s, "the delay DSN says 4.4.3 (X.4.3 directory server failure), got %v", delays())
+		Expect(failed(w)).To(BeEmpty(), s.Explain("still no failed DSN"))
 	})
 
 	It("never delivers around an MX without an address, and fails in the end", f.Clause("DNS-008"), func() {
@@ -145,7 +174,9 @@ var _ = Describe("DNS", Label("dns"), func() {
 	It("fails a null-MX domain at once with 5.1.10 and connects nowhere", f.Clause("DNS-010"), func() {
 		s := submit(w, "bob@nullmx.test")
 		Eventually(func() []map[string]string { return failed(w) }).Should(HaveLen(1), s.Explain("a failed DSN without retry"))
-		Expect(dsn.Field(failed(w)[0], "Status")).To(Equal("5.1.10"), s.Explain("Status 5.1.10 (RFC 7505)"))
+		st := dsn.Field(failed(w)[0], "Status")
+		Expect(st).To(HavePrefix("5."), s.Explain("a permanent status"))
+		f.Should(st == "5.1.10", s, "Status is 5.1.10 (RFC 7505 §4.1), got %s", st)
 		Expect(connections(w, "nullmx.test")).To(BeZero(), s.Explain("the domain's address gets no connection"))
 	})
 

@@ -84,8 +84,9 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 		_, end := s.Data("Subject: a bounce\r\nMessage-ID: <null@contoso.test>\r\n\r\nHi.\r\n")
 		Expect(end).To(f.HaveClass(2))
 		Eventually(func() int { return w.MustHost("mx1.fabrikam.test").Connections() }).Should(BeNumerically(">=", 1), s.Explain("delivery was tried and refused"))
-		Eventually(func() int { return w.Queue("EDGE1") }).Should(BeZero(), s.Explain("the failure was final"))
-		Consistently(func() int { return len(w.Mailbox("alice@contoso.test")) + len(w.Received("mx1.fabrikam.test")) }).WithTimeout(time.Second).
+		// A server may keep the undeliverable bounce for its postmaster; it must send
+		// nothing about it.
+		Consistently(func() int { return len(w.Mailbox("alice@contoso.test")) + len(w.Received("mx1.fabrikam.test")) }).WithTimeout(5*time.Second).
 			Should(BeZero(), s.Explain("no DSN went anywhere"))
 	})
 
