@@ -18,8 +18,13 @@ PROCS       ?= 2
 DOCKER_CHECK = @docker info >/dev/null 2>&1 || { echo "make $@: no Docker engine answers (docker info failed); the container and MTA targets need one"; exit 1; }
 MTAS ?= postfix exim opensmtpd
 # Every container and network a run creates must be gone when it ends.
-LEFTOVERS = c=$$(docker ps -aq --filter label=org.mailflow.server); n=$$(docker network ls -q --filter label=org.mailflow.network); \
-	if [ -n "$$c$$n" ]; then echo "make $@: left behind: containers [$$c] networks [$$n]"; exit 1; fi
+# What a Docker target leaves behind: labelled containers and networks that were not
+# there when it started (the engine may be shared with another run, or hold what a
+# killed run left, which make docker-clean removes).
+DOCKER_LIST = { docker ps -aq --filter label=org.mailflow.server; docker network ls -q --filter label=org.mailflow.network; } | sort
+LEFTOVERS_BEFORE = mkdir -p $(REPORT_DIR) && $(DOCKER_LIST) > $(REPORT_DIR)/.docker-before-$@
+LEFTOVERS = left=$$($(DOCKER_LIST) | comm -13 $(REPORT_DIR)/.docker-before-$@ -); rm -f $(REPORT_DIR)/.docker-before-$@; \
+	if [ -n "$$left" ]; then echo "make $@: left behind (containers and networks):" $$left; exit 1; fi
 
 all: build
 
@@ -60,6 +65,7 @@ reference-image:
 ## topology in containers (one per server); report in $(REPORT_DIR)/reference-containers.*
 test-containers: build
 	$(DOCKER_CHECK)
+	@$(LEFTOVERS_BEFORE)
 	@img=$$(containers/reference/build-image.sh) && echo "image $$img" && \
 	MAILFLOW_REFERENCE_IMAGE=$$img MAILFLOW_DOCKER_TESTS=1 $(GO) test -count=1 ./targets/containers/ ./targets/dockernet/ && \
 	MAILFLOW_REFERENCE_IMAGE=$$img ./bin/mailflow conformance --target containers --report-dir $(REPORT_DIR)
@@ -72,6 +78,7 @@ test-containers: build
 ## complete (an MTA that does not start) is.
 test-mta: build mta-images
 	$(DOCKER_CHECK)
+	@$(LEFTOVERS_BEFORE)
 	@mkdir -p $(REPORT_DIR) && ./bin/mailflow conformance --report-dir $(REPORT_DIR) > $(REPORT_DIR)/reference-inprocess.txt \
 	  || { cat $(REPORT_DIR)/reference-inprocess.txt; exit 1; }; \
 	echo "reference-inprocess (the matrix's first column): $$(grep '^Totals' $(REPORT_DIR)/reference-inprocess.txt)"

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -379,6 +380,10 @@ func (t *Topology) Stop(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				// A container killed and started again (CrashServer) can leave an endpoint
+				// on the network that outlives the container and blocks the network's
+				// removal; a forced disconnect takes it off first.
+				_ = exec.CommandContext(ctx, "docker", "network", "disconnect", "--force", t.Net.ID, c.GetContainerID()).Run()
 				if err := c.Terminate(ctx, testcontainers.StopTimeout(2*time.Second)); err != nil {
 					mu.Lock()
 					errs = append(errs, fmt.Errorf("terminate %s: %w", c.Server, err))
@@ -399,7 +404,6 @@ func (t *Topology) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// StopServer stops one server's container (it stays until Stop removes it).
 // CrashServer kills a server's container with SIGKILL and starts it again on the same
 // file system, spool included (QUEUE-010).
 func (t *Topology) CrashServer(name string) error {
@@ -414,6 +418,7 @@ func (t *Topology) CrashServer(name string) error {
 	return mailflow.Kill(ctx, c.Container)
 }
 
+// StopServer stops one server's container (it stays until Stop removes it).
 func (t *Topology) StopServer(name string) error {
 	t.mu.Lock()
 	c, ok := t.servers[strings.ToLower(name)]

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
@@ -210,12 +211,25 @@ func (n *Net) AddAddr(a netip.Addr) error {
 	return nil
 }
 
-// Remove removes the network (its bridge and every address on it).
+// Remove removes the network (its bridge and every address on it). Docker refuses
+// while an endpoint is still attached, which it can be for a moment after its container
+// was removed (a container killed and restarted, say), so a refusal is retried for up
+// to ten seconds before it is reported.
 func (n *Net) Remove(ctx context.Context) error {
-	if err := n.DockerNetwork.Remove(ctx); err != nil {
-		return fmt.Errorf("dockernet: remove %s: %w", n.Name, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := n.DockerNetwork.Remove(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("dockernet: remove %s: %w", n.Name, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	return nil
 }
 
 // RemapClientRanges moves the loopback remote_ip_ranges of the scenario's receive
