@@ -152,8 +152,14 @@ var _ = Describe("DNS", Label("dns"), func() {
 			}
 			return st
 		}
-		Eventually(delays).WithTimeout(w.After(t.DelayNotification+time.Minute)).ShouldNot(BeEmpty(), s.Explain("a delay DSN while the DNS fails"))
-		f.Should(slices.Contains(delays(), "4.4.3"), s, "the delay DSN says 4.4.3 (X.4.3 directory server failure), got %v", delays())
+		// A delay DSN is not required; one that comes must say 4.4.3. Wait for one up to
+		// the delay-notification time, without failing when none comes.
+		_ = InterceptGomegaFailures(func() {
+			Eventually(delays).WithTimeout(w.After(t.DelayNotification + time.Minute)).ShouldNot(BeEmpty())
+		})
+		if got := delays(); len(got) > 0 {
+			f.Should(slices.Contains(got, "4.4.3"), s, "the delay DSN says 4.4.3 (X.4.3 directory server failure), got %v", got)
+		}
 		Expect(failed(w)).To(BeEmpty(), s.Explain("still no failed DSN"))
 	})
 
