@@ -211,7 +211,7 @@ func describe(rm *reproMessage, all []trace.Event, hosts map[string]string) {
 	// One that left the organisation ends at the host it was sent to, by the last
 	// send (a Hub hands it to the connector's source server first); a failed one
 	// with the failure.
-	delivered := map[string]bool{}
+	delivered, left := map[string]bool{}, map[string]bool{}
 	for a := range rm.Paths {
 		delivered[a] = true
 	}
@@ -229,8 +229,15 @@ func describe(rm *reproMessage, all []trace.Event, hosts map[string]string) {
 					if err != nil {
 						host = e.NextHop
 					}
-					if name, ok := hosts[host]; ok {
+					name, external := hosts[host]
+					if !external && left[strings.ToLower(a)] {
+						// A hand-off to the connector's source server logged after the
+						// send out of the organisation: the path already ends outside.
+						continue
+					}
+					if external {
 						host = name
+						left[strings.ToLower(a)] = true
 					}
 					end = host + " (" + e.Connector + ")"
 				}
