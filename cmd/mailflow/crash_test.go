@@ -36,6 +36,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// serverChild is `mailflow server` with args as a process of its own: this test binary,
+// re-executed.
+func serverChild(args []string) *exec.Cmd {
+	a, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MAILFLOW_CRASH_CHILD="+string(a))
+	return cmd
+}
+
 // crashScenario is one Edge relaying everything it gets to the sink, retrying every
 // 200 ms of real time. Interrupted attempts never make a message poison here: the
 // kills come from outside and say nothing about the messages.
@@ -84,16 +93,14 @@ func TestCrash(t *testing.T) {
 	if err := os.WriteFile(scen, []byte(fmt.Sprintf(crashScenario, port, ip, sinkPort)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args, _ := json.Marshal([]string{"--scenario", scen, "--server", "EDGE1", "--spool", filepath.Join(dir, "spool"),
-		"--listen", ip, "--dns", "127.0.0.1:9", "--ldap", "ldap://127.0.0.1:9"})
+	args := []string{"--scenario", scen, "--server", "EDGE1", "--spool", filepath.Join(dir, "spool"),
+		"--listen", ip, "--dns", "127.0.0.1:9", "--ldap", "ldap://127.0.0.1:9"}
 	addr := net.JoinHostPort(ip, strconv.Itoa(port))
 
 	var child *exec.Cmd
 	start := func() {
 		t.Helper()
-		child = exec.Command(os.Args[0], "-test.run=^$")
-		child.Env = append(os.Environ(), "MAILFLOW_CRASH_CHILD="+string(args))
-		child.Stdout, child.Stderr = nil, nil
+		child = serverChild(args)
 		if err := child.Start(); err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,7 @@
 // Command mailflow is the one binary of the project: `conformance` runs the clause
 // suites against a target and prints the per-clause report, `conformance report`
 // compares saved reports, `serve` starts a scenario's world in-process, and `server`
-// runs one server of it (one per container).
+// runs one server of it (one per container), `bench` measures the Edge's queue.
 package main
 
 import (
@@ -25,6 +25,9 @@ commands:
                             trace events and readiness as JSON lines on stdout
   queue --spool DIR [--count]
                             list the messages a server's spool holds
+  bench [--sizes B,B] [--clients N,N] [--messages N] [--queued N] [--postfix ip:port]
+                            measure the Edge's queue as its own process (and a Postfix
+                            relaying to the same sink): msg/s, 250-to-sink latency, RSS
 `
 
 func main() {
@@ -48,6 +51,8 @@ func main() {
 		code = runServer(os.Args[2:])
 	case "queue":
 		code = runQueue(os.Args[2:])
+	case "bench":
+		code = runBench(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mailflow/mailflow/bench/mtaload"
+)
+
+// benchReport is what bench measured; a column is nil where it did not get that far.
+type benchReport struct {
+	opts   benchOptions
+	rows   []benchRow
+	memory [2]*benchMemory // reference, Postfix
+}
+
+type benchRow struct {
+	size, clients int
+	res           [2]*mtaload.Result
+}
+
+// benchMemory is one MTA holding the queued messages: read as soon as it held them
+// all, and again once it had been left alone for the settle time.
+type benchMemory struct {
+	queued        int
+	fill          time.Duration // until it held them all
+	busy, settled mtaload.Memory
+}
+
+func (r *benchReport) heading(i int) string {
+	if i == 0 {
+		return "reference Edge"
+	}
+	return r.opts.postfixID
+}
+
+// print writes one line per figure: the Edge's, Postfix's, and their ratio.
+func (r *benchReport) print(w io.Writer) {
+	if r == nil {
+		return
+	}
+	fmt.Fprintf(w, "Queue throughput, one MTA relaying to one sink, fsync on; %d messages a row; ratio = reference / %s\n",
+		r.opts.messages, r.opts.postfixID)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "load\tfigure\t%14s\t%14s\t%6s\n", r.heading(0), r.heading(1), "ratio")
+	for _, row := range r.rows {
+		printFigures(tw, fmt.Sprintf("%s, %s", kb(row.size), plural(row.clients, "client")), row.res, []figure[mtaload.Result]{
+			{"accepted/s", "", (*mtaload.Result).AcceptedPerSec},
+			{"delivered/s", "", (*mtaload.Result).DeliveredPerSec},
+			{"p50 250->sink", " ms", func(x *mtaload.Result) float64 { return ms(x.P50) }},
+			{"p99 250->sink", " ms", func(x *mtaload.Result) float64 { return ms(x.P99) }},
+		})
+	}
+	if r.opts.queued > 0 {
+		figs := heldFigures("when all held", func(m *benchMemory) mtaload.Memory { return m.busy })
+		if r.opts.settle > 0 {
+			figs = append(figs, heldFigures(r.opts.settle.String()+" later", func(m *benchMemory) mtaload.Memory { return m.settled })...)
+		}
+		printFigures(tw, fmt.Sprintf("%d x %s queued", r.opts.queued, kb(r.opts.queuedSize)), r.memory, figs)
+	}
+	tw.Flush()
+	if r.opts.queued > 0 {
+		fmt.Fprintf(w, "Queued: the Edge's spool filled with messages as the Edge leaves a deferred one, then the Edge\n"+
+			"started on it; %s's messages sent over SMTP, the sink deferring each.\n", r.opts.postfixID)
+	}
+}
+
+// heldFigures are the memory figures of one reading.
+func heldFigures(when string, reading func(*benchMemory) mtaload.Memory) []figure[benchMemory] {
+	return []figure[benchMemory]{
+		{"RSS " + when, " MiB", func(m *benchMemory) float64 { return mib(reading(m).RSS) }},
+		{"PSS " + when, " MiB", func(m *benchMemory) float64 { return mib(reading(m).PSS) }},
+		{"processes " + when, "", func(m *benchMemory) float64 { return float64(reading(m).Procs) }},
+	}
+}
+
+// figure is one line of the report: its name, unit, and how to get it from a column.
+type figure[T any] struct {
+	name, unit string
+	get        func(*T) float64
+}
+
+func printFigures[T any](tw io.Writer, load string, cols [2]*T, figs []figure[T]) {
+	for _, f := range figs {
+		var v [2]*float64
+		for i, c := range cols {
+			if c != nil {
+				x := f.get(c)
+				v[i] = &x
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%14s\t%14s\t%6s\n", load, f.name, num(v[0], f.unit), num(v[1], f.unit), ratio(v[0], v[1]))
+		load = ""
+	}
+}
+
+func num(v *float64, unit string) string {
+	switch {
+	case v == nil:
+		return "-"
+	case *v >= 100 || *v == float64(int64(*v)):
+		return fmt.Sprintf("%.0f%s", *v, unit)
+	default:
+		return fmt.Sprintf("%.1f%s", *v, unit)
+	}
+}
+
+func ratio(a, b *float64) string {
+	if a == nil || b == nil || *b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", *a / *b)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mib(n int64) float64        { return float64(n) / (1 << 20) }
+
+func kb(n int) string {
+	if n%1024 == 0 {
+		return fmt.Sprintf("%d KB", n/1024)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
