@@ -28,10 +28,9 @@ func BenchmarkSelectConnector(b *testing.B) {
 // long enough to need every tie-break rule).
 func genOrg(n int) *scenario.Scenario { return scenariogen.Org(n) }
 
-// BenchmarkRoutes computes one Hub's route table, the paths from its site to every
-// site (without explaining each decision: Path does that for one), for generated orgs
-// of 10, 100 and 200 sites.
-func BenchmarkRoutes(b *testing.B) {
+// routeTables benchmarks computing the route tables of sites (one site's, or every
+// site's) for generated orgs of 10, 100 and 200 sites.
+func routeTables(b *testing.B, sites func(g *Graph) []string) {
 	for _, size := range scenariogen.Sizes {
 		n := size.Sites
 		b.Run(size.Name(), func(b *testing.B) {
@@ -39,31 +38,11 @@ func BenchmarkRoutes(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			from := sites(g)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				ps, err := g.Paths("site000")
-				if err != nil || len(ps) != n {
-					b.Fatalf("%d paths, %v", len(ps), err)
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkAllRoutes computes every site's route table: all routes of the org.
-func BenchmarkAllRoutes(b *testing.B) {
-	for _, size := range scenariogen.Sizes {
-		n := size.Sites
-		b.Run(size.Name(), func(b *testing.B) {
-			g, err := NewGraph(genOrg(n))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for _, site := range g.Sites() {
+				for _, site := range from {
 					if ps, err := g.Paths(site); err != nil || len(ps) != n {
 						b.Fatalf("%s: %d paths, %v", site, len(ps), err)
 					}
@@ -72,6 +51,15 @@ func BenchmarkAllRoutes(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRoutes computes one Hub's route table, the paths from its site to every
+// site (without explaining each decision: Path does that for one).
+func BenchmarkRoutes(b *testing.B) {
+	routeTables(b, func(*Graph) []string { return []string{"site000"} })
+}
+
+// BenchmarkAllRoutes computes every site's route table: all routes of the org.
+func BenchmarkAllRoutes(b *testing.B) { routeTables(b, (*Graph).Sites) }
 
 // BenchmarkGraph builds the graph of generated orgs.
 func BenchmarkGraph(b *testing.B) {
