@@ -212,7 +212,13 @@ type Host struct {
 	Auth *Credentials `yaml:"auth"`
 	// MaxRecipients answers 452 4.5.3 to every RCPT past this many in a transaction.
 	MaxRecipients int `yaml:"max_recipients"`
+	// Extensions are EHLO keywords the host offers beyond the usual ones: DSN,
+	// SMTPUTF8, BINARYMIME, REQUIRETLS, RRVS, DELIVERBY, MT-PRIORITY.
+	Extensions []string `yaml:"extensions"`
 }
+
+// HostExtensions are the keywords Host.Extensions may name.
+var HostExtensions = []string{"DSN", "SMTPUTF8", "BINARYMIME", "REQUIRETLS", "RRVS", "DELIVERBY", "MT-PRIORITY"}
 
 // Behaviour is what a fake host does. In YAML it is either a bare action
 // ("accept") or a mapping with the details.

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -527,6 +528,11 @@ func (v *validator) internet() {
 		v.hostRecipients(p+".recipients", h.Recipients)
 		if h.MaxRecipients < 0 {
 			v.errorf(p+".max_recipients", "must not be negative, got %d", h.MaxRecipients)
+		}
+		for j, x := range h.Extensions {
+			if !slices.Contains(HostExtensions, strings.ToUpper(x)) {
+				v.errorf(fmt.Sprintf("%s.extensions[%d]", p, j), "%q is not an extension a fake host can offer (one of %s)", x, strings.Join(HostExtensions, ", "))
+			}
 		}
 		if h.Auth != nil {
 			v.credentials(p+".auth", h.Auth)

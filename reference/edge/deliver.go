@@ -5,8 +5,10 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mailflow/mailflow/reference/directory"
+	"github.com/mailflow/mailflow/reference/dsn"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/replies"
 	"github.com/mailflow/mailflow/reference/routing"
@@ -95,6 +97,9 @@ type Hop struct {
 	Key, Connector, Reason string
 	Next                   smtpout.Hop
 	Rcpts                  []string
+	// Final says the next hop is the recipients' mailbox store: a 250 there is final
+	// delivery, which a NOTIFY=SUCCESS recipient hears of as "delivered".
+	Final bool
 }
 
 // Router decides where a queued message's pending recipients go next. The outcomes it
@@ -140,16 +145,26 @@ func (e *Edge) Deliver(ctx context.Context, m *queue.Message, rcpts []string, da
 		router = e.cfg.Router
 	}
 	hops, out := router.Route(ctx, m, rcpts, data)
+	params := dsnParams(m)
+	var delivered, relayed []queue.Outcome
 	for _, g := range hops {
 		now := e.cfg.Clock.Now()
 		e.cfg.Trace.Record(trace.Event{Time: now, Type: trace.Route, MessageID: m.ID, HeaderID: m.HeaderID,
 			Server: e.cfg.Server.Name, Sender: m.From, Recipients: g.Rcpts, Connector: g.Connector,
 			NextHop: strings.Join(g.Next.Hosts, ","), Detail: g.Reason})
-		for _, res := range e.out.Send(ctx, g.Next, m.From, g.Rcpts, data) {
+		for _, res := range e.out.Send(ctx, g.Next, m.From, g.Rcpts, data, params) {
 			o := queue.Outcome{Rcpt: res.Rcpt, Reply: res.Reply, RemoteMTA: res.RemoteMTA, Queue: g.Key}
 			switch {
 			case res.Delivered:
 				o.Status = queue.StatusDelivered
+				switch {
+				case g.Final:
+					delivered = append(delivered, o)
+				case !res.DSNPassed:
+					// A next hop without DSN will not report success: say how far it
+					// went (RFC 3461 §5.2.2).
+					relayed = append(relayed, o)
+				}
 				e.cfg.Trace.Record(trace.Event{Time: e.cfg.Clock.Now(), Type: trace.Send, MessageID: m.ID, HeaderID: m.HeaderID,
 					Server: e.cfg.Server.Name, Sender: m.From, Recipients: []string{res.Rcpt}, Connector: g.Connector,
 					NextHop: res.RemoteMTA, Reply: res.Reply})
@@ -161,5 +176,30 @@ func (e *Edge) Deliver(ctx context.Context, m *queue.Message, rcpts []string, da
 			out = append(out, o)
 		}
 	}
+	e.notify(m, data, delivered, dsn.Delivered, time.Time{})
+	e.notify(m, data, relayed, dsn.Relayed, time.Time{})
 	return out
+}
+
+// dsnParams are the message's DSN parameters as the next hop gets them; nil when the
+// sender gave none, so nothing is added on the way.
+func dsnParams(m *queue.Message) *smtpout.DSN {
+	var d *smtpout.DSN
+	for _, r := range m.Recipients {
+		if len(r.Notify) == 0 && r.ORCPT == "" {
+			continue
+		}
+		if d == nil {
+			d = &smtpout.DSN{Rcpts: map[string]smtpout.RcptDSN{}}
+		}
+		d.Rcpts[r.Addr] = smtpout.RcptDSN{Notify: r.Notify, ORCPT: r.ORCPT}
+	}
+	if m.Ret == "" && m.EnvID == "" {
+		return d
+	}
+	if d == nil {
+		d = &smtpout.DSN{}
+	}
+	d.Ret, d.EnvID = m.Ret, m.EnvID
+	return d
 }

@@ -22,6 +22,15 @@ func statusOf(reply string, permanent bool) string {
 	return "4.0.0"
 }
 
+// successStatus is the 2.x.x status of a reply like "250 2.0.0 Queued as ...".
+func successStatus(reply string) string {
+	f := strings.Fields(reply)
+	if len(f) > 1 && len(f[1]) >= 5 && f[1][0] == '2' && f[1][1] == '.' {
+		return f[1]
+	}
+	return "2.0.0"
+}
+
 // postmaster is the From of DSNs: postmaster at the default accepted domain (DSN-012).
 func (e *Edge) postmaster() string {
 	return "postmaster@" + e.cfg.Scenario.DefaultDomain()
@@ -39,26 +48,52 @@ func (e *Edge) sendDelayDSN(m *queue.Message, data []byte, delayed []queue.Outco
 	e.notify(m, data, delayed, dsn.Delayed, until)
 }
 
+// notifyKind is the NOTIFY keyword that asks for each action (RFC 3461 §4.1).
+var notifyKind = map[dsn.Action]string{
+	dsn.Failed: queue.NotifyFailure, dsn.Delayed: queue.NotifyDelay,
+	dsn.Delivered: queue.NotifySuccess, dsn.Relayed: queue.NotifySuccess, dsn.Expanded: queue.NotifySuccess,
+}
+
+// Notify queues one DSN of action to the sender of m about the outcomes' recipients
+// that asked for it with NOTIFY (or by default: failures and delays).
+func (e *Edge) Notify(m *queue.Message, data []byte, outcomes []queue.Outcome, action dsn.Action) {
+	e.notify(m, data, outcomes, action, time.Time{})
+}
+
 func (e *Edge) notify(m *queue.Message, data []byte, outcomes []queue.Outcome, action dsn.Action, until time.Time) {
 	if m.From == "" {
 		return
 	}
+	var wanted []queue.Outcome
+	for _, o := range outcomes {
+		if qr := m.Recipient(o.Rcpt); qr == nil || qr.Wants(notifyKind[action]) {
+			wanted = append(wanted, o)
+		}
+	}
+	if outcomes = wanted; len(outcomes) == 0 {
+		return
+	}
 	permanent := action == dsn.Failed
 	r := dsn.Report{
-		ReportingMTA: e.cfg.Server.FQDN, From: e.postmaster(), To: m.From,
+		ReportingMTA: e.cfg.Server.FQDN, From: e.postmaster(), To: m.From, EnvelopeID: m.EnvID,
 		ArrivalDate: m.Received, Date: e.cfg.Clock.Now(), Original: data,
+		// A success notice returns the header only (RFC 3461 §4.3 leaves RET to
+		// failures); a failure or delay returns what RET asked for, all by default.
+		ReturnHeadersOnly: strings.EqualFold(m.Ret, "HDRS") || notifyKind[action] == queue.NotifySuccess,
 	}
 	for _, o := range outcomes {
-		rc := dsn.Recipient{FinalRecipient: o.Rcpt, Action: action, Status: statusOf(o.Reply, permanent), RemoteMTA: o.RemoteMTA, WillRetryUntil: until}
+		status := statusOf(o.Reply, permanent)
+		if notifyKind[action] == queue.NotifySuccess {
+			status = successStatus(o.Reply)
+		}
+		rc := dsn.Recipient{FinalRecipient: o.Rcpt, Action: action, Status: status, RemoteMTA: o.RemoteMTA, WillRetryUntil: until}
 		if o.RemoteMTA != "" {
 			rc.DiagnosticCode = o.Reply
 		} else {
 			rc.Reason = o.Reply
 		}
-		for _, qr := range m.Recipients {
-			if qr.Addr == o.Rcpt {
-				rc.OriginalRecipient = qr.ORCPT
-			}
+		if qr := m.Recipient(o.Rcpt); qr != nil {
+			rc.OriginalRecipient = qr.ORCPT
 		}
 		r.Recipients = append(r.Recipients, rc)
 	}

@@ -103,7 +103,7 @@ func TestMXLoopFailsTheRecipient(t *testing.T) {
 
 	c := smtpout.New(nil, "client.fabrikam.test", smtpout.WithTimeout(5*time.Second))
 	res := c.Send(ctx, smtpout.Hop{Hosts: []string{"127.207.2.20:" + strconv.Itoa(port)}}, "bob@fabrikam.test",
-		[]string{"x@loop.test"}, []byte("Message-ID: <loop@fabrikam.test>\r\nSubject: loop\r\n\r\nx\r\n"))
+		[]string{"x@loop.test"}, []byte("Message-ID: <loop@fabrikam.test>\r\nSubject: loop\r\n\r\nx\r\n"), nil)
 	if len(res) != 1 || !res[0].Delivered {
 		t.Fatalf("submission: %+v", res)
 	}

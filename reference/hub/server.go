@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailflow/mailflow/fixtures/clock"
 	"github.com/mailflow/mailflow/reference/categorizer"
+	"github.com/mailflow/mailflow/reference/dsn"
 	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/smtpout"
@@ -159,7 +160,7 @@ func (h *Server) Route(ctx context.Context, m *queue.Message, rcpts []string, da
 			continue
 		}
 		hops = append(hops, edge.Hop{Key: d.Key, Connector: d.Connector, Reason: d.Reason,
-			Next: nextHop(d), Rcpts: addrs})
+			Next: nextHop(d), Rcpts: addrs, Final: d.Kind == KindMailbox})
 	}
 	return hops, out
 }
@@ -198,18 +199,21 @@ func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []strin
 	}
 	resolved := map[string]bool{}
 	var failed []categorizer.Result
-	next := &queue.Message{From: m.From, HeaderID: m.HeaderID, Categorized: true}
+	next := &queue.Message{From: m.From, HeaderID: m.HeaderID, Categorized: true, Ret: m.Ret, EnvID: m.EnvID}
 	var names []string
+	var expanded []queue.Outcome
 	for _, res := range results {
 		if res.Kind == categorizer.KindFailed {
 			failed = append(failed, res)
 			continue
 		}
-		resolved[strings.ToLower(res.Original)] = true
-		qr := queue.Recipient{Addr: res.Address}
-		if !strings.EqualFold(res.Address, res.Original) {
-			qr.ORCPT = res.Original
+		k := strings.ToLower(res.Original)
+		qr := resolvedRecipient(m.Recipient(res.Original), res)
+		if len(res.ExpandedFrom) > 0 && !resolved[k] {
+			expanded = append(expanded, queue.Outcome{Rcpt: res.Original, Status: queue.StatusDelivered,
+				Reply: "250 2.1.5 group " + res.ExpandedFrom[0] + " expanded"})
 		}
+		resolved[k] = true
 		next.Recipients = append(next.Recipients, qr)
 		names = append(names, res.Address)
 	}
@@ -218,6 +222,7 @@ func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []strin
 		if err := h.Queue().Enqueue(ctx, next, data); err != nil {
 			return temporary(rcpts, "451 4.3.0 could not queue the categorized message: "+err.Error())
 		}
+		h.Notify(m, data, expanded, dsn.Expanded)
 		h.cfg.Trace.Record(trace.Event{Time: h.cfg.Clock.Now(), Type: trace.Categorize, MessageID: m.ID, HeaderID: m.HeaderID,
 			Server: h.cfg.Server.Name, Sender: m.From, Recipients: names,
 			Detail: fmt.Sprintf("resolved %d envelope recipient(s) to %d; continued as %s", len(rcpts), len(names), next.ID)})
@@ -245,6 +250,34 @@ func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []strin
 		}
 	}
 	return out
+}
+
+// resolvedRecipient is what the categorized message says of one resolved address:
+// ORCPT stays what the sender gave, or becomes the envelope address it came from when
+// that was rewritten. A group's members are told nothing on success, since the group
+// address already was (an alias's "expanded", RFC 3461 §5.2.7.3); a forward is 1:1
+// and keeps NOTIFY as it was (§5.2.7.2).
+func resolvedRecipient(orig *queue.Recipient, res categorizer.Result) queue.Recipient {
+	qr := queue.Recipient{Addr: res.Address}
+	if orig != nil {
+		qr.ORCPT, qr.Notify = orig.ORCPT, orig.Notify
+	}
+	if qr.ORCPT == "" && !strings.EqualFold(res.Address, res.Original) {
+		qr.ORCPT = res.Original
+	}
+	if len(res.ExpandedFrom) > 0 && len(qr.Notify) > 0 {
+		var n []string
+		for _, k := range qr.Notify {
+			if !strings.EqualFold(k, queue.NotifySuccess) {
+				n = append(n, k)
+			}
+		}
+		if len(n) == 0 {
+			n = []string{queue.NotifyNever}
+		}
+		qr.Notify = n
+	}
+	return qr
 }
 
 func temporary(rcpts []string, reply string) []queue.Outcome {

@@ -102,7 +102,7 @@ func (w *world) submit(t *testing.T, rcpts ...string) {
 	addr := w.hub.Listeners()[0].Addr
 	_, port, _ := net.SplitHostPort(addr)
 	res := c.Send(context.Background(), smtpout.Hop{Hosts: []string{"127.0.0.1:" + port}, RequireTLS: true}, "carol@fabrikam.test", rcpts,
-		[]byte("From: carol@fabrikam.test\r\nSubject: hi\r\nMessage-ID: <hub@fabrikam.test>\r\n\r\nhello\r\n"))
+		[]byte("From: carol@fabrikam.test\r\nSubject: hi\r\nMessage-ID: <hub@fabrikam.test>\r\n\r\nhello\r\n"), nil)
 	for _, r := range res {
 		if !r.Delivered {
 			t.Fatalf("submission of %s: %s", r.Rcpt, r.Reply)

@@ -343,3 +343,23 @@ func TestSpoolDirectoryComesWithTheFirstMessage(t *testing.T) {
 		t.Error("OpenSpool accepted a file")
 	}
 }
+
+func TestRecipientWants(t *testing.T) {
+	tests := []struct {
+		notify                  []string
+		success, failure, delay bool
+	}{
+		{nil, false, true, true}, // no NOTIFY: failures and delays (RFC 3461 §4.1)
+		{[]string{"NEVER"}, false, false, false},
+		{[]string{"SUCCESS"}, true, false, false},
+		{[]string{"failure", "delay"}, false, true, true},
+		{[]string{"SUCCESS", "FAILURE"}, true, true, false},
+	}
+	for _, tt := range tests {
+		r := Recipient{Addr: "a@b.test", Notify: tt.notify}
+		got := [3]bool{r.Wants(NotifySuccess), r.Wants(NotifyFailure), r.Wants(NotifyDelay)}
+		if want := [3]bool{tt.success, tt.failure, tt.delay}; got != want {
+			t.Errorf("NOTIFY=%v: success, failure, delay = %v, want %v", tt.notify, got, want)
+		}
+	}
+}

@@ -132,6 +132,8 @@ func New(name, hostname string, connectors []Connector, opts ...Option) *Server 
 	srv.MaxLineLength = 4096
 	srv.ErrorLog = slogErrorLog{s.log}
 	srv.AllowInsecureAuth = true
+	// NOTIFY, RET, ENVID and ORCPT are kept with the message and passed on (DSN-010).
+	srv.EnableDSN = true
 	maxSize := 0
 	for _, c := range connectors {
 		if c.AuthRequiresTLS {

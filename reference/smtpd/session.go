@@ -31,6 +31,9 @@ type session struct {
 
 	from  string
 	rcpts []string
+	// dsn holds the RFC 3461 parameters of the transaction: Ret and EnvID from MAIL,
+	// one Recipient (Notify, ORCPT) per accepted RCPT, in rcpts' order.
+	dsn queue.Message
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
@@ -64,6 +67,7 @@ func (ss *session) rights() rights {
 func (ss *session) Reset() {
 	ss.from = ""
 	ss.rcpts = nil
+	ss.dsn = queue.Message{}
 }
 
 func (ss *session) Logout() error { return nil }
@@ -91,7 +95,7 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	r := ss.rights()
 	if !r.Submit {
 		return notAuthenticated()
@@ -103,6 +107,10 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	}
 	ss.from = from
 	ss.rcpts = nil
+	ss.dsn = queue.Message{}
+	if opts != nil {
+		ss.dsn.Ret, ss.dsn.EnvID = string(opts.Return), opts.EnvelopeID
+	}
 	return nil
 }
 
@@ -134,7 +142,7 @@ func normalizeRcpt(to string) (addr, local, domain string, err error) {
 	return local + "@" + domain, local, domain, nil
 }
 
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	addr, local, domain, err := normalizeRcpt(to)
 	if err != nil {
 		return err
@@ -143,6 +151,14 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return err
 	}
 	ss.rcpts = append(ss.rcpts, addr)
+	qr := queue.Recipient{Addr: addr}
+	if opts != nil {
+		for _, n := range opts.Notify {
+			qr.Notify = append(qr.Notify, string(n))
+		}
+		qr.ORCPT = opts.OriginalRecipient
+	}
+	ss.dsn.Recipients = append(ss.dsn.Recipients, qr)
 	return nil
 }
 
@@ -209,10 +225,9 @@ func (ss *session) Data(r io.Reader) error {
 	var data bytes.Buffer
 	data.WriteString(ss.received(id, now))
 	data.Write(buf.Bytes())
-	m := &queue.Message{ID: id, HeaderID: strings.Trim(hdr.Get("Message-Id"), "<> "), From: ss.from, Received: now}
-	for _, rc := range ss.rcpts {
-		m.Recipients = append(m.Recipients, queue.Recipient{Addr: rc})
-	}
+	m := &queue.Message{ID: id, HeaderID: strings.Trim(hdr.Get("Message-Id"), "<> "), From: ss.from, Received: now,
+		Ret: ss.dsn.Ret, EnvID: ss.dsn.EnvID}
+	m.Recipients = append(m.Recipients, ss.dsn.Recipients...)
 	if ss.s.queue == nil {
 		return replies.NotStored()
 	}

@@ -44,6 +44,61 @@ type Result struct {
 	Permanent bool // false with !Delivered means try again later
 	Reply     string
 	RemoteMTA string
+	// DSNPassed says the next hop advertised DSN, so the recipient's DSN parameters
+	// went with it and a success notice is now the next hop's to send (RFC 3461 §5.2).
+	DSNPassed bool
+}
+
+// DSN is a message's RFC 3461 parameters, passed on to a next hop that advertises
+// DSN and silently dropped otherwise (RFC 3461 §5.2.2).
+type DSN struct {
+	Ret   string // "FULL", "HDRS" or ""
+	EnvID string // xtext-decoded
+	// Rcpts holds NOTIFY and ORCPT by recipient address, as given to Send.
+	Rcpts map[string]RcptDSN
+}
+
+// RcptDSN is one recipient's NOTIFY list and original recipient.
+type RcptDSN struct {
+	Notify []string
+	ORCPT  string
+}
+
+func (d *DSN) mailOptions() *smtp.MailOptions {
+	if d == nil {
+		return nil
+	}
+	return &smtp.MailOptions{Return: smtp.DSNReturn(d.Ret), EnvelopeID: d.EnvID}
+}
+
+func (d *DSN) rcptOptions(rcpt string) *smtp.RcptOptions {
+	if d == nil {
+		return nil
+	}
+	r, ok := d.Rcpts[rcpt]
+	if !ok {
+		return nil
+	}
+	o := &smtp.RcptOptions{OriginalRecipient: r.ORCPT}
+	for _, n := range r.Notify {
+		o.Notify = append(o.Notify, smtp.DSNNotify(strings.ToUpper(n)))
+	}
+	if r.ORCPT != "" {
+		o.OriginalRecipientType = smtp.DSNAddressTypeRFC822
+		if !isASCII(r.ORCPT) {
+			o.OriginalRecipientType = smtp.DSNAddressTypeUTF8
+		}
+	}
+	return o
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Client sends messages.
@@ -248,7 +303,8 @@ var (
 // Send delivers data from sender to rcpts over hop. Targets are tried in order until one
 // accepts a transaction; a target that refuses the connection or answers 4xx before MAIL
 // is skipped within the same attempt (DNS-002, SMART-005).
-func (c *Client) Send(ctx context.Context, h Hop, from string, rcpts []string, data []byte) []Result {
+// d, when not nil, holds the DSN parameters to pass on.
+func (c *Client) Send(ctx context.Context, h Hop, from string, rcpts []string, data []byte, d *DSN) []Result {
 	ts, err := c.targets(ctx, h)
 	if err != nil {
 		perm := errors.Is(err, resolve.ErrNXDomain) || errors.Is(err, ErrNullMX) || errors.Is(err, ErrLoopsBack)
@@ -265,7 +321,7 @@ func (c *Client) Send(ctx context.Context, h Hop, from string, rcpts []string, d
 	}
 	var last []Result
 	for _, t := range ts {
-		res, next := c.sendTo(ctx, t, h, from, rcpts, data)
+		res, next := c.sendTo(ctx, t, h, from, rcpts, data, d)
 		if !next {
 			return res
 		}
@@ -303,7 +359,7 @@ func reply(err error) (string, bool) {
 
 // sendTo runs one session; next reports that the caller should try the next target
 // because this one never got as far as a transaction.
-func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts []string, data []byte) ([]Result, bool) {
+func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts []string, data []byte, params *DSN) ([]Result, bool) {
 	d := net.Dialer{Timeout: c.timeout}
 	if c.localAddr.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: c.localAddr.AsSlice()}
@@ -368,7 +424,7 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 				return results, false
 			}
 		}
-		more, progressed := c.transaction(cl, t, from, rcpts, pending, data, results)
+		more, progressed := c.transaction(cl, t, from, rcpts, pending, data, params, results)
 		if !progressed {
 			break
 		}
@@ -381,8 +437,11 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 // transaction sends one MAIL, a RCPT for each of rcpts[pending] and, when any is
 // accepted, the data, filling in results. It returns the recipients refused only for
 // being too many, to go again, and whether any recipient was accepted.
-func (c *Client) transaction(cl *smtp.Client, t target, from string, rcpts []string, pending []int, data []byte, results []Result) (again []int, progressed bool) {
-	if err := cl.Mail(from, nil); err != nil {
+func (c *Client) transaction(cl *smtp.Client, t target, from string, rcpts []string, pending []int, data []byte, d *DSN, results []Result) (again []int, progressed bool) {
+	// go-smtp writes the DSN parameters only when the server advertised DSN.
+	passed, _ := cl.Extension("DSN")
+	passed = passed && d != nil
+	if err := cl.Mail(from, d.mailOptions()); err != nil {
 		r, perm := reply(err)
 		for _, i := range pending {
 			results[i] = Result{Rcpt: rcpts[i], Reply: r, Permanent: perm, RemoteMTA: t.name}
@@ -391,8 +450,8 @@ func (c *Client) transaction(cl *smtp.Client, t target, from string, rcpts []str
 	}
 	var accepted []int
 	for _, i := range pending {
-		results[i] = Result{Rcpt: rcpts[i], RemoteMTA: t.name}
-		err := cl.Rcpt(rcpts[i], nil)
+		results[i] = Result{Rcpt: rcpts[i], RemoteMTA: t.name, DSNPassed: passed}
+		err := cl.Rcpt(rcpts[i], d.rcptOptions(rcpts[i]))
 		if err == nil {
 			accepted = append(accepted, i)
 			continue

@@ -90,7 +90,7 @@ func TestSendChoosesAndFallsBack(t *testing.T) {
 			if tc.want != nil {
 				before = len(tc.want.Messages())
 			}
-			res := c.Send(ctx, tc.hop, "a@contoso.test", []string{"b@fabrikam.test"}, []byte("Subject: t\r\n\r\nx\r\n"))
+			res := c.Send(ctx, tc.hop, "a@contoso.test", []string{"b@fabrikam.test"}, []byte("Subject: t\r\n\r\nx\r\n"), nil)
 			if len(res) != 1 || res[0].Delivered != tc.delivered || res[0].Permanent != tc.permanent {
 				t.Fatalf("result %+v; want delivered=%v permanent=%v", res, tc.delivered, tc.permanent)
 			}
@@ -153,7 +153,7 @@ func TestMXLoopsBackToMyself(t *testing.T) {
 			if tc.want != nil {
 				before = len(tc.want.Messages())
 			}
-			res := c.Send(ctx, Hop{Domain: tc.domain}, "a@contoso.test", []string{"b@" + tc.domain}, []byte("Subject: t\r\n\r\nx\r\n"))
+			res := c.Send(ctx, Hop{Domain: tc.domain}, "a@contoso.test", []string{"b@" + tc.domain}, []byte("Subject: t\r\n\r\nx\r\n"), nil)
 			if len(res) != 1 || res[0].Delivered != (tc.want != nil) || res[0].Permanent != tc.permanent {
 				t.Fatalf("result %+v; want delivered=%v permanent=%v", res, tc.want != nil, tc.permanent)
 			}
@@ -182,7 +182,7 @@ func TestSendSplitsWhenTooManyRecipients(t *testing.T) {
 	h := host(t, "mx1.many.test", "127.207.1.11", internet.WithMaxRecipients(2))
 	c := New(dns(t, "127.207.1.53"), "edge1.contoso.test", WithPort(port), WithTimeout(5*time.Second))
 	rcpts := []string{"a@many.test", "b@many.test", "c@many.test", "d@many.test", "e@many.test"}
-	res := c.Send(context.Background(), Hop{Hosts: []string{"[127.207.1.11]"}}, "x@contoso.test", rcpts, []byte("Subject: t\r\n\r\nhi\r\n"))
+	res := c.Send(context.Background(), Hop{Hosts: []string{"[127.207.1.11]"}}, "x@contoso.test", rcpts, []byte("Subject: t\r\n\r\nhi\r\n"), nil)
 	for _, r := range res {
 		if !r.Delivered {
 			t.Errorf("%s: %s, want delivered", r.Rcpt, r.Reply)

@@ -179,3 +179,128 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 		Expect(regexp.MustCompile(`(?mi)^From:.*postmaster@contoso\.test`).Match(raw[0])).To(BeTrue(), s.Explain("From: postmaster@contoso.test"))
 	})
 })
+
+// dsnSession opens a session as alice and, since RFC 3461 binds only a server that
+// offers DSN, makes the spec N/A when EDGE1's EHLO does not.
+func dsnSession(w *f.World) *f.Session {
+	GinkgoHelper()
+	s := w.DialVia(f.FromOrg)
+	ehlo := s.Cmd("EHLO %s", f.FromOrg.Helo)
+	Expect(ehlo).To(f.HaveClass(2))
+	for _, l := range ehlo.Lines {
+		if k, _, _ := strings.Cut(strings.TrimSpace(l), " "); strings.EqualFold(k, "DSN") {
+			return s
+		}
+	}
+	Skip("N/A: EDGE1 does not advertise DSN; RFC 3461's parameters bind only a server that does\n" + s.Transcript())
+	return nil
+}
+
+// send runs one transaction with DSN parameters: mail is what follows MAIL FROM:<alice>
+// ("RET=HDRS ENVID=x"), rcpts maps each recipient to what follows its RCPT TO. The
+// body carries a line naming id, to tell a returned body from a returned header.
+func send(s *f.Session, id, mail string, rcpts map[string]string) {
+	GinkgoHelper()
+	Expect(s.Cmd("MAIL FROM:<alice@contoso.test> %s", mail)).To(f.HaveClass(2), s.Explain("MAIL with %q accepted", mail))
+	for r, params := range rcpts {
+		Expect(s.Cmd("RCPT TO:<%s> %s", r, params)).To(f.HaveClass(2), s.Explain("RCPT %s with %q accepted", r, params))
+	}
+	_, end := s.Data("From: alice@contoso.test\r\nSubject: " + id + "\r\nMessage-ID: <" + id + ">\r\n\r\nbody-of-" + id + "\r\n")
+	Expect(end).To(f.HaveClass(2), s.Explain("message accepted"))
+}
+
+// about finds the DSN whose returned content names message id.
+func about(parsed []*dsn.Parsed, id string) *dsn.Parsed {
+	for _, p := range parsed {
+		if strings.Contains(string(p.Original), "<"+id+">") {
+			return p
+		}
+	}
+	return nil
+}
+
+// successNotice sends rcpt a message with NOTIFY=SUCCESS and expects one DSN about it
+// saying action, for the reason why.
+func successNotice(w *f.World, rcpt, action, why string) *f.Session {
+	GinkgoHelper()
+	s := dsnSession(w)
+	send(s, fmt.Sprintf("success-%d@contoso.test", seq.Add(1)), "", map[string]string{rcpt: "NOTIFY=SUCCESS"})
+	_, p := awaitDSNs(w, s, 1, 15*time.Second)
+	r := p[0].Recipients[0]
+	Expect(f.Typed(field(r, "Final-Recipient"))).To(Equal("rfc822;"+rcpt), s.Explain("the DSN names %s", rcpt))
+	Expect(strings.ToLower(field(r, "Action"))).To(Equal(action), s.Explain("Action: %s: %s", action, why))
+	Expect(field(r, "Status")).To(HavePrefix("2."), s.Explain("a success has a 2.x.x status"))
+	return s
+}
+
+var _ = Describe("DSN parameters", Label("dsn"), func() {
+	It("sends no DSN for NOTIFY=NEVER, and a failed one for NOTIFY=FAILURE", f.Clause("DSN-010"), func() {
+		w := world()
+		s := dsnSession(w)
+		never, failure := fmt.Sprintf("never-%d@contoso.test", seq.Add(1)), fmt.Sprintf("failure-%d@contoso.test", seq.Add(1))
+		send(s, never, "", map[string]string{"nobody@fabrikam.test": "NOTIFY=NEVER"})
+		send(s, failure, "", map[string]string{"nobody@fabrikam.test": "NOTIFY=FAILURE"})
+		_, p := awaitDSNs(w, s, 1, 15*time.Second)
+		Expect(about(p, failure)).NotTo(BeNil(), s.Explain("the DSN is about the NOTIFY=FAILURE message"))
+		// Both failed on their first attempt: a DSN about the first would be here by now.
+		Consistently(func() int { _, p := dsns(w); return len(p) }).WithTimeout(3*time.Second).Should(Equal(1), s.Explain("no DSN about the NOTIFY=NEVER message"))
+	})
+
+	It("returns the header only with RET=HDRS, the whole message with RET=FULL, and the ENVID", f.Clause("DSN-010"), func() {
+		w := world()
+		s := dsnSession(w)
+		hdrs, full := fmt.Sprintf("hdrs-%d@contoso.test", seq.Add(1)), fmt.Sprintf("full-%d@contoso.test", seq.Add(1))
+		send(s, hdrs, "RET=HDRS ENVID=env-"+strings.Split(hdrs, "@")[0], map[string]string{"nobody@fabrikam.test": ""})
+		send(s, full, "RET=FULL", map[string]string{"nobody@fabrikam.test": ""})
+		_, p := awaitDSNs(w, s, 2, 15*time.Second)
+		h, fl := about(p, hdrs), about(p, full)
+		Expect(h).NotTo(BeNil(), s.Explain("a DSN returns the RET=HDRS message's header"))
+		Expect(fl).NotTo(BeNil(), s.Explain("a DSN returns the RET=FULL message"))
+		Expect(string(h.Original)).NotTo(ContainSubstring("body-of-"+hdrs), s.Explain("RET=HDRS: no body returned"))
+		Expect(h.PartTypes).NotTo(ContainElement("message/rfc822"), s.Explain("RET=HDRS: no message/rfc822 part"))
+		Expect(string(fl.Original)).To(ContainSubstring("body-of-"+full), s.Explain("RET=FULL: the body returned"))
+		Expect(fl.PartTypes).To(ContainElement("message/rfc822"), s.Explain("RET=FULL: the message as message/rfc822"))
+		Expect(field(h.PerMessage, "Original-Envelope-Id")).To(Equal("env-"+strings.Split(hdrs, "@")[0]), s.Explain("Original-Envelope-Id is the ENVID (RFC 3464 §2.2.1)"))
+	})
+
+	It("reports NOTIFY=SUCCESS as relayed when the next hop does not offer DSN", f.Clause("DSN-010"), func() {
+		w := world()
+		s := successNotice(w, "bob@fabrikam.test", "relayed", "mx1.fabrikam.test takes no DSN (RFC 3461 §5.2.2)")
+		Expect(w.Received("mx1.fabrikam.test")).To(HaveLen(1), s.Explain("the message was delivered"))
+	})
+
+	It("reports NOTIFY=SUCCESS for a recipient of the organisation", f.Clause("DSN-010"), func() {
+		w := world()
+		// The reference delivers into its mailbox store (RFC 3461 §5.2.3); an MTA hands
+		// the message to a stand-in Hub without DSN, which is relaying.
+		if w.HasStore() {
+			successNotice(w, "alice@contoso.test", "delivered", "final delivery into the mailbox")
+		} else {
+			successNotice(w, "alice@contoso.test", "relayed", "the stand-in Hub takes no DSN")
+		}
+	})
+
+	It("passes NOTIFY, ORCPT, RET and ENVID on to a next hop that offers DSN", f.Clause("DSN-010"), func() {
+		w := world()
+		s := dsnSession(w)
+		id := fmt.Sprintf("pass-%d@contoso.test", seq.Add(1))
+		envid := "env-" + strings.Split(id, "@")[0]
+		send(s, id, "RET=HDRS ENVID="+envid, map[string]string{"bob@dsn.test": "NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob.Original@dsn.test"})
+		Eventually(func() int { return len(w.Received("mx1.dsn.test")) }).WithTimeout(15*time.Second).Should(Equal(1), s.Explain("delivered to mx1.dsn.test"))
+		var mail, rcpt string
+		for _, ss := range w.MustHost("mx1.dsn.test").Sessions() {
+			for _, l := range strings.Split(ss.Transcript, "\r\n") {
+				switch u := strings.ToUpper(l); {
+				case strings.HasPrefix(u, "C: MAIL FROM:"):
+					mail = u
+				case strings.HasPrefix(u, "C: RCPT TO:"):
+					rcpt = u
+				}
+			}
+		}
+		Expect(mail).To(ContainSubstring("RET=HDRS"), "RET passed on: %s", mail)
+		Expect(mail).To(ContainSubstring("ENVID="+strings.ToUpper(envid)), "ENVID passed on: %s", mail)
+		Expect(rcpt).To(MatchRegexp(`NOTIFY=(SUCCESS,DELAY|DELAY,SUCCESS)(\s|$)`), "NOTIFY passed on: %s", rcpt)
+		Expect(rcpt).To(ContainSubstring("ORCPT=RFC822;BOB.ORIGINAL@DSN.TEST"), "ORCPT passed on: %s", rcpt)
+	})
+})

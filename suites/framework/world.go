@@ -215,6 +215,16 @@ func (w *World) StopServer(name string) {
 	gomega.Expect(st.StopServer(name)).To(gomega.Succeed(), "stopping %s", name)
 }
 
+// HasStore says whether the organisation's mailboxes are a store of the target's own,
+// where mail is finally delivered (the reference), rather than a stand-in host it
+// relays to (a third-party MTA).
+func (w *World) HasStore() bool {
+	_, ok := w.Topology.(interface {
+		Store(addr string) []store.Message
+	})
+	return ok
+}
+
 // Store is the recipient's mailbox as the store holds it, flags included, read
 // directly (IMAP comes later). A target without a store the suite can read (a
 // third-party MTA relays to the organisation's internal host) reports the spec N/A.

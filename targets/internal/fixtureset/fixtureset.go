@@ -126,7 +126,8 @@ func StartHosts(ctx context.Context, s *scenario.Scenario, alloc Allocator, z *Z
 		if _, ok := z.Addr[name]; !ok {
 			z.Add(name, ip)
 		}
-		opts := append([]internet.Option{internet.WithBehaviour(h.Behaviour), internet.WithMaxRecipients(h.MaxRecipients)}, extra...)
+		opts := append([]internet.Option{internet.WithBehaviour(h.Behaviour), internet.WithMaxRecipients(h.MaxRecipients),
+			internet.WithEHLOExtensions(h.Extensions...)}, extra...)
 		for rc, b := range h.Recipients {
 			opts = append(opts, internet.WithRecipientBehaviour(rc, b))
 		}
