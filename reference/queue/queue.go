@@ -169,6 +169,10 @@ func (q *Queue) Enqueue(ctx context.Context, m *Message, data []byte) error {
 			m.Recipients[i].State = Pending
 		}
 	}
+	// The first attempt follows at once: the envelope counts it as under way from the
+	// start, which spares that attempt an envelope write of its own.
+	m.Crashes++
+	m.fresh = true
 	if err := q.spool.Put(m, data); err != nil {
 		return err
 	}
@@ -293,12 +297,20 @@ func (q *Queue) attempt(ctx context.Context, m *Message) {
 	}
 	// Say durably that an attempt is under way: if the process dies in it, the count
 	// survives, and a message that kills the process twice is poison, not a crash loop.
+	// A message just enqueued was spooled saying so already.
 	q.mu.Lock()
-	m.Crashes++
-	err = q.spool.Save(m)
+	var env *Message
+	if m.fresh {
+		m.fresh = false
+	} else {
+		m.Crashes++
+		env = m.clone()
+	}
 	q.mu.Unlock()
-	if err != nil {
-		q.log.Error("spool save failed; will retry", "msgid", m.ID, "err", err)
+	if env != nil {
+		if err := q.spool.Save(env); err != nil {
+			q.log.Error("spool save failed; will retry", "msgid", m.ID, "err", err)
+		}
 	}
 	outcomes, ok := q.deliver(ctx, m, data)
 	if ctx.Err() != nil {
@@ -380,30 +392,56 @@ func (q *Queue) notifyDelay(m *Message, data []byte) {
 	}
 	q.mu.Lock()
 	m.DelayNotified = true
-	err := q.spool.Save(m)
+	env := m.clone()
 	q.mu.Unlock()
-	if err != nil {
+	if err := q.spool.Save(env); err != nil {
 		q.log.Error("spool save failed", "msgid", m.ID, "err", err)
 	}
 }
 
 // apply records an attempt's outcomes. finished is false for an attempt that did not
 // finish (its deliverer panicked): nothing is known of its recipients, and the crash
-// count it left decides whether the message is poison.
+// count it left decides whether the message is poison. The envelope is written out
+// of the lock: the message is busy until then, so nothing else touches it, and the
+// other attempts need not wait for this one's fsync.
 func (q *Queue) apply(m *Message, outcomes []Outcome, finished bool) {
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	defer delete(q.busy, m.ID)
+	done := q.record(m, outcomes, finished)
+	env := m.clone()
+	q.mu.Unlock()
+	var err error
+	if done {
+		err = q.spool.Remove(m.ID)
+	} else {
+		err = q.spool.Save(env)
+	}
+	if err != nil {
+		q.log.Error("spool write failed", "msgid", m.ID, "err", err)
+	}
+	q.mu.Lock()
+	if done {
+		delete(q.msgs, m.ID)
+	}
+	delete(q.busy, m.ID)
+	q.mu.Unlock()
+}
+
+// clone copies an envelope for writing out of the lock.
+func (m *Message) clone() *Message {
+	c := *m
+	c.Recipients = append([]Recipient(nil), m.Recipients...)
+	return &c
+}
+
+// record applies outcomes to m, under q.mu, and says whether m is done with.
+func (q *Queue) record(m *Message, outcomes []Outcome, finished bool) bool {
 	now := q.clock.Now()
 	if !finished {
 		if q.isPoison(m) {
 			m.Queue = QueuePoison
 		}
 		m.NextAttempt = now.Add(q.sched.RetryAfter(m.Attempts + 1))
-		if err := q.spool.Save(m); err != nil {
-			q.log.Error("spool save failed", "msgid", m.ID, "err", err)
-		}
-		return
+		return false
 	}
 	m.Crashes = 0
 	got := map[string]Outcome{}
@@ -445,24 +483,18 @@ func (q *Queue) apply(m *Message, outcomes []Outcome, finished bool) {
 		e.Type, e.Recipients, e.Reply = trace.Fail, failed, failReply
 		q.trace.Record(e)
 	}
-	if len(deferred) > 0 {
-		m.NextAttempt = now.Add(q.sched.RetryAfter(m.Attempts))
-		m.LastReply = deferReply
-		m.Queue = queueName
-		if m.Queue == "" {
-			m.Queue = "Retry"
-		}
-		e := base
-		e.Type, e.Recipients, e.Reply = trace.Defer, deferred, deferReply
-		e.Detail = "retry at " + m.NextAttempt.UTC().Format(time.RFC3339) + " in queue " + m.Queue
-		q.trace.Record(e)
-		if err := q.spool.Save(m); err != nil {
-			q.log.Error("spool save failed", "msgid", m.ID, "err", err)
-		}
-		return
+	if len(deferred) == 0 {
+		return true
 	}
-	delete(q.msgs, m.ID)
-	if err := q.spool.Remove(m.ID); err != nil {
-		q.log.Error("spool remove failed", "msgid", m.ID, "err", err)
+	m.NextAttempt = now.Add(q.sched.RetryAfter(m.Attempts))
+	m.LastReply = deferReply
+	m.Queue = queueName
+	if m.Queue == "" {
+		m.Queue = "Retry"
 	}
+	e := base
+	e.Type, e.Recipients, e.Reply = trace.Defer, deferred, deferReply
+	e.Detail = "retry at " + m.NextAttempt.UTC().Format(time.RFC3339) + " in queue " + m.Queue
+	q.trace.Record(e)
+	return false
 }

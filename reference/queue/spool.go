@@ -86,6 +86,10 @@ type Message struct {
 	// each attempt and clears it after, so a process that died mid-attempt leaves it
 	// counted. Two make the message poison.
 	Crashes int `json:"crashes,omitempty"`
+
+	// fresh marks a message enqueued by this process whose first attempt has not
+	// begun: its spooled envelope already counts that attempt in Crashes.
+	fresh bool
 }
 
 // Recipient finds the recipient addr, or nil.
@@ -196,13 +200,15 @@ func (s *Spool) Data(id string) ([]byte, error) {
 	return b, nil
 }
 
-// Remove deletes a message whose recipients are all done.
+// Remove deletes a message whose recipients are all done. The directory is not
+// fsynced: a crash that brings the message back costs a duplicate delivery, never a
+// loss, and a sync here would cost every message an fsync.
 func (s *Spool) Remove(id string) error {
 	if err := os.Remove(filepath.Join(s.dir, id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("spool remove %s: %w", id, err)
 	}
 	_ = os.Remove(filepath.Join(s.dir, id+".eml"))
-	return syncDir(s.dir)
+	return nil
 }
 
 // List reads every envelope in the spool, oldest first.

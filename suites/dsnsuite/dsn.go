@@ -184,9 +184,11 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 // offers DSN, makes the spec N/A when EDGE1's EHLO does not.
 func dsnSession(w *f.World) *f.Session {
 	GinkgoHelper()
-	s := w.DialVia(f.FromOrg)
+	addr, err := w.Endpoint(f.FromOrg.Server, f.FromOrg.Connector)
+	Expect(err).NotTo(HaveOccurred())
+	s, _ := f.DialFrom(w.ClientIn(f.FromOrg.ClientIn), addr)
 	ehlo := s.Cmd("EHLO %s", f.FromOrg.Helo)
-	Expect(ehlo).To(f.HaveClass(2))
+	Expect(ehlo).To(f.HaveClass(2), s.Explain("EHLO accepted"))
 	for _, l := range ehlo.Lines {
 		if k, _, _ := strings.Cut(strings.TrimSpace(l), " "); strings.EqualFold(k, "DSN") {
 			return s
