@@ -152,7 +152,16 @@ func (e *Edge) Deliver(ctx context.Context, m *queue.Message, rcpts []string, da
 		e.cfg.Trace.Record(trace.Event{Time: now, Type: trace.Route, MessageID: m.ID, HeaderID: m.HeaderID,
 			Server: e.cfg.Server.Name, Sender: m.From, Recipients: g.Rcpts, Connector: g.Connector,
 			NextHop: strings.Join(g.Next.Hosts, ","), Detail: g.Reason})
-		for _, res := range e.out.Send(ctx, g.Next, m.From, g.Rcpts, data, params) {
+		release, err := e.conns.acquire(ctx, g.Key)
+		if err != nil { // shutting down: the queue keeps the message as it was
+			for _, rc := range g.Rcpts {
+				out = append(out, queue.Outcome{Rcpt: rc, Status: queue.StatusTemporary, Reply: "451 4.3.2 shutting down", Queue: g.Key})
+			}
+			continue
+		}
+		results := e.out.Send(ctx, g.Next, m.From, g.Rcpts, data, params)
+		release()
+		for _, res := range results {
 			o := queue.Outcome{Rcpt: res.Rcpt, Reply: res.Reply, RemoteMTA: res.RemoteMTA, Queue: g.Key}
 			switch {
 			case res.Delivered:

@@ -73,6 +73,7 @@ type Edge struct {
 	cfg       Config
 	queue     *queue.Queue
 	out       *smtpout.Client
+	conns     *connLimit
 	servers   []*smtpd.Server
 	socks     []net.Listener
 	listeners []Listener
@@ -96,7 +97,7 @@ func Start(ctx context.Context, cfg Config) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge %s: %w", cfg.Server.Name, err)
 	}
-	e := &Edge{cfg: cfg}
+	e := &Edge{cfg: cfg, conns: newConnLimit(MaxPerDomainOutboundConnections, MaxOutboundConnections)}
 	e.out = smtpout.New(cfg.Resolver, cfg.Server.FQDN,
 		smtpout.WithPort(cfg.OutPort), smtpout.WithLocalAddr(cfg.Addr),
 		smtpout.WithSelf([]string{cfg.Server.FQDN}, ownAddrs(cfg.Addr)),
