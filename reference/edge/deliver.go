@@ -95,6 +95,9 @@ type Hop struct {
 	Key, Connector, Reason string
 	Next                   smtpout.Hop
 	Rcpts                  []string
+	// Shadow marks a hop to another transport server of the organisation, whose
+	// recipients the sender keeps shadow copies of (QUEUE-012).
+	Shadow bool
 }
 
 // Router decides where a queued message's pending recipients go next. The outcomes it
@@ -145,7 +148,15 @@ func (e *Edge) Deliver(ctx context.Context, m *queue.Message, rcpts []string, da
 		e.cfg.Trace.Record(trace.Event{Time: now, Type: trace.Route, MessageID: m.ID, HeaderID: m.HeaderID,
 			Server: e.cfg.Server.Name, Sender: m.From, Recipients: g.Rcpts, Connector: g.Connector,
 			NextHop: strings.Join(g.Next.Hosts, ","), Detail: g.Reason})
-		for _, res := range e.out.Send(ctx, g.Next, m.From, g.Rcpts, data) {
+		shadow := g.Shadow && e.cfg.Shadow != nil
+		if shadow {
+			e.cfg.Shadow.Prepare(ctx, g.Next.Hosts)
+		}
+		results := e.out.Send(ctx, g.Next, m.From, g.Rcpts, data)
+		if shadow {
+			e.keepShadows(ctx, m, g, results, data)
+		}
+		for _, res := range results {
 			o := queue.Outcome{Rcpt: res.Rcpt, Reply: res.Reply, RemoteMTA: res.RemoteMTA, Queue: g.Key}
 			switch {
 			case res.Delivered:
@@ -162,4 +173,29 @@ func (e *Edge) Deliver(ctx context.Context, m *queue.Message, rcpts []string, da
 		}
 	}
 	return out
+}
+
+// keepShadows makes the shadow copies of what the next hop took, one per transaction
+// (the next hop's queue ID), before the queue forgets the recipients.
+func (e *Edge) keepShadows(ctx context.Context, m *queue.Message, g Hop, results []smtpout.Result, data []byte) {
+	type txn struct{ remote, reply string }
+	var order []txn
+	took := map[txn][]string{}
+	for _, res := range results {
+		if !res.Delivered {
+			continue
+		}
+		k := txn{res.RemoteMTA, res.Reply}
+		if _, ok := took[k]; !ok {
+			order = append(order, k)
+		}
+		took[k] = append(took[k], res.Rcpt)
+	}
+	for _, k := range order {
+		if err := e.cfg.Shadow.Keep(ctx, m, g.Next.Hosts, k.remote, k.reply, took[k], data); err != nil {
+			// The next hop has the message: without its shadow it is only less
+			// protected, not lost.
+			e.cfg.Logger.Error("shadow copy not kept", "msgid", m.ID, "next_hop", k.remote, "err", err)
+		}
+	}
 }
