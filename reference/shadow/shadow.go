@@ -62,6 +62,7 @@ type Manager struct {
 	recs    map[string]*Record
 	inc     map[string]string    // primary address -> incarnation last seen
 	contact map[string]time.Time // primary address -> last answer (or relay)
+	unasked map[string]time.Time // next hop address -> when Prepare last got no answer
 }
 
 // Option configures a Manager.
@@ -95,7 +96,8 @@ func Open(dir string, opts ...Option) (*Manager, error) {
 		return nil, fmt.Errorf("shadow %s: %w", dir, err)
 	}
 	m := &Manager{dir: d, clock: clock.Real{}, log: slog.Default(), timeout: 15 * time.Minute, retries: 3,
-		names: map[string]string{}, recs: map[string]*Record{}, inc: map[string]string{}, contact: map[string]time.Time{}}
+		names: map[string]string{}, recs: map[string]*Record{}, inc: map[string]string{}, contact: map[string]time.Time{},
+		unasked: map[string]time.Time{}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -118,23 +120,30 @@ func Open(dir string, opts ...Option) (*Manager, error) {
 // Prepare learns the incarnation of the primaries at hosts that it does not know yet,
 // before a message is relayed to one of them: an incarnation seen before the relay is
 // never newer than the spool the message lands in, so a spool lost later is always
-// noticed. A primary that does not answer is not shadowed.
+// noticed. A primary that does not answer is not shadowed, and not asked again for a
+// heartbeat: a fail-over host that is down must not slow every relay.
 func (m *Manager) Prepare(ctx context.Context, hosts []string) {
 	for _, h := range hosts {
+		now := m.clock.Now()
 		m.mu.Lock()
 		_, known := m.inc[h]
+		failed, tried := m.unasked[h]
 		m.mu.Unlock()
-		if known {
+		if known || tried && now.Sub(failed) < m.timeout {
 			continue
 		}
 		a, err := m.query(ctx, h, nil)
+		m.mu.Lock()
+		if err != nil {
+			m.unasked[h] = now
+		} else {
+			delete(m.unasked, h)
+			m.inc[h] = a.Incarnation
+		}
+		m.mu.Unlock()
 		if err != nil {
 			m.log.Debug("no shadow redundancy with next hop", "addr", h, "err", err)
-			continue
 		}
-		m.mu.Lock()
-		m.inc[h] = a.Incarnation
-		m.mu.Unlock()
 	}
 }
 

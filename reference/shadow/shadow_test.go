@@ -305,3 +305,37 @@ func serve(t *testing.T, srv *smtpd.Server) string {
 	t.Cleanup(func() { srv.Close(); <-done })
 	return l.Addr().String()
 }
+
+// TestPrepareAsksADownHostOncePerHeartbeat: a fail-over host that does not answer is
+// not asked before every relay.
+func TestPrepareAsksADownHostOncePerHeartbeat(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	asked := 0
+	p := &fakePrimary{inc: "inc-1", down: true}
+	m, err := Open(t.TempDir(), WithClock(clk), WithHeartbeat(15*time.Minute, 3),
+		WithQuerier(func(ctx context.Context, addr string, ids []string) (Answer, error) {
+			asked++
+			return p.query(ctx, addr, ids)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, step := range []struct {
+		after time.Duration
+		down  bool
+		asked int
+	}{
+		{0, true, 1},
+		{time.Minute, true, 1},
+		{15 * time.Minute, false, 2},
+		{time.Minute, false, 2}, // known now
+	} {
+		clk.Advance(step.after)
+		p.down = step.down
+		m.Prepare(ctx, []string{primaryAddr})
+		if asked != step.asked {
+			t.Fatalf("after %v more: asked %d times, want %d", step.after, asked, step.asked)
+		}
+	}
+}
