@@ -34,6 +34,18 @@ const (
 	DefaultRecipientStage             = "rcpt" // per-recipient behaviours
 )
 
+// Exchange 2010's shadow redundancy (EX-SHADOW, QUEUE-012): on by default
+// (ShadowRedundancyEnabled), a heartbeat every 15 minutes (ShadowHeartbeatTimeoutInterval
+// from 2010 SP1; RTM had 5), 3 unanswered in a row make the primary failed
+// (ShadowHeartbeatRetryCount), and a shadow copy is dropped after 2 days at most
+// (ShadowMessageAutoDiscardInterval).
+const (
+	DefaultShadowRedundancy          = true
+	DefaultShadowHeartbeatTimeout    = 15 * time.Minute
+	DefaultShadowHeartbeatRetryCount = 3
+	DefaultShadowMessageAutoDiscard  = 48 * time.Hour
+)
+
 var defaultTable = [][2]string{
 	{"org.accepted_domains[].type", string(DefaultDomainType)},
 	{"org.servers[].fqdn", `lower(name) + "." + first accepted domain ("*." stripped), or ` + FallbackDomain},
@@ -45,6 +57,10 @@ var defaultTable = [][2]string{
 	{"org.servers[].delay_notification", Duration(DefaultDelayNotification).String()},
 	{"org.servers[].message_expiration", Duration(DefaultMessageExpiration).String()},
 	{"org.servers[].poison_threshold", fmt.Sprint(DefaultPoisonThreshold)},
+	{"org.servers[].shadow_redundancy", fmt.Sprint(DefaultShadowRedundancy) + " on hub and edge servers, false on others"},
+	{"org.servers[].shadow_heartbeat_timeout", Duration(DefaultShadowHeartbeatTimeout).String()},
+	{"org.servers[].shadow_heartbeat_retry_count", fmt.Sprint(DefaultShadowHeartbeatRetryCount)},
+	{"org.servers[].shadow_message_auto_discard", Duration(DefaultShadowMessageAutoDiscard).String()},
 	{"org.receive_connectors[].name", `SERVER\DefaultN (N: the connector's index among its server's connectors, from 0)`},
 	{"org.receive_connectors[].bind", DefaultBind},
 	{"org.receive_connectors[].inactivity_timeout", Duration(DefaultInactivityTimeout).String()},
@@ -143,6 +159,20 @@ func (s *Scenario) ApplyDefaults() {
 		if sv.PoisonThreshold == nil {
 			n := DefaultPoisonThreshold
 			sv.PoisonThreshold = &n
+		}
+		if sv.ShadowRedundancy == nil {
+			on := DefaultShadowRedundancy && sv.Role != RoleMailbox
+			sv.ShadowRedundancy = &on
+		}
+		if sv.ShadowHeartbeatTimeout == 0 {
+			sv.ShadowHeartbeatTimeout = Duration(DefaultShadowHeartbeatTimeout)
+		}
+		if sv.ShadowHeartbeatRetryCount == nil {
+			n := DefaultShadowHeartbeatRetryCount
+			sv.ShadowHeartbeatRetryCount = &n
+		}
+		if sv.ShadowMessageAutoDiscard == 0 {
+			sv.ShadowMessageAutoDiscard = Duration(DefaultShadowMessageAutoDiscard)
 		}
 	}
 	perServer := map[string]int{}

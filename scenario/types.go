@@ -92,6 +92,20 @@ type Server struct {
 	// PoisonThreshold is how many attempts that died with the server make a message
 	// poison (QUEUE-011); 0 never does. Default 2.
 	PoisonThreshold *int `yaml:"poison_threshold"`
+	// ShadowRedundancy keeps a shadow copy of what a Hub relays to another transport
+	// server until that server has delivered it onward, and resubmits it when that
+	// server fails first (ShadowRedundancyEnabled, QUEUE-012). On an Edge it only
+	// answers the Hubs' queries about what it holds. Default true on Hubs and Edges.
+	ShadowRedundancy *bool `yaml:"shadow_redundancy"`
+	// ShadowHeartbeatTimeout is how often a Hub asks a server it relayed to about its
+	// shadow copies (ShadowHeartbeatTimeoutInterval); ShadowHeartbeatRetryCount is how
+	// many unanswered heartbeats in a row make that server failed, and its shadows
+	// resubmitted (ShadowHeartbeatRetryCount).
+	ShadowHeartbeatTimeout    Duration `yaml:"shadow_heartbeat_timeout"`
+	ShadowHeartbeatRetryCount *int     `yaml:"shadow_heartbeat_retry_count"`
+	// ShadowMessageAutoDiscard is how long a shadow copy is kept at most, confirmed or
+	// not (ShadowMessageAutoDiscardInterval).
+	ShadowMessageAutoDiscard Duration `yaml:"shadow_message_auto_discard"`
 }
 
 // Permission is an Exchange permission group of a receive connector.

@@ -235,13 +235,17 @@ func (v *validator) serverList() {
 			key string
 			val Duration
 		}{{"retry_interval", sv.RetryInterval}, {"transient_retry_interval", sv.TransientRetryInterval},
-			{"delay_notification", sv.DelayNotification}, {"message_expiration", sv.MessageExpiration}} {
+			{"delay_notification", sv.DelayNotification}, {"message_expiration", sv.MessageExpiration},
+			{"shadow_heartbeat_timeout", sv.ShadowHeartbeatTimeout}, {"shadow_message_auto_discard", sv.ShadowMessageAutoDiscard}} {
 			if d.val < 0 {
 				v.errorf(p+"."+d.key, "must be positive, got %s", d.val)
 			}
 		}
 		if sv.PoisonThreshold != nil && *sv.PoisonThreshold < 0 {
 			v.errorf(p+".poison_threshold", "must not be negative, got %d", *sv.PoisonThreshold)
+		}
+		if sv.ShadowHeartbeatRetryCount != nil && *sv.ShadowHeartbeatRetryCount < 1 {
+			v.errorf(p+".shadow_heartbeat_retry_count", "must be at least 1, got %d", *sv.ShadowHeartbeatRetryCount)
 		}
 		if sv.TransientRetryCount != nil && *sv.TransientRetryCount < 0 {
 			v.errorf(p+".transient_retry_count", "must not be negative, got %d", *sv.TransientRetryCount)

@@ -33,6 +33,9 @@ const (
 	Redirect Type = "REDIRECT"
 	// Transfer is recipients moved to a new, forked message (bifurcation).
 	Transfer Type = "TRANSFER"
+	// Resubmit is a shadow copy put back in the queue because the server it was relayed
+	// to failed before delivering it onward (shadow redundancy, QUEUE-012).
+	Resubmit Type = "RESUBMIT"
 )
 
 // Event is one tracking record.

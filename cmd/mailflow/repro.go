@@ -230,6 +230,11 @@ func describe(rm *reproMessage, all []trace.Event, hosts map[string]string) {
 						host = e.NextHop
 					}
 					name, external := hosts[host]
+					if !external && net.ParseIP(host) == nil {
+						// Organisation servers are reached by address; a host reached by
+						// name (a smart host, an MX) is outside.
+						name, external = host, true
+					}
 					if !external && left[strings.ToLower(a)] {
 						// A hand-off to the connector's source server logged after the
 						// send out of the organisation: the path already ends outside.

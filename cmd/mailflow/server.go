@@ -26,6 +26,7 @@ import (
 	"github.com/mailflow/mailflow/reference/mailbox"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/resolve"
+	"github.com/mailflow/mailflow/reference/shadow"
 	"github.com/mailflow/mailflow/reference/smtpout"
 	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"
@@ -238,6 +239,14 @@ func runQueue(args []string) int {
 		fmt.Println(len(ms))
 		return 0
 	}
+	// A Hub's shadow copies wait in its shadow queues (QUEUE-012); they are not the
+	// messages it has to deliver, so --count leaves them out.
+	shadows, err := shadow.List(hub.ShadowDir(*dir))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow queue:", err)
+		return 1
+	}
+	ms = append(ms, shadows...)
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")

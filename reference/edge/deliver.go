@@ -100,6 +100,9 @@ type Hop struct {
 	// Final says the next hop is the recipients' mailbox store: a 250 there is final
 	// delivery, which a NOTIFY=SUCCESS recipient hears of as "delivered".
 	Final bool
+	// Shadow marks a hop to another transport server of the organisation, whose
+	// recipients the sender keeps shadow copies of (QUEUE-012).
+	Shadow bool
 }
 
 // Router decides where a queued message's pending recipients go next. The outcomes it
@@ -159,8 +162,15 @@ func (e *Edge) Deliver(ctx context.Context, m *queue.Message, rcpts []string, da
 			}
 			continue
 		}
+		shadow := g.Shadow && e.cfg.Shadow != nil
+		if shadow {
+			e.cfg.Shadow.Prepare(ctx, g.Next.Hosts)
+		}
 		results := e.out.Send(ctx, g.Next, m.From, g.Rcpts, data, params)
 		release()
+		if shadow {
+			e.keepShadows(ctx, m, g, results, data)
+		}
 		for _, res := range results {
 			o := queue.Outcome{Rcpt: res.Rcpt, Reply: res.Reply, RemoteMTA: res.RemoteMTA, Queue: g.Key}
 			switch {
@@ -211,4 +221,29 @@ func dsnParams(m *queue.Message) *smtpout.DSN {
 	}
 	d.Ret, d.EnvID = m.Ret, m.EnvID
 	return d
+}
+
+// keepShadows makes the shadow copies of what the next hop took, one per transaction
+// (the next hop's queue ID), before the queue forgets the recipients.
+func (e *Edge) keepShadows(ctx context.Context, m *queue.Message, g Hop, results []smtpout.Result, data []byte) {
+	type txn struct{ remote, reply string }
+	var order []txn
+	took := map[txn][]string{}
+	for _, res := range results {
+		if !res.Delivered {
+			continue
+		}
+		k := txn{res.RemoteMTA, res.Reply}
+		if _, ok := took[k]; !ok {
+			order = append(order, k)
+		}
+		took[k] = append(took[k], res.Rcpt)
+	}
+	for _, k := range order {
+		if err := e.cfg.Shadow.Keep(ctx, m, g.Next.Hosts, k.remote, k.reply, took[k], data); err != nil {
+			// The next hop has the message: without its shadow it is only less
+			// protected, not lost.
+			e.cfg.Logger.Error("shadow copy not kept", "msgid", m.ID, "next_hop", k.remote, "err", err)
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mailflow/mailflow/fixtures/clock"
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/shadow"
 	"github.com/mailflow/mailflow/reference/smtpd"
 	"github.com/mailflow/mailflow/reference/smtpout"
 	"github.com/mailflow/mailflow/scenario"
@@ -58,6 +59,20 @@ type Config struct {
 	// gets the implicit EdgeSync connector on port 25 that lets those Hubs send
 	// outbound Internet mail through it (ROUTE-015), over STARTTLS.
 	OrgRanges []string
+	// Shadow keeps shadow copies of what is relayed on hops marked Shadow (a Hub's
+	// shadow redundancy, QUEUE-012); nil keeps none.
+	Shadow Shadower
+	// ShadowRanges are the clients told what the server holds, when shadow redundancy
+	// is on (the organisation's servers, as shadows); empty means OrgRanges.
+	ShadowRanges []string
+}
+
+// Shadower keeps shadow copies of relayed messages: Prepare comes before a hop's
+// send, Keep after it for the recipients the next hop took, before the queue forgets
+// them.
+type Shadower interface {
+	Prepare(ctx context.Context, hosts []string)
+	Keep(ctx context.Context, m *queue.Message, hosts []string, remote, reply string, rcpts []string, data []byte) error
 }
 
 // OrgConnector names the Edge's implicit connector for the organisation's Hubs.
@@ -77,6 +92,7 @@ type Edge struct {
 	servers   []*smtpd.Server
 	socks     []net.Listener
 	listeners []Listener
+	primary   *shadow.Primary
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 }
@@ -108,6 +124,21 @@ func Start(ctx context.Context, cfg Config) (*Edge, error) {
 		queue.WithDelayHandler(e.sendDelayDSN), queue.WithPoisonThreshold(poisonThreshold(cfg.Server)))
 	if err != nil {
 		return nil, fmt.Errorf("edge %s: %w", cfg.Server.Name, err)
+	}
+	if sv := cfg.Server; sv.ShadowRedundancy != nil && *sv.ShadowRedundancy {
+		ranges := cfg.ShadowRanges
+		if len(ranges) == 0 {
+			ranges = cfg.OrgRanges
+		}
+		var allowed []netip.Prefix
+		for _, r := range ranges {
+			p, err := parsePrefix(r)
+			if err != nil {
+				return nil, fmt.Errorf("edge %s: shadow range: %w", cfg.Server.Name, err)
+			}
+			allowed = append(allowed, p)
+		}
+		e.primary = shadow.NewPrimary(cfg.SpoolDir, e.heldIDs, allowed)
 	}
 	if err := e.listen(log); err != nil {
 		e.Close()
@@ -183,6 +214,9 @@ func (e *Edge) listen(log *slog.Logger) error {
 		if e.cfg.Directory != nil {
 			opts = append(opts, smtpd.WithDirectory(dirAdapter{e.cfg.Directory}), smtpd.WithAuthenticator(e.cfg.Directory))
 		}
+		if e.primary != nil {
+			opts = append(opts, smtpd.WithExtension(e.primary.Extension()))
+		}
 		if e.cfg.ServerTLS != nil && tlsOn[addr] {
 			opts = append(opts, smtpd.WithTLS(e.cfg.ServerTLS))
 		}
@@ -242,6 +276,17 @@ func parsePrefix(s string) (netip.Prefix, error) {
 
 // Listeners lists the bound receive connectors.
 func (e *Edge) Listeners() []Listener { return append([]Listener(nil), e.listeners...) }
+
+// heldIDs are the IDs of the messages the queue holds: a shadow's primary answers
+// for what is still on its hands (QUEUE-012).
+func (e *Edge) heldIDs() []string {
+	ms := e.queue.Snapshot()
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	return ids
+}
 
 // Queue exposes the queue for views and suites.
 func (e *Edge) Queue() *queue.Queue { return e.queue }

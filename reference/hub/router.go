@@ -58,6 +58,9 @@ type Decision struct {
 	Reason string
 	// Status and Reply of a KindFailed decision.
 	Status, Reply string
+	// Relay says the next hop is another transport server of the organisation (a Hub
+	// of another site, or the source of a connector), which shadow redundancy covers.
+	Relay bool
 }
 
 // Recipient is one address a decision sends to.
@@ -201,7 +204,7 @@ func (r *Router) toMailbox(server string, size int) Decision {
 		hosts = append(hosts, r.hostsOf(r.hubsIn(p.Sites[i])...)...)
 	}
 	return Decision{Kind: KindSite, Key: "site:" + strings.ToLower(next), NextHop: next,
-		Hosts: hosts, RequireTLS: true, Connector: IntraOrgConnector, Path: p,
+		Hosts: hosts, RequireTLS: true, Connector: IntraOrgConnector, Path: p, Relay: true,
 		Reason: fmt.Sprintf("mailbox on %s in site %s: %s", server, mbxSite, p)}
 }
 
@@ -237,7 +240,7 @@ func (r *Router) toConnector(addr string, size int) Decision {
 		}
 	}
 	return Decision{Kind: KindConnector, Key: "conn:" + c.Name, NextHop: ch.Source,
-		Hosts: r.hostsOf(sources...), RequireTLS: true, Connector: c.Name,
+		Hosts: r.hostsOf(sources...), RequireTLS: true, Connector: c.Name, Relay: true,
 		Reason: fmt.Sprintf("%s; sourced on %s (%s)", ch.Reason, ch.Source, ch.Locality)}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/mailflow/mailflow/reference/dsn"
 	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/shadow"
 	"github.com/mailflow/mailflow/reference/smtpout"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
@@ -59,6 +61,9 @@ type Server struct {
 	cat    *categorizer.Categorizer
 	cfg    Config
 	ready  chan struct{}
+	shadow *shadow.Manager
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
 // Start binds the Hub's receive connectors and starts its queue.
@@ -104,18 +109,78 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			RemoteIPRanges: cfg.OrgRanges,
 		}}
 	}
-	e, err := edge.Start(ctx, edge.Config{
+	ecfg := edge.Config{
 		Scenario: cfg.Scenario, Server: &srv, Addr: cfg.Addr, PortMap: cfg.PortMap, OutPort: cfg.OutPort,
 		SpoolDir: cfg.SpoolDir, Directory: nil, Resolver: cfg.Resolver, Trace: cfg.Trace, Clock: cfg.Clock,
 		ServerTLS: cfg.ServerTLS, ClientTLS: cfg.ClientTLS, Logger: cfg.Logger,
-		Router: h, Connectors: conns,
-	})
+		Router: h, Connectors: conns, ShadowRanges: cfg.OrgRanges,
+	}
+	if srv.ShadowRedundancy != nil && *srv.ShadowRedundancy {
+		if h.shadow, err = h.openShadow(); err != nil {
+			return nil, err
+		}
+		ecfg.Shadow = h.shadow
+	}
+	e, err := edge.Start(ctx, ecfg)
 	if err != nil {
 		return nil, fmt.Errorf("hub %s: %w", srv.Name, err)
 	}
 	h.Edge = e
 	close(h.ready)
+	if h.shadow != nil {
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		h.stop, h.done = cancel, make(chan struct{})
+		go func() { defer close(h.done); h.shadow.Run(sctx) }()
+	}
 	return h, nil
+}
+
+// ShadowDir is where a Hub with spool dir keeps its shadow copies.
+func ShadowDir(spool string) string { return filepath.Join(spool, "shadow") }
+
+// openShadow opens the Hub's shadow copies; one resubmitted goes back into the Hub's
+// queue as a categorized message, routed afresh.
+func (h *Server) openShadow() (*shadow.Manager, error) {
+	sv := h.cfg.Server
+	retries := scenario.DefaultShadowHeartbeatRetryCount
+	if sv.ShadowHeartbeatRetryCount != nil {
+		retries = *sv.ShadowHeartbeatRetryCount
+	}
+	timeout := sv.ShadowHeartbeatTimeout.D()
+	if timeout <= 0 {
+		timeout = scenario.DefaultShadowHeartbeatTimeout
+	}
+	m, err := shadow.Open(ShadowDir(h.cfg.SpoolDir),
+		shadow.WithClock(h.cfg.Clock), shadow.WithTrace(h.cfg.Trace), shadow.WithServer(sv.Name),
+		shadow.WithLogger(h.cfg.Logger.With("server", sv.Name)), shadow.WithPeers(h.cfg.Peers),
+		shadow.WithHeartbeat(timeout, retries), shadow.WithAutoDiscard(sv.ShadowMessageAutoDiscard.D()),
+		shadow.WithQuerier(shadow.SMTPQuerier(sv.FQDN, h.cfg.Addr, min(timeout, 30*time.Second))),
+		shadow.WithResubmitter(func(ctx context.Context, m *queue.Message, data []byte) error {
+			<-h.ready
+			return h.Queue().Enqueue(ctx, m, data)
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("hub %s: %w", sv.Name, err)
+	}
+	return m, nil
+}
+
+// Shadows are the Hub's shadow copies, each in the shadow queue of the server it was
+// relayed to (QUEUE-012); none when shadow redundancy is off.
+func (h *Server) Shadows() []queue.Message {
+	if h.shadow == nil {
+		return nil
+	}
+	return h.shadow.Snapshot()
+}
+
+// Close stops the shadow heartbeat (it feeds the queue), then the Edge machinery.
+func (h *Server) Close() error {
+	if h.stop != nil {
+		h.stop()
+		<-h.done
+	}
+	return h.Edge.Close()
 }
 
 // Route implements edge.Router. A message not yet categorized is resolved and handed
@@ -160,7 +225,7 @@ func (h *Server) Route(ctx context.Context, m *queue.Message, rcpts []string, da
 			continue
 		}
 		hops = append(hops, edge.Hop{Key: d.Key, Connector: d.Connector, Reason: d.Reason,
-			Next: nextHop(d), Rcpts: addrs, Final: d.Kind == KindMailbox})
+			Next: nextHop(d), Rcpts: addrs, Final: d.Kind == KindMailbox, Shadow: d.Relay})
 	}
 	return hops, out
 }
@@ -199,7 +264,10 @@ func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []strin
 	}
 	resolved := map[string]bool{}
 	var failed []categorizer.Result
-	next := &queue.Message{From: m.From, HeaderID: m.HeaderID, Categorized: true, Ret: m.Ret, EnvID: m.EnvID}
+	// The categorized message carries the envelope's ID forked, so that while it waits
+	// this Hub still answers a shadow's question about the envelope as held (QUEUE-012).
+	next := &queue.Message{ID: shadow.ForkedID(m.ID), From: m.From, HeaderID: m.HeaderID, Categorized: true,
+		Ret: m.Ret, EnvID: m.EnvID}
 	var names []string
 	var expanded []queue.Outcome
 	for _, res := range results {

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"regexp"
 	"strings"
@@ -34,10 +35,13 @@ var replyFixes = []struct {
 // everything after STARTTLS pass through untouched.
 type fixingConn struct {
 	net.Conn
+	ext         *Extension
 	mu          sync.Mutex
-	pending     []byte // bytes read from the client, not yet handed to go-smtp
-	data        bool   // inside DATA: pass through until CRLF.CRLF
-	tail        []byte // last bytes of data seen, to find a terminator split across reads
+	answers     [][]byte // the extension's replies, each in place of a NOOP's
+	ehlo        bool     // an EHLO reply is due: the extension's keyword goes into it
+	pending     []byte   // bytes read from the client, not yet handed to go-smtp
+	data        bool     // inside DATA: pass through until CRLF.CRLF
+	tail        []byte   // last bytes of data seen, to find a terminator split across reads
 	passthrough bool
 }
 
@@ -97,6 +101,8 @@ func (c *fixingConn) Read(p []byte) (int, error) {
 			upper := bytes.ToUpper(bytes.TrimSpace(line))
 			verb := strings.ToUpper(verbRe.FindString(string(line)))
 			switch {
+			case c.ext != nil && verb == c.ext.Verb:
+				line = c.extension(line)
 			case len(bytes.TrimSpace(line)) > 0 && !knownVerbs[verb]:
 				line = []byte(unknownVerb + "\r\n")
 			case badMailFrom.Match(line):
@@ -106,6 +112,8 @@ func (c *fixingConn) Read(p []byte) (int, error) {
 				line = append(line, '\r', '\n')
 			case bytes.Equal(upper, []byte("STARTTLS")), bytes.HasPrefix(upper, []byte("BDAT")):
 				c.passthrough = true
+			case verb == "EHLO" && c.ext != nil && c.ext.Keyword != "":
+				c.ehlo = true
 			}
 			n := copy(p, line)
 			if n < len(line) { // a short buffer: hand out the rest on the next Read
@@ -133,13 +141,32 @@ func (c *fixingConn) Read(p []byte) (int, error) {
 }
 
 func (c *fixingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
 	if bytes.HasPrefix(p, []byte("354")) {
-		c.mu.Lock()
 		c.data = true
 		c.tail = []byte("\r\n") // DATA content starts at a line start
-		c.mu.Unlock()
 	}
 	out := p
+	switch {
+	case len(c.answers) > 0 && bytes.HasPrefix(p, noopReply):
+		out = c.answers[0]
+		c.answers = c.answers[1:]
+	case c.ehlo && bytes.HasPrefix(p, []byte("250-")):
+		c.ehlo = false
+		out = append(append([]byte(nil), p...), "250-"+c.ext.Keyword+"\r\n"...)
+	case c.ehlo && bytes.HasPrefix(p, []byte("250 ")):
+		c.ehlo = false
+		out = append(append([]byte("250-"), p[4:]...), "250 "+c.ext.Keyword+"\r\n"...)
+	case c.ehlo:
+		c.ehlo = false // EHLO refused: nothing to advertise
+	}
+	c.mu.Unlock()
+	if !bytes.Equal(out, p) {
+		if _, err := c.Conn.Write(out); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	for _, f := range replyFixes {
 		if f.re.Match(out) {
 			out = f.re.ReplaceAll(out, f.repl)
@@ -155,8 +182,36 @@ func (c *fixingConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// noopReply is how go-smtp answers NOOP, which stands in for an extension's command.
+var noopReply = []byte("250 2.0.0 I have successfully done nothing\r\n")
+
+// extension answers the extension's command line: go-smtp gets a NOOP in its place, so
+// replies stay in command order under PIPELINING, and the NOOP's reply is swapped for
+// the extension's. A client the extension does not serve gets the unknown-verb reply.
+func (c *fixingConn) extension(line []byte) []byte {
+	args := strings.TrimSpace(string(bytes.TrimSpace(line))[len(c.ext.Verb):])
+	code, lines := c.ext.Answer(remoteIP(c.Conn.RemoteAddr()), args)
+	if code == 0 {
+		return []byte(unknownVerb + "\r\n")
+	}
+	if len(lines) == 0 {
+		lines = []string{"OK"}
+	}
+	var b bytes.Buffer
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		fmt.Fprintf(&b, "%d%s%s\r\n", code, sep, l)
+	}
+	c.answers = append(c.answers, b.Bytes())
+	return []byte("NOOP\r\n")
+}
+
 type fixingListener struct {
 	net.Listener
+	ext *Extension
 }
 
 func (l fixingListener) Accept() (net.Conn, error) {
@@ -164,5 +219,5 @@ func (l fixingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fixingConn{Conn: c}, nil
+	return &fixingConn{Conn: c, ext: l.ext}, nil
 }

@@ -43,14 +43,7 @@ func startServer(t *testing.T) (string, *memQueue) {
 	q := &memQueue{}
 	srv := New("EDGE1", "edge1.contoso.test", []Connector{{Name: "Internet", Permissions: []scenario.Permission{scenario.PermAnonymous}}},
 		WithDomains(s), WithQueue(q), WithDirectory(mapDir{"alice@contoso.test": true}), WithRecipientFiltering(true, nil))
-	l, err := net.Listen("tcp", "127.203.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = srv.Serve(l); close(done) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return l.Addr().String(), q
+	return serve(t, srv), q
 }
 
 // converse writes each chunk as one write and reads the given number of reply lines.

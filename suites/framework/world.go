@@ -286,3 +286,27 @@ func (w *World) InactivityTimeout(server string) time.Duration {
 	}
 	return w.Scenario.InactivityTimeout(server)
 }
+
+// Wipe stops a server abruptly and starts it again with an empty spool, as a server
+// rebuilt after its disk was lost (QUEUE-012), or reports the spec N/A on a target
+// that cannot.
+func (w *World) Wipe(name string) {
+	ginkgo.GinkgoHelper()
+	c, ok := w.Topology.(interface{ WipeServer(string) error })
+	if !ok {
+		ginkgo.Skip(fmt.Sprintf("N/A: target %s cannot restart a server with an empty spool", targetName()))
+	}
+	gomega.Expect(c.WipeServer(name)).To(gomega.Succeed(), "wiping and restarting %s", name)
+}
+
+// ShadowHeartbeat is how often a Hub asks about its shadow copies on the current
+// target: the scenario's (defaults applied) unless the target caps it.
+func (w *World) ShadowHeartbeat(server string) time.Duration {
+	if t, ok := w.Topology.(interface{ ShadowHeartbeat(string) time.Duration }); ok {
+		return t.ShadowHeartbeat(server)
+	}
+	if sv, ok := w.Scenario.Server(server); ok {
+		return sv.ShadowHeartbeatTimeout.D()
+	}
+	return 0
+}

@@ -61,6 +61,10 @@ const (
 	Expiration        = 90 * time.Second
 )
 
+// ShadowHeartbeat caps every Hub's shadow heartbeat on this target, so a spec sees a
+// shadow settled or resubmitted within seconds (QUEUE-012).
+const ShadowHeartbeat = 3 * time.Second
+
 func init() {
 	// The reaper image cannot be pulled here; every container is terminated by Stop.
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
@@ -88,6 +92,11 @@ type Topology struct {
 	stored   map[string][]store.Message
 	stopOnce sync.Once
 	log      *slog.Logger
+	// What the servers were started with, to start one again (WipeServer).
+	img      string
+	ips      map[string]netip.Addr
+	hubs     []string
+	hubSites []string
 }
 
 // Start brings the scenario's world up; on error everything started is torn down.
@@ -106,7 +115,8 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 			d   *scenario.Duration
 			max time.Duration
 		}{{&sv.RetryInterval, RetryInterval}, {&sv.TransientRetryInterval, RetryInterval},
-			{&sv.DelayNotification, DelayNotification}, {&sv.MessageExpiration, Expiration}} {
+			{&sv.DelayNotification, DelayNotification}, {&sv.MessageExpiration, Expiration},
+			{&sv.ShadowHeartbeatTimeout, ShadowHeartbeat}} {
 			if c.d.D() > c.max {
 				*c.d = scenario.Duration(c.max)
 			}
@@ -162,6 +172,7 @@ func (t *Topology) startServers(ctx context.Context, img string, ips map[string]
 		hubs = append(hubs, net.JoinHostPort(ips[strings.ToLower(srv.Name)].String(), "25"))
 		hubSites = append(hubSites, srv.Site)
 	}
+	t.img, t.ips, t.hubs, t.hubSites = img, ips, hubs, hubSites
 	type result struct {
 		c   *mailflow.Container
 		err error
@@ -416,6 +427,48 @@ func (t *Topology) CrashServer(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return mailflow.Kill(ctx, c.Container)
+}
+
+// WipeServer kills a server's container and starts a new one in its place, same
+// address and configuration, on a new file system: the server comes back with an
+// empty spool, as one rebuilt after its disk was lost would (QUEUE-012).
+func (t *Topology) WipeServer(name string) error {
+	t.mu.Lock()
+	c, ok := t.servers[strings.ToLower(name)]
+	t.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
+	}
+	srv, _ := t.scenario.Server(name)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "docker", "kill", "--signal", "KILL", c.GetContainerID()).CombinedOutput(); err != nil {
+		return fmt.Errorf("docker kill %s: %w: %s", c.GetContainerID(), err, strings.TrimSpace(string(out)))
+	}
+	// The address must be free for the new container: take the old one off the
+	// network before removing it.
+	_ = exec.CommandContext(ctx, "docker", "network", "disconnect", "--force", t.Net.ID, c.GetContainerID()).Run()
+	if err := c.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
+		return fmt.Errorf("removing %s: %w", name, err)
+	}
+	nc, err := t.runServer(context.WithoutCancel(ctx), t.img, *srv, t.ips[strings.ToLower(name)], testca.Shared(), t.hubs, t.hubSites, t.ips)
+	if nc != nil {
+		t.mu.Lock()
+		t.servers[strings.ToLower(name)] = nc
+		t.mu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("containers: starting %s again: %w", name, err)
+	}
+	return nil
+}
+
+// ShadowHeartbeat is a Hub's shadow heartbeat as this target runs it (capped).
+func (t *Topology) ShadowHeartbeat(server string) time.Duration {
+	if sv, ok := t.scenario.Server(server); ok {
+		return sv.ShadowHeartbeatTimeout.D()
+	}
+	return ShadowHeartbeat
 }
 
 // StopServer stops one server's container (it stays until Stop removes it).

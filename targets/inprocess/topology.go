@@ -52,6 +52,7 @@ type Topology struct {
 	edges      map[string]*edge.Edge
 	edgeCfgs   map[string]edge.Config // how each Edge was started, to start it again
 	hubs       map[string]*hub.Server
+	hubCfgs    map[string]hub.Config // how each Hub was started, to start it again
 	mailboxes  map[string]*mailbox.Server
 	listeners  []Listener
 	spoolRoot  string
@@ -97,7 +98,7 @@ func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topolo
 		scenario: s, plan: plan, port: cfg.port,
 		clock: clock.NewFake(time.Now().UTC().Truncate(time.Second)),
 		fleet: internet.NewFleet(), edges: map[string]*edge.Edge{}, edgeCfgs: map[string]edge.Config{}, log: cfg.log,
-		hubs: map[string]*hub.Server{}, mailboxes: map[string]*mailbox.Server{},
+		hubs: map[string]*hub.Server{}, hubCfgs: map[string]hub.Config{}, mailboxes: map[string]*mailbox.Server{},
 	}
 	if cfg.traceOut != nil {
 		t.trace = trace.NewLog(cfg.traceOut)
@@ -217,15 +218,17 @@ func (t *Topology) startServers(ctx context.Context) error {
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleHub) {
 		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
 		tc := ca.LazyServerConfig(srv.FQDN, ip.String())
-		h, err := hub.Start(ctx, hub.Config{
+		hcfg := hub.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port,
 			Peers: peers, OrgRanges: orgRanges, SpoolDir: t.spoolRoot + "/" + srv.Name,
 			Directory: t.dir, Org: org, Resolver: res, Trace: t.trace, Clock: t.clock,
 			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
-		})
+		}
+		h, err := hub.Start(ctx, hcfg)
 		if err != nil {
 			return fmt.Errorf("inprocess: hub %s: %w", srv.Name, err)
 		}
+		t.hubCfgs[strings.ToLower(srv.Name)] = hcfg
 		t.hubs[strings.ToLower(srv.Name)] = h
 		addr := h.Listeners()[0].Addr
 		hubs = append(hubs, struct{ site, addr string }{srv.Site, addr})
@@ -279,13 +282,18 @@ func kindOrder(k string) int {
 // ErrUnknownEndpoint names a server or connector the topology does not have.
 var ErrUnknownEndpoint = errors.New("unknown endpoint")
 
-// Endpoint is where a client reaches a server's receive connector ("" for the first).
+// Endpoint is where a client reaches a server's receive connector ("" for the first),
+// on an Edge or a Hub.
 func (t *Topology) Endpoint(server, connector string) (string, error) {
-	e, ok := t.edges[strings.ToLower(server)]
-	if !ok {
+	var ls []edge.Listener
+	if e, ok := t.edges[strings.ToLower(server)]; ok {
+		ls = e.Listeners()
+	} else if h, ok := t.hubs[strings.ToLower(server)]; ok {
+		ls = h.Listeners()
+	} else {
 		return "", fmt.Errorf("server %q: %w", server, ErrUnknownEndpoint)
 	}
-	for _, l := range e.Listeners() {
+	for _, l := range ls {
 		if connector == "" {
 			return l.Addr, nil
 		}
@@ -330,16 +338,16 @@ func (t *Topology) QueueLen(server string) int {
 
 // Queues counts the messages in each of a server's queues (QUEUE-011).
 func (t *Topology) Queues(server string) map[string]int {
-	var q *queue.Queue
+	var ms []queue.Message
 	if e, ok := t.edges[strings.ToLower(server)]; ok {
-		q = e.Queue()
+		ms = e.Queue().Snapshot()
 	} else if h, ok := t.hubs[strings.ToLower(server)]; ok {
-		q = h.Queue()
+		ms = append(h.Queue().Snapshot(), h.Shadows()...)
 	} else {
 		return nil
 	}
 	out := map[string]int{}
-	for _, in := range queue.Queues(q.Snapshot()) {
+	for _, in := range queue.Queues(ms) {
 		out[in.Name] = in.Messages
 	}
 	return out
@@ -418,6 +426,44 @@ func (t *Topology) CrashServer(name string) error {
 		return fmt.Errorf("inprocess: restarting %s: %w", name, err)
 	}
 	t.edges[strings.ToLower(name)] = e
+	return nil
+}
+
+// WipeServer drops an Edge or a Hub at once and starts it again on an empty spool, as
+// a server rebuilt after its disk was lost would come back (QUEUE-012).
+func (t *Topology) WipeServer(name string) error {
+	k := strings.ToLower(name)
+	var dir string
+	switch {
+	case t.edges[k] != nil:
+		dir = t.edgeCfgs[k].SpoolDir
+		if err := t.edges[k].Close(); err != nil {
+			return err
+		}
+	case t.hubs[k] != nil:
+		dir = t.hubCfgs[k].SpoolDir
+		if err := t.hubs[k].Close(); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("inprocess: wiping %s: %w", name, err)
+	}
+	if cfg, ok := t.edgeCfgs[k]; ok {
+		e, err := edge.Start(context.Background(), cfg)
+		if err != nil {
+			return fmt.Errorf("inprocess: restarting %s: %w", name, err)
+		}
+		t.edges[k] = e
+		return nil
+	}
+	h, err := hub.Start(context.Background(), t.hubCfgs[k])
+	if err != nil {
+		return fmt.Errorf("inprocess: restarting %s: %w", name, err)
+	}
+	t.hubs[k] = h
 	return nil
 }
 
