@@ -42,7 +42,7 @@ import (
 )
 
 // Short timers every profile gets: retries within a spec's patience, warnings and
-// expiry within a run's.
+// expiry within a run's (expiry is longer on an MTA whose first retry comes later).
 const (
 	RetryInterval = 10 * time.Second
 	DelayWarning  = time.Minute
@@ -201,7 +201,7 @@ func (t *Topology) profileData(dnsIP netip.Addr, internal []string) profiles.Dat
 	s := t.scenario
 	d := profiles.Data{
 		Hostname: strings.TrimSuffix(t.edge.FQDN, "."), DNS: dnsIP.String(),
-		HopLimit: t.edge.MaxHopCount, RetryInterval: RetryInterval, DelayWarning: DelayWarning, Expiry: Expiry,
+		HopLimit: t.edge.MaxHopCount, RetryInterval: RetryInterval, DelayWarning: DelayWarning, Expiry: t.expiry(),
 		InactivityTimeout: s.InactivityTimeout(t.edge.Name),
 		TLSCert:           "/etc/mailflow/tls/cert.pem", TLSKey: "/etc/mailflow/tls/key.pem", CACert: "/etc/mailflow/tls/ca.pem",
 	}
@@ -362,6 +362,19 @@ var fixedRetry = map[string]string{
 // FixedRetrySchedule says why a retry cannot be awaited within a spec ("" when it can).
 func (t *Topology) FixedRetrySchedule() string { return fixedRetry[t.profile.Name] }
 
+// firstRetry is when an MTA with a built-in schedule next tries a message it deferred
+// once, counted from the message's acceptance. OpenSMTPD puts an envelope's next try
+// at its creation time + 400 s × retries² (BACKOFF_TRANSFER and scheduler_backoff in
+// scheduler_ramqueue.c), after a deferral and equally when it reloads its queue at
+// start-up, so a restart does not bring a deferred message forward.
+var firstRetry = map[string]time.Duration{
+	"opensmtpd": 400 * time.Second,
+}
+
+// FirstRetry is how long after its acceptance a message deferred once is tried again,
+// on an MTA with a built-in schedule (0 otherwise).
+func (t *Topology) FirstRetry() time.Duration { return firstRetry[t.profile.Name] }
+
 // CrashServer kills the MTA's container with SIGKILL and starts it again on the same
 // file system, its queue included (QUEUE-010).
 func (t *Topology) CrashServer(name string) error {
@@ -382,9 +395,20 @@ func (t *Topology) InactivityTimeout(string) time.Duration {
 	return t.scenario.InactivityTimeout(t.edge.Name)
 }
 
-// QueueTimers are the timers every profile is given, whatever the scenario says.
+// QueueTimers are the timers the profile is given, whatever the scenario says.
 func (t *Topology) QueueTimers(string) (retry, delay, expiry time.Duration) {
-	return RetryInterval, DelayWarning, Expiry
+	return RetryInterval, DelayWarning, t.expiry()
+}
+
+// expiry is the queue lifetime the profile is given: Expiry, or on an MTA with a
+// built-in schedule a minute past its first retry. With OpenSMTPD's first retry at
+// 400 s a five-minute ttl expired every deferred message before it was ever retried,
+// so no deferred message could be delivered (QUEUE-010).
+func (t *Topology) expiry() time.Duration {
+	if first := firstRetry[t.profile.Name]; first > 0 {
+		return first + time.Minute
+	}
+	return Expiry
 }
 
 // RetryInterval is the retry interval every profile is given.
