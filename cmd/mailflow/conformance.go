@@ -21,6 +21,7 @@ import (
 	"github.com/mailflow/mailflow/spec"
 	"github.com/mailflow/mailflow/suites/framework"
 	"github.com/mailflow/mailflow/targets/containers"
+	"github.com/mailflow/mailflow/targets/dockernet"
 
 	// The suites register their specs when imported, as Kubernetes' e2e.test does.
 	_ "github.com/mailflow/mailflow/suites/accept"
@@ -84,6 +85,9 @@ func runConformance(args []string) int {
 	}
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	ginkgo.RunSpecs(&failT{}, "mailflow conformance")
+	if *target != "inprocess" && *target != "reference-inprocess" {
+		sweep()
+	}
 
 	var opts []report.BuildOption
 	if framework.AnyMTAOnly(t) {
@@ -104,6 +108,22 @@ func runConformance(args []string) int {
 		return 0
 	}
 	return res.ExitCode(*strict)
+}
+
+// sweep removes what a run cut short left behind: a spec interrupted while its world
+// was starting had containers no cleanup knew of yet. After a whole run nothing is
+// left, and a count here is a teardown bug worth reporting.
+func sweep() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, n, err := dockernet.Sweep(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow conformance: removing this run's leftovers:", err)
+		return
+	}
+	if c+n > 0 {
+		fmt.Fprintf(os.Stderr, "mailflow conformance: removed %d container(s) and %d network(s) this run had left behind\n", c, n)
+	}
 }
 
 // dockerAnswers pings the engine with a short deadline, so a missing engine is one

@@ -220,6 +220,7 @@ func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Serve
 		mailflow.WithNetwork(t.Net.Name, ip),
 		mailflow.WithTLS(cert, key, ca.CertPEM()),
 		mailflow.WithLogLines(func(l logline.Line) { t.onLine(name, l) }),
+		testcontainers.WithLabels(dockernet.Labels(nil)),
 	}
 	switch srv.Role {
 	case scenario.RoleEdge:

@@ -69,7 +69,7 @@ func New(ctx context.Context) (*Net, error) {
 		subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 29, byte(x), 0}), 24)
 		nw, err := tcnet.New(ctx,
 			tcnet.WithDriver("bridge"),
-			tcnet.WithLabels(map[string]string{Label: "1"}),
+			tcnet.WithLabels(Labels(map[string]string{Label: "1"})),
 			tcnet.WithIPAM(&network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet, Gateway: at(subnet, 1)}}}),
 		)
 		if err != nil {

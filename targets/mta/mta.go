@@ -281,7 +281,7 @@ func (t *Topology) run(ctx context.Context, img string, files []profiles.File) e
 			Cmd:                      t.profile.Start,
 			Files:                    cf,
 			Hostname:                 strings.SplitN(strings.TrimSuffix(t.edge.FQDN, "."), ".", 2)[0],
-			Labels:                   map[string]string{"org.mailflow.server": t.edge.Name, "org.mailflow.mta": t.profile.Name},
+			Labels:                   dockernet.Labels(map[string]string{"org.mailflow.server": t.edge.Name, "org.mailflow.mta": t.profile.Name}),
 			Networks:                 []string{nw},
 			EndpointSettingsModifier: dockernet.StaticIP(nw, ip),
 			LogConsumerCfg:           &testcontainers.LogConsumerConfig{Consumers: []testcontainers.LogConsumer{t.logs}},

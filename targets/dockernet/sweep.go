@@ -1,0 +1,66 @@
+package dockernet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"os/exec"
+	"strings"
+)
+
+// RunLabel marks every container and network one process creates, with a value of
+// its own: a run cut short while a spec was starting its world (Ctrl-C, SIGTERM) has
+// containers no cleanup knows of yet, and Sweep finds them by it. (testcontainers'
+// session ID will not do: runs side by side under one make share it.)
+const RunLabel = "org.mailflow.run"
+
+// RunID is this process's RunLabel value.
+var RunID = func() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
+// Labels is labels plus this run's RunLabel.
+func Labels(labels map[string]string) map[string]string {
+	out := maps.Clone(labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out[RunLabel] = RunID
+	return out
+}
+
+// Sweep force-removes the containers, then the networks, this process created and
+// has not removed, and says how many there were.
+func Sweep(ctx context.Context) (containers, networks int, err error) {
+	filter := "label=" + RunLabel + "=" + RunID
+	ids := func(args ...string) ([]string, error) {
+		out, err := exec.CommandContext(ctx, "docker", args...).Output()
+		if err != nil {
+			return nil, fmt.Errorf("docker %s: %w", strings.Join(args, " "), err)
+		}
+		return strings.Fields(string(out)), nil
+	}
+	ctrs, err := ids("ps", "-aq", "--filter", filter)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(ctrs) > 0 {
+		if out, err := exec.CommandContext(ctx, "docker", append([]string{"rm", "-f"}, ctrs...)...).CombinedOutput(); err != nil {
+			return 0, 0, fmt.Errorf("docker rm: %w: %s", err, out)
+		}
+	}
+	nets, err := ids("network", "ls", "-q", "--filter", filter)
+	if err != nil {
+		return len(ctrs), 0, err
+	}
+	if len(nets) > 0 {
+		if out, err := exec.CommandContext(ctx, "docker", append([]string{"network", "rm"}, nets...)...).CombinedOutput(); err != nil {
+			return len(ctrs), 0, fmt.Errorf("docker network rm: %w: %s", err, out)
+		}
+	}
+	return len(ctrs), len(nets), nil
+}
