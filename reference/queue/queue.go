@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
@@ -75,6 +76,7 @@ type Queue struct {
 	mu      sync.Mutex
 	msgs    map[string]*Message
 	busy    map[string]bool
+	due     dueHeap // when each message next needs the queue; see schedule
 	wake    chan struct{}
 	running sync.WaitGroup
 }
@@ -146,8 +148,40 @@ func New(spool *Spool, opts ...Option) (*Queue, error) {
 			q.log.Error("message is poison: two attempts did not finish", "msgid", m.ID, "server", q.server)
 		}
 		q.msgs[m.ID] = m
+		q.schedule(m)
 	}
 	return q, nil
+}
+
+// dueItem says message id needs the queue at at.
+type dueItem struct {
+	at time.Time
+	id string
+}
+
+// dueHeap orders due items earliest first (container/heap).
+type dueHeap []dueItem
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueItem)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// schedule records, under q.mu, when m next needs the queue. Every change to what
+// dueAt reads schedules anew; the entries it leaves behind are stale and skipped, so
+// dispatch looks only at what is due rather than at every message held, which after a
+// long outage of a next hop is many.
+func (q *Queue) schedule(m *Message) {
+	if m.Queue == QueuePoison {
+		return
+	}
+	heap.Push(&q.due, dueItem{at: q.dueAt(m), id: m.ID})
 }
 
 // Enqueue makes m durable and schedules it for delivery now. It returns only after the
@@ -178,6 +212,7 @@ func (q *Queue) Enqueue(ctx context.Context, m *Message, data []byte) error {
 	}
 	q.mu.Lock()
 	q.msgs[m.ID] = m
+	q.schedule(m)
 	q.mu.Unlock()
 	q.poke()
 	return nil
@@ -228,23 +263,21 @@ func (q *Queue) dispatchDue(ctx context.Context) time.Time {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	now := q.clock.Now()
-	var next time.Time
-	for id, m := range q.msgs {
-		if q.busy[id] || m.Queue == QueuePoison {
-			continue
+	for q.due.Len() > 0 {
+		it := q.due[0]
+		if it.at.After(now) {
+			return it.at
 		}
-		at := q.dueAt(m)
-		if at.After(now) {
-			if next.IsZero() || at.Before(next) {
-				next = at
-			}
-			continue
+		heap.Pop(&q.due)
+		m, ok := q.msgs[it.id]
+		if !ok || q.busy[it.id] || m.Queue == QueuePoison || !q.dueAt(m).Equal(it.at) {
+			continue // gone, in an attempt (which schedules it when done), or stale
 		}
-		q.busy[id] = true
+		q.busy[it.id] = true
 		q.running.Add(1)
 		go q.attempt(ctx, m)
 	}
-	return next
+	return time.Time{}
 }
 
 // dueAt is when m next needs the queue: its next attempt, or sooner its delay notice
@@ -353,6 +386,7 @@ func (q *Queue) isPoison(m *Message) bool { return q.poison > 0 && m.Crashes >= 
 func (q *Queue) release(m *Message) {
 	q.mu.Lock()
 	delete(q.busy, m.ID)
+	q.schedule(m)
 	q.mu.Unlock()
 }
 
@@ -421,6 +455,8 @@ func (q *Queue) apply(m *Message, outcomes []Outcome, finished bool) {
 	q.mu.Lock()
 	if done {
 		delete(q.msgs, m.ID)
+	} else {
+		q.schedule(m)
 	}
 	delete(q.busy, m.ID)
 	q.mu.Unlock()

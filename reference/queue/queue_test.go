@@ -363,3 +363,24 @@ func TestRecipientWants(t *testing.T) {
 		}
 	}
 }
+
+// A delay notice due before the next retry wakes the queue for the notice alone; the
+// retry must still come at its time.
+func TestQueueRetriesAfterADelayNoticeOfItsOwn(t *testing.T) {
+	d := &scripted{plan: []Status{StatusTemporary}}
+	h := startQueue(t, t.TempDir(), d, WithSchedule(Schedule{
+		TransientInterval: 10 * time.Minute, TransientCount: 6, Interval: 10 * time.Minute,
+		DelayNotification: 3 * time.Minute, Expiration: time.Hour,
+	}))
+	if err := h.q.Enqueue(context.Background(), &Message{From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test"}}}, []byte("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "first attempt", func() bool { return d.n() == 1 })
+	h.step(t, 3*time.Minute)
+	waitFor(t, "the delay notice", func() bool { _, dl := h.notices(); return dl == 1 })
+	if d.n() != 1 {
+		t.Fatalf("%d attempts with the delay notice, want the first alone", d.n())
+	}
+	h.step(t, 7*time.Minute)
+	waitFor(t, "the retry after the notice", func() bool { return d.n() == 2 })
+}
