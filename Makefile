@@ -21,7 +21,12 @@ MTAS ?= postfix exim opensmtpd
 # What a Docker target leaves behind: labelled containers and networks that were not
 # there when it started (the engine may be shared with another run, or hold what a
 # killed run left, which make docker-clean removes).
-DOCKER_LIST = { docker ps -aq --filter label=org.mailflow.server; docker network ls -q --filter label=org.mailflow.network; } | sort
+# Each make run labels what it creates with its own batch (targets/dockernet), so other
+# runs sharing the engine are not counted.
+MAILFLOW_BATCH := $(or $(MAILFLOW_BATCH),$(shell od -An -N6 -tx1 /dev/urandom | tr -d ' \n'))
+export MAILFLOW_BATCH
+DOCKER_LIST = { docker ps -aq --filter label=org.mailflow.server --filter label=org.mailflow.batch=$(MAILFLOW_BATCH); \
+	docker network ls -q --filter label=org.mailflow.network --filter label=org.mailflow.batch=$(MAILFLOW_BATCH); } | sort
 LEFTOVERS_BEFORE = mkdir -p $(REPORT_DIR) && $(DOCKER_LIST) > $(REPORT_DIR)/.docker-before-$@
 LEFTOVERS = left=$$($(DOCKER_LIST) | comm -13 $(REPORT_DIR)/.docker-before-$@ -); rm -f $(REPORT_DIR)/.docker-before-$@; \
 	if [ -n "$$left" ]; then echo "make $@: left behind (containers and networks):" $$left; exit 1; fi

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -23,13 +24,22 @@ var RunID = func() string {
 	return hex.EncodeToString(b[:])
 }()
 
-// Labels is labels plus this run's RunLabel.
+// BatchLabel marks what every run of one batch creates (make sets MAILFLOW_BATCH for
+// the runs of one target), so the batch's leftover check sees only its own objects
+// on an engine that other runs share.
+const BatchLabel = "org.mailflow.batch"
+
+// Labels is labels plus this run's RunLabel and, when MAILFLOW_BATCH is set, its
+// BatchLabel.
 func Labels(labels map[string]string) map[string]string {
 	out := maps.Clone(labels)
 	if out == nil {
 		out = map[string]string{}
 	}
 	out[RunLabel] = RunID
+	if b := os.Getenv("MAILFLOW_BATCH"); b != "" {
+		out[BatchLabel] = b
+	}
 	return out
 }
 
