@@ -109,6 +109,11 @@ func parseClause(p string) (Clause, error) {
 			level = k
 		}
 	}
+	// A clause stated without a keyword (FILTER-018 says "Agents act at their SMTP event")
+	// describes required behaviour: it is read as MUST.
+	if level == "" {
+		level = LevelMust
+	}
 	// An optional clause is never more than MAY whatever keywords it restates.
 	if strings.Contains(qualifier, "(optional)") || strings.HasPrefix(text, "(Optional.)") {
 		level = LevelMay
