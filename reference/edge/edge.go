@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/shadow"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/categorizer"
 	"github.com/mailflow/mailflow/reference/dsn"
 	"github.com/mailflow/mailflow/reference/edge"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"
 	"github.com/mailflow/mailflow/fixtures/testca"

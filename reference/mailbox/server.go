@@ -15,7 +15,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/trace"
 )
 

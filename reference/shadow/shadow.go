@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/internal/lazydir"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/trace"

@@ -19,7 +19,7 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 
-	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/internal/lazydir"
 )
 

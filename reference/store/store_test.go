@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/store"
 )
 

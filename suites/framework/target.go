@@ -10,7 +10,7 @@ import (
 	"github.com/onsi/ginkgo/v2"
 
 	"github.com/mailflow/mailflow/ci/profiles"
-	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"

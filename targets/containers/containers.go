@@ -25,9 +25,9 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/containers/logline"
 	"github.com/mailflow/mailflow/containers/mailflow"
-	"github.com/mailflow/mailflow/fixtures/clock"
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"

@@ -30,7 +30,7 @@ import (
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 
 	"github.com/mailflow/mailflow/ci/profiles"
-	"github.com/mailflow/mailflow/fixtures/clock"
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"
