@@ -11,7 +11,7 @@ REPORT_DIR  ?= report
 # Parallel ginkgo processes; every spec builds its own topology on its own addresses.
 PROCS       ?= 2
 
-.PHONY: all run test unit suites bench lint tools build clean mta-images reference-image \
+.PHONY: all run test unit suites bench lint tools build clean mta-images reference-image flake \
 	test-containers test-mta bench-containers bench-postfix docker-check docker-clean soak
 
 # Docker targets stop at once, with one line, when no engine answers.
@@ -40,6 +40,22 @@ build:
 ## run: the conformance suite against the in-process reference topology, with the report
 run: build
 	./bin/mailflow conformance --report-dir $(REPORT_DIR)
+
+## flake: the conformance run FLAKE_RUNS times (20) at the default parallelism and once
+## with --procs 1; every run must give the serial run's verdicts, clause by clause
+FLAKE_RUNS ?= 20
+flake: build
+	@mkdir -p $(REPORT_DIR)/flake && verdicts() { awk '/^[A-Z]+-[0-9]+ /{print $$1, $$3}' "$$1"; }; \
+	./bin/mailflow conformance --procs 1 --report-dir $(REPORT_DIR)/flake > $(REPORT_DIR)/flake/serial.txt 2>&1; \
+	verdicts $(REPORT_DIR)/flake/serial.txt > $(REPORT_DIR)/flake/serial.verdicts; \
+	echo "serial: $$(grep '^Totals' $(REPORT_DIR)/flake/serial.txt)"; rc=0; \
+	for i in $$(seq 1 $(FLAKE_RUNS)); do \
+	  start=$$(date +%s%N); ./bin/mailflow conformance --report-dir $(REPORT_DIR)/flake > $(REPORT_DIR)/flake/run-$$i.txt 2>&1; \
+	  took=$$(( ($$(date +%s%N) - start) / 1000000 )); \
+	  if verdicts $(REPORT_DIR)/flake/run-$$i.txt | diff -q $(REPORT_DIR)/flake/serial.verdicts - >/dev/null; then \
+	    echo "run $$i: same verdicts ($$took ms)"; \
+	  else echo "run $$i: verdicts differ from the serial run:"; verdicts $(REPORT_DIR)/flake/run-$$i.txt | diff $(REPORT_DIR)/flake/serial.verdicts - ; rc=1; fi; \
+	done; exit $$rc
 
 ## test: unit tests, then the Ginkgo suites in parallel
 test: unit suites

@@ -8,9 +8,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
@@ -18,6 +22,7 @@ import (
 	"github.com/onsi/gomega"
 
 	"github.com/mailflow/mailflow/ci/report"
+	"github.com/mailflow/mailflow/internal/parallel"
 	"github.com/mailflow/mailflow/spec"
 	"github.com/mailflow/mailflow/suites/framework"
 	"github.com/mailflow/mailflow/targets/containers"
@@ -40,6 +45,15 @@ var suiteReport types.Report
 
 var _ = ginkgo.ReportAfterSuite("mailflow report", func(r ginkgo.Report) { suiteReport = r })
 
+// reportAfterEach, when set, hears of every spec as it ends (--progress in a serial run).
+var reportAfterEach func(types.SpecReport)
+
+var _ = ginkgo.ReportAfterEach(func(r ginkgo.SpecReport) {
+	if reportAfterEach != nil {
+		reportAfterEach(r)
+	}
+})
+
 // failT is the GinkgoTestingT of a run outside `go test`.
 type failT struct{ failed bool }
 
@@ -51,9 +65,24 @@ func runConformance(args []string) int {
 	labels := fs.String("label-filter", "", "Ginkgo label filter, e.g. 'relay && any-mta' or 'RELAY-001'")
 	dir := fs.String("report-dir", "report", "where junit.xml and report.json are written")
 	strict := fs.Bool("strict", false, "a failed SHOULD clause (WARN) also fails the run")
-	verbose := fs.Bool("v", false, "stream Ginkgo's per-spec output")
+	verbose := fs.Bool("v", false, "stream Ginkgo's per-spec output (implies --procs 1)")
 	verdictsOnly := fs.Bool("verdicts-only", false, "exit 0 whatever the verdicts once the run completed (recording a third-party MTA's matrix); non-zero only when the run itself failed")
+	procs := fs.Int("procs", defaultProcs(), "specs run side by side in this many worker processes, each spec on its own topology; 1 runs them one after another in this process")
+	progress := fs.Bool("progress", false, "print a line on stderr as each spec ends: clause, target, verdict, time")
+	var w workerFlags
+	fs.IntVar(&w.proc, "worker", 0, "(internal) run as worker N of a parallel run")
+	fs.IntVar(&w.total, "worker-total", 0, "(internal) how many workers the parallel run has")
+	fs.StringVar(&w.host, "worker-host", "", "(internal) the parallel run's coordinator")
+	fs.Int64Var(&w.seed, "worker-seed", 0, "(internal) the spec order every worker shares")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "mailflow conformance: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *procs < 1 {
+		fmt.Fprintln(os.Stderr, "mailflow conformance: --procs must be at least 1")
 		return 2
 	}
 	if err := os.Setenv(framework.TargetEnv, *target); err != nil {
@@ -64,13 +93,12 @@ func runConformance(args []string) int {
 		fmt.Fprintln(os.Stderr, "mailflow conformance:", err)
 		return 2
 	}
-	for k, v := range map[string]string{"ginkgo.label-filter": *labels, "ginkgo.no-color": "true", "ginkgo.succinct": fmt.Sprint(!*verbose), "ginkgo.v": fmt.Sprint(*verbose)} {
-		if err := flag.CommandLine.Set(k, v); err != nil {
-			fmt.Fprintln(os.Stderr, "mailflow conformance:", err)
-			return 2
-		}
+	ginkgoFlags := map[string]string{"ginkgo.label-filter": *labels, "ginkgo.no-color": "true", "ginkgo.succinct": fmt.Sprint(!*verbose), "ginkgo.v": fmt.Sprint(*verbose)}
+	if w.proc > 0 {
+		return runWorker(w, ginkgoFlags)
 	}
-	if *target != "inprocess" && *target != "reference-inprocess" {
+	docker := *target != "inprocess" && *target != "reference-inprocess"
+	if docker {
 		if err := dockerAnswers(); err != nil {
 			fmt.Fprintf(os.Stderr, "mailflow conformance: target %s needs a Docker engine: %v\n", *target, err)
 			return 2
@@ -83,17 +111,34 @@ func runConformance(args []string) int {
 			}
 		}
 	}
-	gomega.RegisterFailHandler(ginkgo.Fail)
-	ginkgo.RunSpecs(&failT{}, "mailflow conformance")
-	if *target != "inprocess" && *target != "reference-inprocess" {
+	catalog := spec.Catalog()
+	var onSpec func(types.SpecReport)
+	if *progress {
+		onSpec = progressLine(os.Stderr, t.Name(), catalog)
+	}
+	var r types.Report
+	if *procs == 1 || *verbose {
+		r, err = runSerial(ginkgoFlags, onSpec)
+	} else {
+		r, err = runParallel(*procs, args, onSpec)
+	}
+	if docker {
 		sweep()
 	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow conformance:", err)
+		if len(r.SpecReports) == 0 {
+			return 2
+		}
+		r.SpecialSuiteFailureReasons = append(r.SpecialSuiteFailureReasons, err.Error())
+	}
+	inCatalogOrder(r.SpecReports)
 
 	var opts []report.BuildOption
 	if framework.AnyMTAOnly(t) {
 		opts = append(opts, report.AnyMTAOnly())
 	}
-	res := report.Build(t.Name(), suiteReport, spec.Catalog(), opts...)
+	res := report.Build(t.Name(), r, catalog, opts...)
 	fmt.Println()
 	if err := res.WriteTable(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mailflow conformance:", err)
@@ -108,6 +153,121 @@ func runConformance(args []string) int {
 		return 0
 	}
 	return res.ExitCode(*strict)
+}
+
+// defaultProcs is the number of CPUs, at least 4: specs mostly wait on the network and
+// on timers, not on the CPU.
+func defaultProcs() int { return max(runtime.NumCPU(), 4) }
+
+type workerFlags struct {
+	proc, total int
+	host        string
+	seed        int64
+}
+
+// setGinkgoFlags sets Ginkgo's flags as the ginkgo CLI would on its command line.
+func setGinkgoFlags(flags map[string]string) error {
+	for k, v := range flags {
+		if err := flag.CommandLine.Set(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runSerial runs every spec in this process, one after another.
+func runSerial(flags map[string]string, onSpec func(types.SpecReport)) (types.Report, error) {
+	if err := setGinkgoFlags(flags); err != nil {
+		return types.Report{}, err
+	}
+	if onSpec != nil {
+		reportAfterEach = onSpec
+	}
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	ginkgo.RunSpecs(&failT{}, "mailflow conformance")
+	return suiteReport, nil
+}
+
+// runWorker is one worker process of a parallel run: Ginkgo's own parallel mode, the
+// parent serving its protocol (internal/parallel).
+func runWorker(w workerFlags, flags map[string]string) int {
+	for k, v := range parallel.WorkerFlags(w.proc, w.total, w.host) {
+		flags[k] = v
+	}
+	flags["ginkgo.seed"] = fmt.Sprint(w.seed)
+	if err := setGinkgoFlags(flags); err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow conformance worker:", err)
+		return 2
+	}
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	ginkgo.RunSpecs(&failT{}, "mailflow conformance")
+	return 0
+}
+
+// runParallel runs the specs in procs worker processes of this binary, which share one
+// spec order and one run label, and merges what they report.
+func runParallel(procs int, args []string, onSpec func(types.SpecReport)) (types.Report, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return types.Report{}, err
+	}
+	seed := time.Now().UnixNano() % 1_000_000
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	spawn := func(_ context.Context, proc, total int, host string) *exec.Cmd {
+		wargs := append([]string{"conformance"}, args...)
+		wargs = append(wargs, "--worker", fmt.Sprint(proc), "--worker-total", fmt.Sprint(total),
+			"--worker-host", host, "--worker-seed", fmt.Sprint(seed))
+		cmd := exec.Command(self, wargs...)
+		cmd.Env = append(os.Environ(), parallel.ProtocolEnv+"=HTTP", dockernet.RunEnv+"="+dockernet.RunID)
+		// What a worker prints outside a spec (a server's last log lines) is no part
+		// of the report.
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		// A worker gets its own process group, so Ctrl-C reaches it once, from here:
+		// it then tears down what its spec started before it exits.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd
+	}
+	var opts []parallel.Option
+	if onSpec != nil {
+		opts = append(opts, parallel.OnSpec(onSpec))
+	}
+	return parallel.Run(ctx, procs, spawn, opts...)
+}
+
+// inCatalogOrder puts spec reports in the order of their code, whatever order the
+// workers ran them in, so a clause's specs are listed alike in every run.
+func inCatalogOrder(specs types.SpecReports) {
+	sort.SliceStable(specs, func(i, j int) bool {
+		a, b := specs[i].LeafNodeLocation, specs[j].LeafNodeLocation
+		if a.FileName != b.FileName {
+			return a.FileName < b.FileName
+		}
+		if a.LineNumber != b.LineNumber {
+			return a.LineNumber < b.LineNumber
+		}
+		return specs[i].FullText() < specs[j].FullText()
+	})
+}
+
+// progressLine prints, as each spec ends, its clause, the target, the spec's verdict
+// and its time: a long run against a third-party MTA shows where it is.
+func progressLine(w io.Writer, target string, catalog []spec.Clause) func(types.SpecReport) {
+	var mu sync.Mutex
+	return func(sr types.SpecReport) {
+		if sr.LeafNodeType.Is(types.NodeTypesForSuiteLevelNodes) || sr.State == types.SpecStateSkipped && sr.Failure.Message == "" {
+			return
+		}
+		res := report.Build(target, types.Report{SpecReports: types.SpecReports{sr}}, catalog)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range res.Clauses {
+			if len(c.Specs) == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "%-10s %-20s %-7s %7s  %s\n", c.Clause.ID, target, c.Verdict, sr.RunTime.Round(100*time.Millisecond), sr.FullText())
+		}
+	}
 }
 
 // sweep removes what a run cut short left behind: a spec interrupted while its world

@@ -122,7 +122,7 @@ var _ = Describe("DNS", Label("dns"), func() {
 		s := submit(w, "bob@mxdown.test")
 		Eventually(func() int { return w.Queue("EDGE1") }).Should(Equal(1), s.Explain("queued while the MX is down"))
 		w.After(w.Timers("EDGE1").Retry)
-		Consistently(func() int { return connections(w, "mxdown.test") }).WithTimeout(time.Second).Should(BeZero(), s.Explain("the domain's A address gets no connection"))
+		Consistently(func() int { return connections(w, "mxdown.test") }).WithTimeout(w.Quiet(time.Second)).Should(BeZero(), s.Explain("the domain's A address gets no connection"))
 	})
 
 	It("fails a nonexistent domain at once", f.Clause("DNS-006"), func() {
@@ -137,7 +137,7 @@ var _ = Describe("DNS", Label("dns"), func() {
 		s := submit(w, "bob@servfail.test")
 		Eventually(func() int { return w.Queue("EDGE1") }).Should(Equal(1), s.Explain("queued"))
 		w.After(w.Timers("EDGE1").Retry)
-		Consistently(func() []map[string]string { return failed(w) }).WithTimeout(time.Second).Should(BeEmpty(), s.Explain("no failed DSN before expiry"))
+		Consistently(func() []map[string]string { return failed(w) }).WithTimeout(w.Quiet(time.Second)).Should(BeEmpty(), s.Explain("no failed DSN before expiry"))
 		t := w.Timers("EDGE1")
 		delays := func() []string {
 			var st []string
@@ -166,7 +166,7 @@ var _ = Describe("DNS", Label("dns"), func() {
 	It("never delivers around an MX without an address, and fails in the end", f.Clause("DNS-008"), func() {
 		s := submit(w, "bob@noaddr.test")
 		w.After(w.Timers("EDGE1").Retry)
-		Consistently(func() int { return connections(w, "noaddr.test") }).WithTimeout(time.Second).Should(BeZero(), s.Explain("the domain's own address gets no connection"))
+		Consistently(func() int { return connections(w, "noaddr.test") }).WithTimeout(w.Quiet(time.Second)).Should(BeZero(), s.Explain("the domain's own address gets no connection"))
 		t := w.Timers("EDGE1")
 		Eventually(func() []map[string]string { return failed(w) }).WithTimeout(w.After(t.Expiration+time.Minute)).Should(HaveLen(1), s.Explain("a failed DSN, at once or at expiry"))
 		Expect(connections(w, "noaddr.test")).To(BeZero())
@@ -207,7 +207,7 @@ var _ = Describe("DNS", Label("dns"), func() {
 		s = submit(w, "carol@backup.test")
 		Eventually(func() int { return w.Queue("EDGE1") }).Should(Equal(1), s.Explain("queued for the primary while it defers"))
 		w.After(w.Timers("EDGE1").Retry)
-		Consistently(func() int { return connections(w, "mx3.backup.test") }).WithTimeout(time.Second).Should(BeZero(), s.Explain("never the MX less preferred than itself"))
+		Consistently(func() int { return connections(w, "mx3.backup.test") }).WithTimeout(w.Quiet(time.Second)).Should(BeZero(), s.Explain("never the MX less preferred than itself"))
 	})
 
 	It("tries the MX host's next address when the first refuses", f.Clause("DNS-013"), func() {

@@ -86,7 +86,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 		Eventually(func() int { return w.MustHost("mx1.fabrikam.test").Connections() }).Should(BeNumerically(">=", 1), s.Explain("delivery was tried and refused"))
 		// A server may keep the undeliverable bounce for its postmaster; it must send
 		// nothing about it.
-		Consistently(func() int { return len(w.Mailbox("alice@contoso.test")) + len(w.Received("mx1.fabrikam.test")) }).WithTimeout(5*time.Second).
+		Consistently(func() int { return len(w.Mailbox("alice@contoso.test")) + len(w.Received("mx1.fabrikam.test")) }).WithTimeout(w.Quiet(5*time.Second)).
 			Should(BeZero(), s.Explain("no DSN went anywhere"))
 	})
 
@@ -164,7 +164,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 		w.MustHost("mx1.fabrikam.test").SetRecipientBehaviour("nobody2@fabrikam.test", bh)
 		s, _ := submit(w, "nobody@fabrikam.test", "nobody2@fabrikam.test", "bob@fabrikam.test")
 		_, p := awaitDSNs(w, s, 1, 15*time.Second)
-		Consistently(func() int { _, p := dsns(w); return len(p) }).WithTimeout(time.Second).Should(Equal(1), s.Explain("one DSN"))
+		Consistently(func() int { _, p := dsns(w); return len(p) }).WithTimeout(w.Quiet(time.Second)).Should(Equal(1), s.Explain("one DSN"))
 		var failed []string
 		for _, r := range p[0].Recipients {
 			failed = append(failed, strings.ToLower(f.Typed(field(r, "Final-Recipient"))))
@@ -249,7 +249,7 @@ var _ = Describe("DSN parameters", Label("dsn"), func() {
 		_, p := awaitDSNs(w, s, 1, 15*time.Second)
 		Expect(about(p, failure)).NotTo(BeNil(), s.Explain("the DSN is about the NOTIFY=FAILURE message"))
 		// Both failed on their first attempt: a DSN about the first would be here by now.
-		Consistently(func() int { _, p := dsns(w); return len(p) }).WithTimeout(3*time.Second).Should(Equal(1), s.Explain("no DSN about the NOTIFY=NEVER message"))
+		Consistently(func() int { _, p := dsns(w); return len(p) }).WithTimeout(w.Quiet(3*time.Second)).Should(Equal(1), s.Explain("no DSN about the NOTIFY=NEVER message"))
 	})
 
 	It("returns the header only with RET=HDRS, the whole message with RET=FULL, and the ENVID", f.Clause("DSN-010"), func() {

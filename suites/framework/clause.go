@@ -39,3 +39,8 @@ func currentClauses() string {
 	}
 	return out
 }
+
+// Long marks a spec that waits out real time on some target (a server's inactivity
+// timeout, an MTA's retry or expiry timer): it is handed out first in a parallel run,
+// so the run does not end waiting on it alone.
+var Long = ginkgo.SpecPriority(1)

@@ -277,6 +277,17 @@ func (w *World) After(d time.Duration) time.Duration {
 	return d + d/2 + 30*time.Second
 }
 
+// Quiet is how long a spec watches for something that must not happen (a second
+// copy, a DSN that must not come): d where servers act in real time, a short window
+// on a fake clock, where a reference server acts within milliseconds of the event
+// and nothing waits on time the spec does not step.
+func (w *World) Quiet(d time.Duration) time.Duration {
+	if w.Clock().IsFake() {
+		return min(d, 300*time.Millisecond)
+	}
+	return d
+}
+
 // InactivityTimeout is how long server waits on a silent client before it drops it
 // (SEC-005): the shortest of its receive connectors', unless the target enforces its
 // own.

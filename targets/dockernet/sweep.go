@@ -17,8 +17,15 @@ import (
 // session ID will not do: runs side by side under one make share it.)
 const RunLabel = "org.mailflow.run"
 
-// RunID is this process's RunLabel value.
+// RunEnv carries a run's RunID to the worker processes of a parallel run, so that
+// what every worker creates carries one value and one Sweep in the parent finds it.
+const RunEnv = "MAILFLOW_RUN"
+
+// RunID is this run's RunLabel value: $MAILFLOW_RUN, or one of this process's own.
 var RunID = func() string {
+	if id := os.Getenv(RunEnv); id != "" {
+		return id
+	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
@@ -43,7 +50,7 @@ func Labels(labels map[string]string) map[string]string {
 	return out
 }
 
-// Sweep force-removes the containers, then the networks, this process created and
+// Sweep force-removes the containers, then the networks, this run created and
 // has not removed, and says how many there were.
 func Sweep(ctx context.Context) (containers, networks int, err error) {
 	filter := "label=" + RunLabel + "=" + RunID
