@@ -17,7 +17,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
-	"github.com/mailflow/mailflow/ci/report"
+	"github.com/mailflow/mailflow/internal/report"
 	"github.com/mailflow/mailflow/spec"
 	"github.com/mailflow/mailflow/suites/framework"
 	"github.com/mailflow/mailflow/targets/containers"

@@ -73,7 +73,7 @@ func TestNamesAndLoad(t *testing.T) {
 }
 
 // TestRender checks the key lines of each profile, and the whole output against
-// testdata/NAME.golden (go test ./ci/profiles -update rewrites them).
+// testdata/NAME.golden (go test ./profiles -update rewrites them).
 func TestRender(t *testing.T) {
 	tests := []struct {
 		profile string

@@ -1,7 +1,7 @@
 // Package profiles renders the configuration of a third-party MTA (Postfix, Exim,
 // OpenSMTPD) from a scenario, and says how to start it in its container.
 //
-// A profile is a set of text/template files embedded from ci/profiles/NAME/ plus a
+// A profile is a set of text/template files embedded from profiles/NAME/ plus a
 // row of the table below: which image it runs in (the argument of
 // containers/mta/build-image.sh), which command starts it and which port to wait
 // for. Render turns a Data into the files to copy into the container; one of them
@@ -10,7 +10,7 @@
 // logging to stdout/stderr.
 //
 // What each MTA cannot express of a scenario is written at the top of its
-// templates and in ci/profiles/README.md.
+// templates and in profiles/README.md.
 package profiles
 
 import (
@@ -117,7 +117,7 @@ type Profile struct {
 const StartScript = "/etc/mailflow/start.sh"
 
 type fileSpec struct {
-	template string // name under ci/profiles/NAME/
+	template string // name under profiles/NAME/
 	path     string // path in the container
 	mode     int64
 }
