@@ -34,7 +34,7 @@ func it(text string, state types.SpecState, d time.Duration, labels ...string) t
 func failed(sr types.SpecReport, msg string) types.SpecReport {
 	sr.Failure = types.Failure{
 		Message:  msg,
-		Location: types.CodeLocation{FileName: "suites/smtp/smtp_test.go", LineNumber: 42},
+		Location: types.CodeLocation{FileName: "suites/smtpsuite/smtp_test.go", LineNumber: 42},
 	}
 	return sr
 }

@@ -151,7 +151,7 @@ func TestSpecResultFailure(t *testing.T) {
 	sr.Failure.ForwardedPanic = "nil map"
 	res := Build("t", run(sr), clauses(t, "SMTP-001"))
 	got := res.Clauses[0].Specs[0]
-	want := SpecResult{Text: "conformance a", State: "panicked", Failure: "Test Panicked\npanic: nil map\nat suites/smtp/smtp_test.go:42"}
+	want := SpecResult{Text: "conformance a", State: "panicked", Failure: "Test Panicked\npanic: nil map\nat suites/smtpsuite/smtp_test.go:42"}
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}

@@ -1,5 +1,5 @@
-// Package smtp holds the SMTP-* clause specs: protocol basics any MTA must get right.
-package smtp
+// Package smtpsuite holds the SMTP-* clause specs: protocol basics any MTA must get right.
+package smtpsuite
 
 import (
 	"strings"

@@ -1,6 +1,6 @@
-// Package accept holds the ACCEPT-* clause specs: accepted domains and recipient
+// Package acceptsuite holds the ACCEPT-* clause specs: accepted domains and recipient
 // filtering at the Edge.
-package accept
+package acceptsuite
 
 import (
 	"time"

@@ -1,6 +1,6 @@
-// Package relay holds the RELAY-* clause specs and the open-relay vector battery
+// Package relaysuite holds the RELAY-* clause specs and the open-relay vector battery
 // (SEC-004): who may relay through a receive connector, and that nobody else can.
-package relay
+package relaysuite
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package relay
+package relaysuite
 
 // vector is one open-relay trick (SEC-004): an envelope an unauthenticated client
 // sends hoping the server delivers to a host outside the organisation.

@@ -1,4 +1,4 @@
-package relay_test
+package relaysuite_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	_ "github.com/mailflow/mailflow/suites/relay"
+	_ "github.com/mailflow/mailflow/suites/relaysuite"
 )
 
 func TestRelay(t *testing.T) {

@@ -1,4 +1,4 @@
-package accept_test
+package acceptsuite_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	_ "github.com/mailflow/mailflow/suites/accept"
+	_ "github.com/mailflow/mailflow/suites/acceptsuite"
 )
 
 func TestAccept(t *testing.T) {

@@ -1,4 +1,4 @@
-package smtp_test
+package smtpsuite_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	_ "github.com/mailflow/mailflow/suites/smtp"
+	_ "github.com/mailflow/mailflow/suites/smtpsuite"
 )
 
 func TestSMTP(t *testing.T) {

@@ -1,4 +1,4 @@
-package smarthost_test
+package smarthostsuite_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	_ "github.com/mailflow/mailflow/suites/smarthost"
+	_ "github.com/mailflow/mailflow/suites/smarthostsuite"
 )
 
 func TestSmartHost(t *testing.T) {

@@ -1,7 +1,7 @@
-// Package smarthost holds the SMART-* clause specs: mail for a send connector's address
-// space goes to its smart hosts, with STARTTLS and AUTH when configured, and stays
-// queued rather than going anywhere else when they refuse.
-package smarthost
+// Package smarthostsuite holds the SMART-* clause specs: mail for a send connector's
+// address space goes to its smart hosts, with STARTTLS and AUTH when configured, and
+// stays queued rather than going anywhere else when they refuse.
+package smarthostsuite
 
 import (
 	"fmt"
