@@ -1,7 +1,8 @@
 // Package hub is the Hub Transport role's routing: each recipient is categorized
 // through the directory, then sent to its mailbox server when that lies in the Hub's
 // own site, across sites along the least-cost path (through the hub sites on it) when
-// not, or out through a send connector when it is external.
+// not, or out through a send connector when it is external. Server assembles the Hub
+// role from the transport server (reference/transport) with this routing.
 package hub
 
 import (

@@ -1,4 +1,4 @@
-package edge
+package transport
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func domainOf(addr string) string {
 // postmaster) goes to the Hubs; internal-relay mail goes to the Hubs when the directory
 // knows the recipient and out through a send connector otherwise; external-relay and
 // foreign domains always leave through a send connector (ACCEPT-007).
-func (e *Edge) routeFor(ctx context.Context, rcpt string, size int) route {
+func (e *Server) routeFor(ctx context.Context, rcpt string, size int) route {
 	s := e.cfg.Scenario
 	domain := domainOf(rcpt)
 	toHub := func(why string) route {
@@ -113,7 +113,7 @@ type Router interface {
 }
 
 // edgeRouter routes as an Edge: inbound to the Hubs, everything else by connector.
-type edgeRouter struct{ e *Edge }
+type edgeRouter struct{ e *Server }
 
 func (r edgeRouter) Route(ctx context.Context, m *queue.Message, rcpts []string, data []byte) ([]Hop, []queue.Outcome) {
 	groups := map[string]*Hop{}
@@ -142,7 +142,7 @@ func (r edgeRouter) Route(ctx context.Context, m *queue.Message, rcpts []string,
 }
 
 // Deliver implements queue.Deliverer.
-func (e *Edge) Deliver(ctx context.Context, m *queue.Message, rcpts []string, data []byte) []queue.Outcome {
+func (e *Server) Deliver(ctx context.Context, m *queue.Message, rcpts []string, data []byte) []queue.Outcome {
 	var router Router = edgeRouter{e}
 	if e.cfg.Router != nil {
 		router = e.cfg.Router
@@ -225,7 +225,7 @@ func dsnParams(m *queue.Message) *smtpout.DSN {
 
 // keepShadows makes the shadow copies of what the next hop took, one per transaction
 // (the next hop's queue ID), before the queue forgets the recipients.
-func (e *Edge) keepShadows(ctx context.Context, m *queue.Message, g Hop, results []smtpout.Result, data []byte) {
+func (e *Server) keepShadows(ctx context.Context, m *queue.Message, g Hop, results []smtpout.Result, data []byte) {
 	type txn struct{ remote, reply string }
 	var order []txn
 	took := map[txn][]string{}

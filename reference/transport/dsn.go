@@ -1,4 +1,4 @@
-package edge
+package transport
 
 import (
 	"context"
@@ -32,19 +32,19 @@ func successStatus(reply string) string {
 }
 
 // postmaster is the From of DSNs: postmaster at the default accepted domain (DSN-012).
-func (e *Edge) postmaster() string {
+func (e *Server) postmaster() string {
 	return "postmaster@" + e.cfg.Scenario.DefaultDomain()
 }
 
 // sendDSN queues a failed DSN to the original sender for the recipients that failed,
 // never for a message whose reverse-path was null (RFC 5321 §6.1, DSN-002).
-func (e *Edge) sendDSN(m *queue.Message, data []byte, failed []queue.Outcome) {
+func (e *Server) sendDSN(m *queue.Message, data []byte, failed []queue.Outcome) {
 	e.notify(m, data, failed, dsn.Failed, time.Time{})
 }
 
 // sendDelayDSN queues the one delay DSN (QUEUE-006) for the recipients still waiting,
 // with the time the server gives up on them.
-func (e *Edge) sendDelayDSN(m *queue.Message, data []byte, delayed []queue.Outcome, until time.Time) {
+func (e *Server) sendDelayDSN(m *queue.Message, data []byte, delayed []queue.Outcome, until time.Time) {
 	e.notify(m, data, delayed, dsn.Delayed, until)
 }
 
@@ -56,11 +56,11 @@ var notifyKind = map[dsn.Action]string{
 
 // Notify queues one DSN of action to the sender of m about the outcomes' recipients
 // that asked for it with NOTIFY (or by default: failures and delays).
-func (e *Edge) Notify(m *queue.Message, data []byte, outcomes []queue.Outcome, action dsn.Action) {
+func (e *Server) Notify(m *queue.Message, data []byte, outcomes []queue.Outcome, action dsn.Action) {
 	e.notify(m, data, outcomes, action, time.Time{})
 }
 
-func (e *Edge) notify(m *queue.Message, data []byte, outcomes []queue.Outcome, action dsn.Action, until time.Time) {
+func (e *Server) notify(m *queue.Message, data []byte, outcomes []queue.Outcome, action dsn.Action, until time.Time) {
 	if m.From == "" {
 		return
 	}

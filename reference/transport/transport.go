@@ -1,4 +1,4 @@
-package edge
+package transport
 
 import (
 	"context"
@@ -22,13 +22,14 @@ import (
 	"github.com/mailflow/mailflow/trace"
 )
 
-// Directory is the recipient directory the Edge consults.
+// Directory is the recipient directory the server's receive connectors consult.
 type Directory interface {
 	Lookup(ctx context.Context, addr string) (*directory.Entry, error)
 	Authenticate(ctx context.Context, user, password string) error
 }
 
-// Config is everything an Edge needs; the org builder fills it from a scenario.
+// Config is everything a transport server needs; the Edge and Hub roles fill it from a
+// scenario.
 type Config struct {
 	Scenario *scenario.Scenario
 	Server   *scenario.Server
@@ -83,8 +84,8 @@ type Listener struct {
 	Server, Name, Kind, Addr string
 }
 
-// Edge is a running Edge Transport server.
-type Edge struct {
+// Server is a running transport server.
+type Server struct {
 	cfg       Config
 	queue     *queue.Queue
 	out       *smtpout.Client
@@ -98,7 +99,7 @@ type Edge struct {
 }
 
 // Start binds every receive connector of the server and starts the queue.
-func Start(ctx context.Context, cfg Config) (*Edge, error) {
+func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -113,7 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge %s: %w", cfg.Server.Name, err)
 	}
-	e := &Edge{cfg: cfg, conns: newConnLimit(MaxPerDomainOutboundConnections, MaxOutboundConnections)}
+	e := &Server{cfg: cfg, conns: newConnLimit(MaxPerDomainOutboundConnections, MaxOutboundConnections)}
 	e.out = smtpout.New(cfg.Resolver, cfg.Server.FQDN,
 		smtpout.WithPort(cfg.OutPort), smtpout.WithLocalAddr(cfg.Addr),
 		smtpout.WithSelf([]string{cfg.Server.FQDN}, ownAddrs(cfg.Addr)),
@@ -152,7 +153,7 @@ func Start(ctx context.Context, cfg Config) (*Edge, error) {
 }
 
 // listen groups the server's receive connectors by binding and serves each binding.
-func (e *Edge) listen(log *slog.Logger) error {
+func (e *Server) listen(log *slog.Logger) error {
 	s := e.cfg.Scenario
 	byBind := map[string][]smtpd.Connector{}
 	tlsOn := map[string]bool{}
@@ -275,11 +276,11 @@ func parsePrefix(s string) (netip.Prefix, error) {
 }
 
 // Listeners lists the bound receive connectors.
-func (e *Edge) Listeners() []Listener { return append([]Listener(nil), e.listeners...) }
+func (e *Server) Listeners() []Listener { return append([]Listener(nil), e.listeners...) }
 
 // heldIDs are the IDs of the messages the queue holds: a shadow's primary answers
 // for what is still on its hands (QUEUE-012).
-func (e *Edge) heldIDs() []string {
+func (e *Server) heldIDs() []string {
 	ms := e.queue.Snapshot()
 	ids := make([]string, len(ms))
 	for i, m := range ms {
@@ -289,10 +290,10 @@ func (e *Edge) heldIDs() []string {
 }
 
 // Queue exposes the queue for views and suites.
-func (e *Edge) Queue() *queue.Queue { return e.queue }
+func (e *Server) Queue() *queue.Queue { return e.queue }
 
 // Close stops the listeners, then the queue, and waits for both.
-func (e *Edge) Close() error {
+func (e *Server) Close() error {
 	for _, s := range e.servers {
 		_ = s.Close()
 	}

@@ -1,4 +1,4 @@
-package edge_test
+package transport_test
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/reference/dsn"
-	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/resolve"
 	"github.com/mailflow/mailflow/reference/smtpout"
+	"github.com/mailflow/mailflow/reference/transport"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
 )
@@ -43,7 +43,7 @@ func TestCloseRightAfterStart(t *testing.T) {
 	}
 	srv, _ := s.Server("EDGE1")
 	for i := 0; i < 200; i++ {
-		e, err := edge.Start(context.Background(), edge.Config{
+		e, err := transport.Start(context.Background(), transport.Config{
 			Scenario: s, Server: srv, Addr: netip.MustParseAddr("127.0.0.1"),
 			PortMap: func(int) int { return 0 }, SpoolDir: t.TempDir(),
 		})
@@ -91,7 +91,7 @@ func TestMXLoopFailsTheRecipient(t *testing.T) {
 	defer mx.Close()
 	srv, _ := s.Server("EDGE1")
 	log := trace.NewLog(nil)
-	e, err := edge.Start(ctx, edge.Config{
+	e, err := transport.Start(ctx, transport.Config{
 		Scenario: s, Server: srv, Addr: netip.MustParseAddr("127.207.2.20"),
 		PortMap: func(int) int { return port }, OutPort: port, SpoolDir: t.TempDir(),
 		Resolver: resolve.New(d.Addr()), Trace: log,
