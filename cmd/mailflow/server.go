@@ -21,6 +21,7 @@ import (
 
 	"github.com/mailflow/mailflow/containers/logline"
 	"github.com/mailflow/mailflow/reference/directory"
+	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/hub"
 	"github.com/mailflow/mailflow/reference/mailbox"
 	"github.com/mailflow/mailflow/reference/queue"
@@ -28,7 +29,6 @@ import (
 	"github.com/mailflow/mailflow/reference/shadow"
 	"github.com/mailflow/mailflow/reference/smtpout"
 	"github.com/mailflow/mailflow/reference/store"
-	"github.com/mailflow/mailflow/reference/transport"
 	"github.com/mailflow/mailflow/scenario"
 )
 
@@ -124,7 +124,7 @@ func runServer(args []string) int {
 			return 2
 		}
 		dir := directory.New(*ldapURL, *baseDN)
-		e, err := transport.Start(ctx, transport.Config{
+		e, err := edge.Start(ctx, edge.Config{
 			Scenario: s, Server: srv, Addr: addr, OutPort: *outPort, Hubs: hubs, OrgRanges: orgRanges,
 			SpoolDir: *spool + "/" + srv.Name, Directory: dir, Resolver: resolve.New(*dnsAddr),
 			Trace: out, ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log,

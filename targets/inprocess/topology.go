@@ -21,6 +21,7 @@ import (
 	"github.com/mailflow/mailflow/fixtures/ldapfake"
 	"github.com/mailflow/mailflow/fixtures/testca"
 	"github.com/mailflow/mailflow/reference/directory"
+	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/hub"
 	"github.com/mailflow/mailflow/reference/mailbox"
 	"github.com/mailflow/mailflow/reference/resolve"
@@ -49,8 +50,8 @@ type Topology struct {
 	ldap       *ldapfake.Server
 	dir        *directory.Client
 	fleet      *internet.Fleet
-	edges      map[string]*transport.Server
-	edgeCfgs   map[string]transport.Config // how each Edge was started, to start it again
+	edges      map[string]*edge.Server
+	edgeCfgs   map[string]edge.Config // how each Edge was started, to start it again
 	hubs       map[string]*hub.Server
 	hubCfgs    map[string]hub.Config // how each Hub was started, to start it again
 	mailboxes  map[string]*mailbox.Server
@@ -97,7 +98,7 @@ func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topolo
 	t := &Topology{
 		scenario: s, plan: plan, port: cfg.port,
 		clock: clock.NewFake(time.Now().UTC().Truncate(time.Second)),
-		fleet: internet.NewFleet(), edges: map[string]*transport.Server{}, edgeCfgs: map[string]transport.Config{}, log: cfg.log,
+		fleet: internet.NewFleet(), edges: map[string]*edge.Server{}, edgeCfgs: map[string]edge.Config{}, log: cfg.log,
 		hubs: map[string]*hub.Server{}, hubCfgs: map[string]hub.Config{}, mailboxes: map[string]*mailbox.Server{},
 	}
 	if cfg.traceOut != nil {
@@ -243,12 +244,12 @@ func (t *Topology) startServers(ctx context.Context) error {
 			}
 		}
 		stc := ca.LazyServerConfig(srv.FQDN, ip.String())
-		cfg := transport.Config{
+		cfg := edge.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: orgRanges,
 			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
 			Trace: t.trace, Clock: t.clock, ServerTLS: stc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
 		}
-		e, err := transport.Start(ctx, cfg)
+		e, err := edge.Start(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -320,7 +321,7 @@ func (t *Topology) FakeClock() *clock.Fake      { return t.clock }
 func (t *Topology) Listeners() []Listener       { return append([]Listener(nil), t.listeners...) }
 
 // Edge returns a running Edge by server name.
-func (t *Topology) Edge(name string) (*transport.Server, bool) {
+func (t *Topology) Edge(name string) (*edge.Server, bool) {
 	e, ok := t.edges[strings.ToLower(name)]
 	return e, ok
 }
@@ -421,7 +422,7 @@ func (t *Topology) CrashServer(name string) error {
 	if err := t.edges[strings.ToLower(name)].Close(); err != nil {
 		return err
 	}
-	e, err := transport.Start(context.Background(), cfg)
+	e, err := edge.Start(context.Background(), cfg)
 	if err != nil {
 		return fmt.Errorf("inprocess: restarting %s: %w", name, err)
 	}
@@ -452,7 +453,7 @@ func (t *Topology) WipeServer(name string) error {
 		return fmt.Errorf("inprocess: wiping %s: %w", name, err)
 	}
 	if cfg, ok := t.edgeCfgs[k]; ok {
-		e, err := transport.Start(context.Background(), cfg)
+		e, err := edge.Start(context.Background(), cfg)
 		if err != nil {
 			return fmt.Errorf("inprocess: restarting %s: %w", name, err)
 		}
