@@ -24,7 +24,8 @@ type Kind string
 const (
 	// KindMailbox delivers to a mailbox server in the Hub's own site (ROUTE-010).
 	KindMailbox Kind = "mailbox"
-	// KindSite relays to the Hubs of the next site on the path (ROUTE-005..007).
+	// KindSite relays to the Hubs of the next site on the path (ROUTE-005, ROUTE-006,
+	// ROUTE-007).
 	KindSite Kind = "site"
 	// KindConnector sends through a send connector, or to the servers that source it.
 	KindConnector Kind = "connector"

@@ -12,12 +12,12 @@ import (
 )
 
 // go-smtp v0.25.1 answers 502 for commands out of sequence, where RFC 5321 §4.1.4 and
-// §3.3 require 503 (SMTP-003/004/005), and acknowledges RCPT with 2.0.0 where the
-// enhanced code for a valid recipient is 2.1.5 (RFC 3463, ACCEPT-002). go-smtp writes
-// each reply line with its own flushed Write, so the reply lines are corrected here, on
-// the way out, into the lines reference/replies holds, rather than re-implementing the
-// protocol. After STARTTLS go-smtp wraps the raw connection itself and these
-// corrections no longer apply (known limit).
+// §3.3 require 503 (SMTP-003, SMTP-004, SMTP-005), and acknowledges RCPT with 2.0.0
+// where the enhanced code for a valid recipient is 2.1.5 (RFC 3463, ACCEPT-002).
+// go-smtp writes each reply line with its own flushed Write, so the reply lines are
+// corrected here, on the way out, into the lines reference/replies holds, rather than
+// re-implementing the protocol. After STARTTLS go-smtp wraps the raw connection itself
+// and these corrections no longer apply (known limit).
 var replyFixes = []struct {
 	re   *regexp.Regexp
 	repl []byte

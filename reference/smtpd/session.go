@@ -243,9 +243,10 @@ func (ss *session) Data(r io.Reader) error {
 	return replies.Queued(id)
 }
 
-// received builds the RFC 5321 §4.4 trace line this server prepends (TRACE-001..003):
-// the EHLO name as From-domain, then the TCP-info, which is what the connection says
-// (the peer's address literal; no reverse lookup is made), never the EHLO name again.
+// received builds the RFC 5321 §4.4 trace line this server prepends (TRACE-001,
+// TRACE-002, TRACE-003): the EHLO name as From-domain, then the TCP-info, which is what
+// the connection says (the peer's address literal; no reverse lookup is made), never
+// the EHLO name again.
 func (ss *session) received(id string, now time.Time) string {
 	with := "ESMTP"
 	if ss.tls() {
