@@ -15,9 +15,9 @@ const (
 	// declares no accepted domain.
 	FallbackDomain     = "mailflow.test"
 	DefaultMaxHopCount = 60 // Exchange's default Received-header limit (TRACE-004)
-	// Exchange's queue timers (EX-INTERVALS, SPEC §13), QUEUE-004..006: a Hub retries
-	// 6 times 5 minutes apart, then every 10 minutes; an Edge 6 times 10 minutes
-	// apart, then every 30 minutes. Delay DSN at 4 hours, expiry at 2 days.
+	// Exchange's queue timers (EX-INTERVALS, SPEC §13), QUEUE-004, QUEUE-005, QUEUE-006: a
+	// Hub retries 6 times 5 minutes apart, then every 10 minutes; an Edge 6 times 10
+	// minutes apart, then every 30 minutes. Delay DSN at 4 hours, expiry at 2 days.
 	DefaultRetryInterval              = 10 * time.Minute
 	DefaultEdgeRetryInterval          = 30 * time.Minute
 	DefaultTransientRetryInterval     = 5 * time.Minute

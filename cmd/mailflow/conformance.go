@@ -21,23 +21,23 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
-	"github.com/mailflow/mailflow/ci/report"
 	"github.com/mailflow/mailflow/internal/parallel"
+	"github.com/mailflow/mailflow/internal/report"
 	"github.com/mailflow/mailflow/spec"
 	"github.com/mailflow/mailflow/suites/framework"
 	"github.com/mailflow/mailflow/targets/containers"
 	"github.com/mailflow/mailflow/targets/dockernet"
 
 	// The suites register their specs when imported, as Kubernetes' e2e.test does.
-	_ "github.com/mailflow/mailflow/suites/accept"
+	_ "github.com/mailflow/mailflow/suites/acceptsuite"
 	_ "github.com/mailflow/mailflow/suites/dnssuite"
 	_ "github.com/mailflow/mailflow/suites/dsnsuite"
 	_ "github.com/mailflow/mailflow/suites/mailboxsuite"
 	_ "github.com/mailflow/mailflow/suites/queuesuite"
-	_ "github.com/mailflow/mailflow/suites/relay"
+	_ "github.com/mailflow/mailflow/suites/relaysuite"
 	_ "github.com/mailflow/mailflow/suites/routingsuite"
-	_ "github.com/mailflow/mailflow/suites/smarthost"
-	_ "github.com/mailflow/mailflow/suites/smtp"
+	_ "github.com/mailflow/mailflow/suites/smarthostsuite"
+	_ "github.com/mailflow/mailflow/suites/smtpsuite"
 	_ "github.com/mailflow/mailflow/suites/tracesuite"
 )
 

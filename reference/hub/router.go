@@ -1,7 +1,8 @@
 // Package hub is the Hub Transport role's routing: each recipient is categorized
 // through the directory, then sent to its mailbox server when that lies in the Hub's
 // own site, across sites along the least-cost path (through the hub sites on it) when
-// not, or out through a send connector when it is external.
+// not, or out through a send connector when it is external. Server assembles the Hub
+// role from the transport server (reference/transport) with this routing.
 package hub
 
 import (
@@ -23,7 +24,8 @@ type Kind string
 const (
 	// KindMailbox delivers to a mailbox server in the Hub's own site (ROUTE-010).
 	KindMailbox Kind = "mailbox"
-	// KindSite relays to the Hubs of the next site on the path (ROUTE-005..007).
+	// KindSite relays to the Hubs of the next site on the path (ROUTE-005, ROUTE-006,
+	// ROUTE-007).
 	KindSite Kind = "site"
 	// KindConnector sends through a send connector, or to the servers that source it.
 	KindConnector Kind = "connector"

@@ -13,10 +13,10 @@ import (
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/categorizer"
 	"github.com/mailflow/mailflow/reference/dsn"
-	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/shadow"
 	"github.com/mailflow/mailflow/reference/smtpout"
+	"github.com/mailflow/mailflow/reference/transport"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
 )
@@ -56,14 +56,15 @@ const DefaultConnector = "Default"
 
 // Server is a running Hub Transport server.
 type Server struct {
-	*edge.Edge
-	router *Router
-	cat    *categorizer.Categorizer
-	cfg    Config
-	ready  chan struct{}
-	shadow *shadow.Manager
-	stop   context.CancelFunc
-	done   chan struct{}
+	// Transport is the transport server the Hub runs on, routing with the Hub's Router.
+	Transport *transport.Server
+	router    *Router
+	cat       *categorizer.Categorizer
+	cfg       Config
+	ready     chan struct{}
+	shadow    *shadow.Manager
+	stop      context.CancelFunc
+	done      chan struct{}
 }
 
 // Start binds the Hub's receive connectors and starts its queue.
@@ -109,7 +110,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			RemoteIPRanges: cfg.OrgRanges,
 		}}
 	}
-	ecfg := edge.Config{
+	tcfg := transport.Config{
 		Scenario: cfg.Scenario, Server: &srv, Addr: cfg.Addr, PortMap: cfg.PortMap, OutPort: cfg.OutPort,
 		SpoolDir: cfg.SpoolDir, Directory: nil, Resolver: cfg.Resolver, Trace: cfg.Trace, Clock: cfg.Clock,
 		ServerTLS: cfg.ServerTLS, ClientTLS: cfg.ClientTLS, Logger: cfg.Logger,
@@ -119,13 +120,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if h.shadow, err = h.openShadow(); err != nil {
 			return nil, err
 		}
-		ecfg.Shadow = h.shadow
+		tcfg.Shadow = h.shadow
 	}
-	e, err := edge.Start(ctx, ecfg)
+	t, err := transport.Start(ctx, tcfg)
 	if err != nil {
 		return nil, fmt.Errorf("hub %s: %w", srv.Name, err)
 	}
-	h.Edge = e
+	h.Transport = t
 	close(h.ready)
 	if h.shadow != nil {
 		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -157,7 +158,7 @@ func (h *Server) openShadow() (*shadow.Manager, error) {
 		shadow.WithQuerier(shadow.SMTPQuerier(sv.FQDN, h.cfg.Addr, min(timeout, 30*time.Second))),
 		shadow.WithResubmitter(func(ctx context.Context, m *queue.Message, data []byte) error {
 			<-h.ready
-			return h.Queue().Enqueue(ctx, m, data)
+			return h.Transport.Queue().Enqueue(ctx, m, data)
 		}))
 	if err != nil {
 		return nil, fmt.Errorf("hub %s: %w", sv.Name, err)
@@ -174,19 +175,25 @@ func (h *Server) Shadows() []queue.Message {
 	return h.shadow.Snapshot()
 }
 
-// Close stops the shadow heartbeat (it feeds the queue), then the Edge machinery.
+// Listeners lists the Hub's bound receive connectors.
+func (h *Server) Listeners() []transport.Listener { return h.Transport.Listeners() }
+
+// Queue exposes the Hub's queue for views and suites.
+func (h *Server) Queue() *queue.Queue { return h.Transport.Queue() }
+
+// Close stops the shadow heartbeat (it feeds the queue), then the transport server.
 func (h *Server) Close() error {
 	if h.stop != nil {
 		h.stop()
 		<-h.done
 	}
-	return h.Edge.Close()
+	return h.Transport.Close()
 }
 
-// Route implements edge.Router. A message not yet categorized is resolved and handed
+// Route implements transport.Router. A message not yet categorized is resolved and handed
 // on as a new message addressed to the resolved recipients (Exchange's bifurcation):
 // its envelope recipients are then done. A categorized message is routed.
-func (h *Server) Route(ctx context.Context, m *queue.Message, rcpts []string, data []byte) ([]edge.Hop, []queue.Outcome) {
+func (h *Server) Route(ctx context.Context, m *queue.Message, rcpts []string, data []byte) ([]transport.Hop, []queue.Outcome) {
 	select {
 	case <-h.ready: // the queue may replay its spool before Start returns
 	case <-ctx.Done():
@@ -199,7 +206,7 @@ func (h *Server) Route(ctx context.Context, m *queue.Message, rcpts []string, da
 	if err != nil {
 		return nil, temporary(rcpts, "451 4.4.3 Directory unavailable: "+err.Error())
 	}
-	var hops []edge.Hop
+	var hops []transport.Hop
 	var out []queue.Outcome
 	for _, d := range ds {
 		var addrs []string
@@ -224,7 +231,7 @@ func (h *Server) Route(ctx context.Context, m *queue.Message, rcpts []string, da
 			}
 			continue
 		}
-		hops = append(hops, edge.Hop{Key: d.Key, Connector: d.Connector, Reason: d.Reason,
+		hops = append(hops, transport.Hop{Key: d.Key, Connector: d.Connector, Reason: d.Reason,
 			Next: nextHop(d), Rcpts: addrs, Final: d.Kind == KindMailbox, Shadow: d.Relay})
 	}
 	return hops, out
@@ -287,10 +294,10 @@ func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []strin
 	}
 	var out []queue.Outcome
 	if len(next.Recipients) > 0 {
-		if err := h.Queue().Enqueue(ctx, next, data); err != nil {
+		if err := h.Transport.Queue().Enqueue(ctx, next, data); err != nil {
 			return temporary(rcpts, "451 4.3.0 could not queue the categorized message: "+err.Error())
 		}
-		h.Notify(m, data, expanded, dsn.Expanded)
+		h.Transport.Notify(m, data, expanded, dsn.Expanded)
 		h.cfg.Trace.Record(trace.Event{Time: h.cfg.Clock.Now(), Type: trace.Categorize, MessageID: m.ID, HeaderID: m.HeaderID,
 			Server: h.cfg.Server.Name, Sender: m.From, Recipients: names,
 			Detail: fmt.Sprintf("resolved %d envelope recipient(s) to %d; continued as %s", len(rcpts), len(names), next.ID)})

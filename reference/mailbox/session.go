@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/mailflow/mailflow/reference/replies"
 	"io"
 	"net"
 	"net/netip"
@@ -17,11 +16,9 @@ import (
 
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/replies"
 	"github.com/mailflow/mailflow/trace"
 )
-
-// errClosing answers commands that arrive while the server shuts down.
-var errClosing = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
 
 type session struct {
 	s      *Server
@@ -67,7 +64,7 @@ func (ss *session) Logout() error { return nil }
 // learns that STARTTLS is offered and gets the reply RFC 3207 §4 prescribes.
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if !ss.tls() {
-		return mustStartTLS()
+		return replies.MustStartTLS()
 	}
 	ss.from = from
 	ss.rcpts = nil
@@ -81,7 +78,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return replies.BadAddress()
 	}
 	if !ss.s.enter() {
-		return errClosing
+		return replies.ShuttingDown()
 	}
 	defer ss.s.leave()
 	e, err := ss.s.cfg.Directory.Lookup(ss.s.ctx, to)
@@ -92,10 +89,10 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		ss.s.log.Warn("recipient lookup failed", "rcpt", to, "err", err)
 		return replies.DirectoryUnavailable()
 	case e.Type != directory.TypeMailbox:
-		return notAMailbox()
+		return replies.NotAMailbox()
 	case !strings.EqualFold(e.MailboxServer, ss.s.name):
 		ss.s.log.Info("recipient's mailbox is on another server", "rcpt", to, "mailbox_server", e.MailboxServer)
-		return wrongServer(ss.s.name)
+		return replies.WrongServer(ss.s.name)
 	}
 	mbox := e.Mail
 	if mbox == "" {
@@ -115,7 +112,7 @@ func (ss *session) Data(r io.Reader) error {
 		return err
 	}
 	if !ss.s.enter() {
-		return errClosing
+		return replies.ShuttingDown()
 	}
 	defer ss.s.leave()
 	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(buf.Bytes())))
@@ -147,7 +144,7 @@ func (ss *session) Data(r io.Reader) error {
 			Sender: ss.from, Recipients: []string{rc.addr}, Source: "STOREDRIVER", Detail: detail,
 		})
 	}
-	return delivered(id)
+	return replies.Delivered(id)
 }
 
 // received builds the RFC 5321 §4.4 trace line a server adds on final delivery too;

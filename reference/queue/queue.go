@@ -33,12 +33,12 @@ type Outcome struct {
 	Queue string
 }
 
-// Schedule is when a server retries, warns and gives up (QUEUE-004..006): the first
-// TransientCount retries come TransientInterval apart, the later ones Interval apart
-// (Exchange's TransientFailureRetryInterval/Count and
-// OutboundConnectionFailureRetryInterval). A delay DSN goes out once
-// DelayNotification after arrival, and the message expires Expiration after arrival;
-// zero turns either off.
+// Schedule is when a server retries, warns and gives up (QUEUE-004, QUEUE-005,
+// QUEUE-006): the first TransientCount retries come TransientInterval apart, the later
+// ones Interval apart (Exchange's TransientFailureRetryInterval/Count and
+// OutboundConnectionFailureRetryInterval). A delay DSN goes out once DelayNotification
+// after arrival, and the message expires Expiration after arrival; zero turns either
+// off.
 type Schedule struct {
 	TransientInterval time.Duration
 	TransientCount    int

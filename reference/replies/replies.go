@@ -1,6 +1,8 @@
-// Package replies holds the SMTP replies the reference's receiving servers (the Edge
-// and Hub connectors in smtpd, the Mailbox server) give for the same situations, so one
-// situation has one reply whichever server meets it, and suites and code agree.
+// Package replies holds every SMTP reply the reference's receiving servers (the Edge
+// and Hub receive connectors in smtpd, the Mailbox server) give, and the reply lines
+// that settle a queued recipient, so one situation has one reply whichever server meets
+// it, and suites and code agree. It imports nothing from the reference: a reply that
+// depends on a server's state takes what it needs as an argument.
 package replies
 
 import (
@@ -8,6 +10,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 )
+
+// Replies every receiving server gives.
 
 // UnknownRecipient: the directory has no recipient with this address (ACCEPT-002).
 func UnknownRecipient() *smtp.SMTPError {
@@ -32,6 +36,107 @@ func HopCountExceeded(limit int) *smtp.SMTPError {
 // NotStored is temporary: the message could not be made durable, so no 250.
 func NotStored() *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Could not store the message, try again later"}
+}
+
+// Replies only the receive connectors (smtpd) give.
+
+// RelayDenied refuses RCPT for a domain the server does not accept from a client whose
+// connector grants no relay right (RELAY-001).
+func RelayDenied() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Unable to relay"}
+}
+
+// NotAuthenticated refuses MAIL from a session whose connector grants it no right to
+// submit until it authenticates.
+func NotAuthenticated() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Client was not authenticated"}
+}
+
+// AuthFailed answers AUTH with credentials that do not authenticate.
+func AuthFailed() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication unsuccessful"}
+}
+
+// UnrecognizedAuthType answers AUTH with a mechanism the connector does not offer.
+func UnrecognizedAuthType() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 7, 4}, Message: "Unrecognized authentication type"}
+}
+
+// NoConnector refuses a connection from an address no receive connector serves.
+func NoConnector() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "No receive connector serves this client"}
+}
+
+// MessageTooBig refuses, after end-of-data, a message larger than the connector's
+// maximum message size (SMTP-015).
+func MessageTooBig() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message size exceeds fixed maximum message size"}
+}
+
+// Queued is the receive connectors' success reply to end-of-data, for the message
+// queued as id; go-smtp writes an *SMTPError's code as is.
+func Queued(id string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0}, Message: fmt.Sprintf("<%s> Queued mail for delivery", id)}
+}
+
+// SenderNullMX refuses a sender whose domain takes no mail (RFC 7505 §4.2).
+func SenderNullMX() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 27}, Message: "Sender address has null MX"}
+}
+
+// Reply lines the receive connectors write in place of go-smtp's own, which smtpd
+// rewrites on the way out: each is a whole line, CRLF included.
+const (
+	// SendHelloFirst refuses MAIL before EHLO/HELO (SMTP-003).
+	SendHelloFirst = "503 5.5.2 Send hello first\r\n"
+	// NeedMailBeforeRcpt refuses RCPT without a preceding MAIL (SMTP-004).
+	NeedMailBeforeRcpt = "503 5.5.1 Bad sequence of commands: need MAIL before RCPT\r\n"
+	// NoValidRecipients refuses DATA when no RCPT was accepted (SMTP-005).
+	NoValidRecipients = "503 5.5.1 Bad sequence of commands: no valid recipients\r\n"
+	// CommandUnrecognized answers a command the server does not know (SMTP-006).
+	CommandUnrecognized = "500 5.5.1 Command unrecognized\r\n"
+	// RecipientOK accepts a recipient, with the enhanced code of a valid recipient
+	// (RFC 3463 X.1.5, ACCEPT-002).
+	RecipientOK = "250 2.1.5 Recipient OK\r\n"
+	// SenderOK accepts MAIL, with the enhanced code of a valid sender (RFC 3463 X.1.0).
+	SenderOK = "250 2.1.0 Sender OK\r\n"
+)
+
+// Replies only a Mailbox server gives.
+
+// MustStartTLS refuses MAIL in the clear: organisation mail never crosses unencrypted
+// (ROUTE-017). 530 5.7.0 is RFC 3207 §4's reply for a command that needs TLS first.
+func MustStartTLS() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Must issue a STARTTLS command first"}
+}
+
+// NotAMailbox: a group or contact reached the store, which only a Hub that skipped
+// expansion or contact routing sends; that will not change by retrying.
+func NotAMailbox() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "Recipient is not a mailbox"}
+}
+
+// WrongServer is temporary on purpose: the mailbox exists, but not on server, the
+// Mailbox server answering; the Hub routed it here from a directory view that is out of
+// date (a mailbox move, CAT-002). A 4xx keeps the message queued on the Hub, which
+// re-categorises after its directory cache expires and then routes to the right server;
+// a 5xx would bounce mail that is deliverable. Exchange answers the same case
+// transiently (STOREDRV WrongServerException, 4.2.0). X.2.0 is "mailbox status": the
+// mailbox exists, something about it prevents delivery here.
+func WrongServer(server string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: fmt.Sprintf("Mailbox is not on this server (%s), try again later", server)}
+}
+
+// Delivered is the Mailbox server's success reply to end-of-data for the message stored
+// as id, duplicates included: the recipient holds the message either way. go-smtp
+// writes an *SMTPError's code as is.
+func Delivered(id string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: fmt.Sprintf("<%s> Delivered to mailbox", id)}
+}
+
+// ShuttingDown answers commands that arrive at a Mailbox server while it shuts down.
+func ShuttingDown() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
 }
 
 // The replies below settle a queued recipient (a queue outcome) rather than answer a

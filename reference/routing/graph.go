@@ -93,7 +93,7 @@ func (g *Graph) IsHub(site string) bool {
 	return ok && g.hub[i]
 }
 
-// Tie-break rules, in the order they apply (ROUTE-001..003).
+// Tie-break rules, in the order they apply (ROUTE-001, ROUTE-002, ROUTE-003).
 const (
 	RuleOnlyPath = "only path"
 	RuleCost     = "least cost"
@@ -119,9 +119,9 @@ type Path struct {
 // Hops is the number of site links crossed.
 func (p Path) Hops() int { return len(p.Sites) - 1 }
 
-// Relays are the sites the source relays through, in order: every hub site on the
-// path after the source, then the destination (ROUTE-005..007). Without hub sites on
-// the path this is the destination alone: direct relay.
+// Relays are the sites the source relays through, in order: every hub site on the path
+// after the source, then the destination (ROUTE-005, ROUTE-006, ROUTE-007). Without hub
+// sites on the path this is the destination alone: direct relay.
 func (p Path) Relays() []string {
 	var out []string
 	for i := 1; i < len(p.Sites)-1; i++ {
@@ -199,8 +199,8 @@ func (g *Graph) compare(a, b label) (int, int) {
 
 var rules = []string{RuleOnlyPath, RuleCost, RuleHops, RuleSiteName}
 
-// Path is the least-cost path from one site to another (ROUTE-001..004), with the rule
-// that set it apart from the next-best path.
+// Path is the least-cost path from one site to another (ROUTE-001, ROUTE-002,
+// ROUTE-003, ROUTE-004), with the rule that set it apart from the next-best path.
 func (g *Graph) Path(from, to string) (Path, error) {
 	src, dst, err := g.ends(from, to)
 	if err != nil {

@@ -7,24 +7,27 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/mailflow/mailflow/reference/replies"
 )
 
 // go-smtp v0.25.1 answers 502 for commands out of sequence, where RFC 5321 §4.1.4 and
-// §3.3 require 503 (SMTP-003/004/005), and acknowledges RCPT with 2.0.0 where the
-// enhanced code for a valid recipient is 2.1.5 (RFC 3463, ACCEPT-002). go-smtp writes
-// each reply line with its own flushed Write, so the reply lines are corrected here, on
-// the way out, rather than re-implementing the protocol. After STARTTLS go-smtp wraps
-// the raw connection itself and these corrections no longer apply (known limit).
+// §3.3 require 503 (SMTP-003, SMTP-004, SMTP-005), and acknowledges RCPT with 2.0.0
+// where the enhanced code for a valid recipient is 2.1.5 (RFC 3463, ACCEPT-002).
+// go-smtp writes each reply line with its own flushed Write, so the reply lines are
+// corrected here, on the way out, into the lines reference/replies holds, rather than
+// re-implementing the protocol. After STARTTLS go-smtp wraps the raw connection itself
+// and these corrections no longer apply (known limit).
 var replyFixes = []struct {
 	re   *regexp.Regexp
 	repl []byte
 }{
-	{regexp.MustCompile(`^502 5\.5\.1 Please introduce yourself first\.\r\n`), []byte("503 5.5.2 Send hello first\r\n")},
-	{regexp.MustCompile(`^502 5\.5\.1 Missing MAIL FROM command\.\r\n`), []byte("503 5.5.1 Bad sequence of commands: need MAIL before RCPT\r\n")},
-	{regexp.MustCompile(`^502 5\.5\.1 Missing RCPT TO command\.\r\n`), []byte("503 5.5.1 Bad sequence of commands: no valid recipients\r\n")},
-	{regexp.MustCompile(`^500 5\.5\.2 Syntax errors, XUNK command unrecognized\r\n`), []byte("500 5.5.1 Command unrecognized\r\n")},
-	{regexp.MustCompile(`^250 2\.0\.0 I'll make sure <[^>]*> gets this\r\n`), []byte("250 2.1.5 Recipient OK\r\n")},
-	{regexp.MustCompile(`^250 2\.0\.0 Roger, accepting mail from <[^>]*>\r\n`), []byte("250 2.1.0 Sender OK\r\n")},
+	{regexp.MustCompile(`^502 5\.5\.1 Please introduce yourself first\.\r\n`), []byte(replies.SendHelloFirst)},
+	{regexp.MustCompile(`^502 5\.5\.1 Missing MAIL FROM command\.\r\n`), []byte(replies.NeedMailBeforeRcpt)},
+	{regexp.MustCompile(`^502 5\.5\.1 Missing RCPT TO command\.\r\n`), []byte(replies.NoValidRecipients)},
+	{regexp.MustCompile(`^500 5\.5\.2 Syntax errors, XUNK command unrecognized\r\n`), []byte(replies.CommandUnrecognized)},
+	{regexp.MustCompile(`^250 2\.0\.0 I'll make sure <[^>]*> gets this\r\n`), []byte(replies.RecipientOK)},
+	{regexp.MustCompile(`^250 2\.0\.0 Roger, accepting mail from <[^>]*>\r\n`), []byte(replies.SenderOK)},
 }
 
 // fixingConn corrects replies on the way out and, on the way in, turns a MAIL command

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/mailflow/mailflow/reference/replies"
 	"io"
 	"net"
 	"net/netip"
@@ -18,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/replies"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
 )
@@ -40,7 +40,7 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	ip := remoteIP(c.Conn().RemoteAddr())
 	conn, ok := s.connectorFor(ip)
 	if !ok {
-		return nil, noConnector()
+		return nil, replies.NoConnector()
 	}
 	return &session{s: s, conn: c, connector: conn, remote: ip}, nil
 }
@@ -81,14 +81,14 @@ func (ss *session) AuthMechanisms() []string {
 
 func (ss *session) Auth(mech string) (sasl.Server, error) {
 	if mech != sasl.Plain || ss.s.auth == nil || !ss.connector.offersAuth() {
-		return nil, &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 7, 4}, Message: "Unrecognized authentication type"}
+		return nil, replies.UnrecognizedAuthType()
 	}
 	return sasl.NewPlainServer(func(identity, user, pass string) error {
 		if identity != "" && identity != user {
-			return authFailed()
+			return replies.AuthFailed()
 		}
 		if err := ss.s.auth.Authenticate(context.Background(), user, pass); err != nil {
-			return authFailed()
+			return replies.AuthFailed()
 		}
 		ss.authUser = user
 		return nil
@@ -98,11 +98,11 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	r := ss.rights()
 	if !r.Submit {
-		return notAuthenticated()
+		return replies.NotAuthenticated()
 	}
 	if ss.s.mx != nil && from != "" && ss.authUser == "" && !r.AcceptAnyRecipient && !r.AcceptOrgHeaders {
 		if _, domain, ok := strings.Cut(from, "@"); ok && ss.nullMX(domain) {
-			return senderNullMX()
+			return replies.SenderNullMX()
 		}
 	}
 	ss.from = from
@@ -171,7 +171,7 @@ func (ss *session) checkRecipient(addr, local, domain string) error {
 		if ss.rights().AcceptAnyRecipient {
 			return nil
 		}
-		return relayDenied()
+		return replies.RelayDenied()
 	}
 	if strings.EqualFold(local, "postmaster") {
 		return nil
@@ -214,7 +214,7 @@ func (ss *session) Data(r io.Reader) error {
 		return err
 	}
 	if limit > 0 && int64(buf.Len()) > limit {
-		return messageTooBig()
+		return replies.MessageTooBig()
 	}
 	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(buf.Bytes())))
 	if n := len(hdr.Values("Received")); n > ss.s.maxHops {
@@ -240,12 +240,13 @@ func (ss *session) Data(r io.Reader) error {
 		Sender: ss.from, Recipients: append([]string(nil), ss.rcpts...), Source: "SMTP",
 		Connector: ss.connector.Name, Detail: fmt.Sprintf("from %s [%s]", ss.conn.Hostname(), ss.remote),
 	})
-	return queued(id)
+	return replies.Queued(id)
 }
 
-// received builds the RFC 5321 §4.4 trace line this server prepends (TRACE-001..003):
-// the EHLO name as From-domain, then the TCP-info, which is what the connection says
-// (the peer's address literal; no reverse lookup is made), never the EHLO name again.
+// received builds the RFC 5321 §4.4 trace line this server prepends (TRACE-001,
+// TRACE-002, TRACE-003): the EHLO name as From-domain, then the TCP-info, which is what
+// the connection says (the peer's address literal; no reverse lookup is made), never
+// the EHLO name again.
 func (ss *session) received(id string, now time.Time) string {
 	with := "ESMTP"
 	if ss.tls() {

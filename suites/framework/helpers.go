@@ -14,8 +14,8 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
-	"github.com/mailflow/mailflow/ci/report"
 	"github.com/mailflow/mailflow/fixtures/testca"
+	"github.com/mailflow/mailflow/internal/report"
 )
 
 // PlainAuth is the AUTH PLAIN initial response for user and password (RFC 4616).

@@ -9,11 +9,11 @@ import (
 
 	"github.com/onsi/ginkgo/v2"
 
-	"github.com/mailflow/mailflow/ci/profiles"
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"
+	"github.com/mailflow/mailflow/profiles"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/containers"
 	"github.com/mailflow/mailflow/targets/inprocess"

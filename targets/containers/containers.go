@@ -55,7 +55,7 @@ func Image() string {
 const RetryInterval = 5 * time.Second
 
 // DelayNotification and Expiration cap every server's delay-DSN and expiry times on
-// this target, so QUEUE-005/006 take seconds of real time, not hours.
+// this target, so QUEUE-005 and QUEUE-006 take seconds of real time, not hours.
 const (
 	DelayNotification = 30 * time.Second
 	Expiration        = 90 * time.Second

@@ -26,6 +26,7 @@ import (
 	"github.com/mailflow/mailflow/reference/mailbox"
 	"github.com/mailflow/mailflow/reference/resolve"
 	"github.com/mailflow/mailflow/reference/store"
+	"github.com/mailflow/mailflow/reference/transport"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/internal/fixtureset"
 	"github.com/mailflow/mailflow/trace"
@@ -49,7 +50,7 @@ type Topology struct {
 	ldap       *ldapfake.Server
 	dir        *directory.Client
 	fleet      *internet.Fleet
-	edges      map[string]*edge.Edge
+	edges      map[string]*edge.Server
 	edgeCfgs   map[string]edge.Config // how each Edge was started, to start it again
 	hubs       map[string]*hub.Server
 	hubCfgs    map[string]hub.Config // how each Hub was started, to start it again
@@ -97,7 +98,7 @@ func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topolo
 	t := &Topology{
 		scenario: s, plan: plan, port: cfg.port,
 		clock: clock.NewFake(time.Now().UTC().Truncate(time.Second)),
-		fleet: internet.NewFleet(), edges: map[string]*edge.Edge{}, edgeCfgs: map[string]edge.Config{}, log: cfg.log,
+		fleet: internet.NewFleet(), edges: map[string]*edge.Server{}, edgeCfgs: map[string]edge.Config{}, log: cfg.log,
 		hubs: map[string]*hub.Server{}, hubCfgs: map[string]hub.Config{}, mailboxes: map[string]*mailbox.Server{},
 	}
 	if cfg.traceOut != nil {
@@ -285,7 +286,7 @@ var ErrUnknownEndpoint = errors.New("unknown endpoint")
 // Endpoint is where a client reaches a server's receive connector ("" for the first),
 // on an Edge or a Hub.
 func (t *Topology) Endpoint(server, connector string) (string, error) {
-	var ls []edge.Listener
+	var ls []transport.Listener
 	if e, ok := t.edges[strings.ToLower(server)]; ok {
 		ls = e.Listeners()
 	} else if h, ok := t.hubs[strings.ToLower(server)]; ok {
@@ -320,7 +321,7 @@ func (t *Topology) FakeClock() *clock.Fake      { return t.clock }
 func (t *Topology) Listeners() []Listener       { return append([]Listener(nil), t.listeners...) }
 
 // Edge returns a running Edge by server name.
-func (t *Topology) Edge(name string) (*edge.Edge, bool) {
+func (t *Topology) Edge(name string) (*edge.Server, bool) {
 	e, ok := t.edges[strings.ToLower(name)]
 	return e, ok
 }

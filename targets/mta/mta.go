@@ -1,7 +1,7 @@
 // Package mta runs a third-party MTA (Postfix, Exim, OpenSMTPD from Debian packages) in
 // the role of a scenario's Edge server, configured from the scenario by its profile in
-// ci/profiles, on a Docker network the target creates. The rest of the world is the same
-// as on the other targets: fake DNS and fake Internet hosts in the test process on the
+// package profiles, on a Docker network the target creates. The rest of the world is the
+// same as on the other targets: fake DNS and fake Internet hosts in the test process on the
 // bridge, and the organisation's Hubs as stand-in sinks there too (the MTA relays
 // accepted-domain mail to them). There is no message-tracking log a suite could read and
 // time is real.
@@ -29,12 +29,12 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 
-	"github.com/mailflow/mailflow/ci/profiles"
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"
 	"github.com/mailflow/mailflow/fixtures/testca"
+	"github.com/mailflow/mailflow/profiles"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/dockernet"
 	"github.com/mailflow/mailflow/targets/internal/fixtureset"

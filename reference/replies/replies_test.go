@@ -1,0 +1,56 @@
+package replies
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+)
+
+// TestReplies pins every reply: code, enhanced code and text are what clients and the
+// suites see, so a change here is a change of behaviour.
+func TestReplies(t *testing.T) {
+	for _, tt := range []struct {
+		got  *smtp.SMTPError
+		want string
+	}{
+		{UnknownRecipient(), "550 5.1.1 User unknown"},
+		{DirectoryUnavailable(), "451 4.4.3 Directory unavailable, try again later"},
+		{BadAddress(), "501 5.1.3 Invalid address"},
+		{HopCountExceeded(30), "554 5.4.6 Hop count exceeded (more than 30 Received headers) - possible mail loop"},
+		{NotStored(), "451 4.3.0 Could not store the message, try again later"},
+		{RelayDenied(), "550 5.7.1 Unable to relay"},
+		{NotAuthenticated(), "530 5.7.1 Client was not authenticated"},
+		{AuthFailed(), "535 5.7.8 Authentication unsuccessful"},
+		{UnrecognizedAuthType(), "504 5.7.4 Unrecognized authentication type"},
+		{NoConnector(), "554 5.7.1 No receive connector serves this client"},
+		{MessageTooBig(), "552 5.3.4 Message size exceeds fixed maximum message size"},
+		{Queued("ID1"), "250 2.6.0 <ID1> Queued mail for delivery"},
+		{SenderNullMX(), "550 5.7.27 Sender address has null MX"},
+		{MustStartTLS(), "530 5.7.0 Must issue a STARTTLS command first"},
+		{NotAMailbox(), "550 5.1.1 Recipient is not a mailbox"},
+		{WrongServer("mbx1"), "450 4.2.0 Mailbox is not on this server (mbx1), try again later"},
+		{Delivered("ID2"), "250 2.0.0 <ID2> Delivered to mailbox"},
+		{ShuttingDown(), "421 4.3.2 Service shutting down"},
+	} {
+		e := tt.got.EnhancedCode
+		if got := fmt.Sprintf("%d %d.%d.%d %s", tt.got.Code, e[0], e[1], e[2], tt.got.Message); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+	for got, want := range map[string]string{
+		SendHelloFirst:                         "503 5.5.2 Send hello first\r\n",
+		NeedMailBeforeRcpt:                     "503 5.5.1 Bad sequence of commands: need MAIL before RCPT\r\n",
+		NoValidRecipients:                      "503 5.5.1 Bad sequence of commands: no valid recipients\r\n",
+		CommandUnrecognized:                    "500 5.5.1 Command unrecognized\r\n",
+		RecipientOK:                            "250 2.1.5 Recipient OK\r\n",
+		SenderOK:                               "250 2.1.0 Sender OK\r\n",
+		Unreachable(errors.New("x")):           "451 4.4.0 Unreachable: x",
+		TooLargeForConnectors(errors.New("x")): "550 5.3.4 x",
+	} {
+		if got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}
