@@ -69,18 +69,30 @@ type Reader interface {
 
 // Log keeps every event in memory and, optionally, writes each as a JSON line.
 type Log struct {
-	mu     sync.Mutex
-	events []Event
-	out    io.Writer
+	mu      sync.Mutex
+	events  []Event
+	out     io.Writer
+	ordered bool
 }
 
 // NewLog makes a log; out may be nil.
 func NewLog(out io.Writer) *Log { return &Log{out: out} }
 
+// NewOrderedLog makes a log that keeps events in the order of their time stamps (equal
+// ones in the order recorded): events collected from several servers' logs, each
+// followed on its own, arrive out of order.
+func NewOrderedLog() *Log { return &Log{ordered: true} }
+
 func (l *Log) Record(e Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, e)
+	if l.ordered {
+		// Mostly in order already: move the new event back past later ones only.
+		for i := len(l.events) - 1; i > 0 && l.events[i-1].Time.After(e.Time); i-- {
+			l.events[i], l.events[i-1] = l.events[i-1], l.events[i]
+		}
+	}
 	if l.out != nil {
 		b, _ := json.Marshal(e)
 		_, _ = l.out.Write(append(b, '\n'))

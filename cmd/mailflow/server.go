@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -19,6 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/containers/logline"
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/edge"
@@ -53,6 +56,8 @@ func runServer(args []string) int {
 	caFile := fs.String("ca", "", "CA certificate (PEM) that next hops' certificates chain to")
 	outPort := fs.Int("out-port", 25, "port of next hops that name none")
 	listen := fs.String("listen", "0.0.0.0", "address the receive connectors bind")
+	clockControl := fs.String("clock-control", "", "ip:port where a harness steps this server's clock over HTTP (POST /advance?by=1h); empty: wall time")
+	clockOffset := fs.Duration("clock-offset", 0, "with --clock-control: how far the clock starts ahead of wall time (a restarted server rejoins a stepped world)")
 	var hubs, peers, orgRanges stringList
 	fs.Var(&hubs, "hub", "ip:port of a Hub of the subscribed site (repeatable)")
 	fs.Var(&peers, "peer", "NAME=ip:port of another server of the organisation (repeatable)")
@@ -106,6 +111,19 @@ func runServer(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var clk clock.Clock = clock.Real{}
+	if *clockControl != "" {
+		o := clock.NewOffset(*clockOffset)
+		ln, err := net.Listen("tcp", *clockControl)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow server: --clock-control:", err)
+			return 2
+		}
+		cs := &http.Server{Handler: clock.ControlHandler(o), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = cs.Serve(ln) }()
+		defer cs.Close()
+		clk = o
+	}
 
 	var closeFn func() error
 	var listeners []string
@@ -127,7 +145,7 @@ func runServer(args []string) int {
 		e, err := edge.Start(ctx, edge.Config{
 			Scenario: s, Server: srv, Addr: addr, OutPort: *outPort, Hubs: hubs, OrgRanges: orgRanges,
 			SpoolDir: *spool + "/" + srv.Name, Directory: dir, Resolver: resolve.New(*dnsAddr),
-			Trace: out, ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log,
+			Trace: out, Clock: clk, ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "mailflow server:", err)
@@ -158,7 +176,7 @@ func runServer(args []string) int {
 		}
 		h, err := hub.Start(ctx, hub.Config{
 			Scenario: s, Server: srv, Addr: addr, OutPort: *outPort, Peers: peerMap, OrgRanges: orgRanges,
-			SpoolDir: *spool + "/" + srv.Name, Directory: dir, Resolver: res, Trace: out,
+			SpoolDir: *spool + "/" + srv.Name, Directory: dir, Resolver: res, Trace: out, Clock: clk,
 			ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log,
 		})
 		if err != nil {
@@ -174,7 +192,7 @@ func runServer(args []string) int {
 			fmt.Fprintln(os.Stderr, "mailflow server: a Mailbox server needs --ldap")
 			return 2
 		}
-		st, err := store.Open(*spool + "/" + srv.Name + "/store")
+		st, err := store.Open(*spool+"/"+srv.Name+"/store", store.WithClock(clk))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "mailflow server:", err)
 			return 1
@@ -182,7 +200,7 @@ func runServer(args []string) int {
 		dir := directory.New(*ldapURL, *baseDN)
 		m, err := mailbox.Start(ctx, mailbox.Config{
 			Scenario: s, Server: srv, Addr: addr, Port: *outPort, Store: reportingStore{st, out, srv.Name},
-			ServerTLS: serverTLS, Directory: dir, Trace: out, Logger: log,
+			ServerTLS: serverTLS, Directory: dir, Trace: out, Clock: clk, Logger: log,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "mailflow server:", err)

@@ -12,26 +12,28 @@ package mailflow
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/mailflow/mailflow/reference/queue"
-	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
-	tcexec "github.com/testcontainers/testcontainers-go/exec"
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/mailflow/mailflow/containers/logline"
+	"github.com/mailflow/mailflow/reference/hub"
+	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/shadow"
 	"github.com/mailflow/mailflow/scenario"
 )
 
@@ -63,7 +65,13 @@ type options struct {
 	ca        []byte
 	onLine    func(logline.Line)
 	startup   time.Duration
+	clock     bool
+	offset    time.Duration
 }
+
+// ClockPort is where a container started WithClockControl takes clock steps
+// (clock.ControlHandler).
+const ClockPort = 2600
 
 // Option configures a reference server container.
 type Option func(*options)
@@ -71,6 +79,13 @@ type Option func(*options)
 // Customize lets an Option stand among testcontainers.ContainerCustomizer arguments
 // (the shape of testcontainers-go's own modules); the work is done by Run.
 func (o Option) Customize(*testcontainers.GenericContainerRequest) error { return nil }
+
+// WithClockControl runs the server on a clock the harness steps over HTTP on ClockPort
+// (`mailflow server --clock-control`), starting offset ahead of wall time, so queue
+// timers of hours pass in milliseconds in a container too.
+func WithClockControl(offset time.Duration) Option {
+	return func(o *options) { o.clock, o.offset = true, offset }
+}
 
 // WithScenario gives the container its scenario slice (scenario.Marshal of
 // Scenario.SliceFor) and the name of the server it runs.
@@ -126,6 +141,19 @@ type Container struct {
 	Server string
 	Role   scenario.Role
 	IP     netip.Addr
+	// HostDir holds, on the host, what the container mounts: its configuration
+	// (/etc/mailflow, read-only) and its spool (/spool), which outlives a kill and a
+	// start of the same container, and which the harness reads without an exec.
+	HostDir string
+}
+
+// Terminate stops and removes the container, then its host directory.
+func (c *Container) Terminate(ctx context.Context, opts ...testcontainers.TerminateOption) error {
+	err := c.Container.Terminate(ctx, opts...)
+	if c.HostDir != "" {
+		err = errors.Join(err, os.RemoveAll(c.HostDir))
+	}
+	return err
 }
 
 // RunEdge starts an Edge Transport server.
@@ -159,7 +187,25 @@ func run(ctx context.Context, role scenario.Role, img string, custom []testconta
 		return nil, fmt.Errorf("mailflow %s: WithScenario is required", role)
 	}
 	cmd := []string{"server", "--scenario", scenarioPath, "--server", o.server, "--spool", spoolPath}
-	files := []testcontainers.ContainerFile{{Reader: bytes.NewReader(o.slice), ContainerFilePath: scenarioPath, FileMode: 0o644}}
+	// Bind mounts rather than files copied in: a copy is an archive the engine unpacks
+	// into the container's file system, one per file, the costliest part of a start.
+	hostDir, err := os.MkdirTemp("", "mailflow-"+strings.ToLower(o.server)+"-")
+	if err != nil {
+		return nil, fmt.Errorf("mailflow %s %s: %w", role, o.server, err)
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			os.RemoveAll(hostDir)
+		}
+	}()
+	etc, spool := filepath.Join(hostDir, "etc"), filepath.Join(hostDir, "spool")
+	for _, d := range []string{etc, spool} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return nil, fmt.Errorf("mailflow %s %s: %w", role, o.server, err)
+		}
+	}
+	files := []hostFile{{o.slice, scenarioPath, 0o644}}
 	if o.dns != "" {
 		cmd = append(cmd, "--dns", o.dns)
 	}
@@ -180,23 +226,31 @@ func run(ctx context.Context, role scenario.Role, img string, custom []testconta
 	for _, r := range o.orgRanges {
 		cmd = append(cmd, "--org-range", r)
 	}
+	if o.clock {
+		cmd = append(cmd, "--clock-control", ":"+strconv.Itoa(ClockPort), "--clock-offset", o.offset.String())
+	}
 	if o.cert != nil {
 		cmd = append(cmd, "--tls-cert", certPath, "--tls-key", keyPath)
-		files = append(files,
-			testcontainers.ContainerFile{Reader: bytes.NewReader(o.cert), ContainerFilePath: certPath, FileMode: 0o644},
-			testcontainers.ContainerFile{Reader: bytes.NewReader(o.key), ContainerFilePath: keyPath, FileMode: 0o600})
+		files = append(files, hostFile{o.cert, certPath, 0o644}, hostFile{o.key, keyPath, 0o600})
 	}
 	if o.ca != nil {
 		cmd = append(cmd, "--ca", caPath)
-		files = append(files, testcontainers.ContainerFile{Reader: bytes.NewReader(o.ca), ContainerFilePath: caPath, FileMode: 0o644})
+		files = append(files, hostFile{o.ca, caPath, 0o644})
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(etc, filepath.Base(f.path)), f.data, f.mode); err != nil {
+			return nil, fmt.Errorf("mailflow %s %s: %w", role, o.server, err)
+		}
 	}
 	lines := &lineSplitter{f: o.onLine}
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
-			Image:      img,
-			Name:       "",
-			Cmd:        cmd,
-			Files:      files,
+			Image: img,
+			Name:  "",
+			Cmd:   cmd,
+			HostConfigModifier: func(hc *container.HostConfig) {
+				hc.Binds = append(hc.Binds, etc+":"+filepath.Dir(scenarioPath)+":ro", spool+":"+spoolPath)
+			},
 			Labels:     map[string]string{"org.mailflow.server": o.server, "org.mailflow.role": string(role)},
 			WaitingFor: wait.ForLog(logline.ReadyMarker).WithStartupTimeout(o.startup),
 			LogConsumerCfg: &testcontainers.LogConsumerConfig{
@@ -228,7 +282,8 @@ func run(ctx context.Context, role scenario.Role, img string, custom []testconta
 	ctr, err := testcontainers.GenericContainer(ctx, req)
 	var c *Container
 	if ctr != nil {
-		c = &Container{Container: ctr, Server: o.server, Role: role, IP: o.ip}
+		c = &Container{Container: ctr, Server: o.server, Role: role, IP: o.ip, HostDir: hostDir}
+		keep = true
 	}
 	if err != nil {
 		return c, fmt.Errorf("mailflow %s %s: %w", role, o.server, err)
@@ -245,41 +300,57 @@ func run(ctx context.Context, role scenario.Role, img string, custom []testconta
 	return c, nil
 }
 
+// ClockURL is the clock control endpoint of a container started WithClockControl.
+func (c *Container) ClockURL() string { return "http://" + c.Endpoint(ClockPort) }
+
 // Endpoint is where a client on the container's network reaches port.
 func (c *Container) Endpoint(port int) string {
 	return net.JoinHostPort(c.IP.String(), strconv.Itoa(port))
 }
 
-// QueueLen is how many messages the server's spool holds (`mailflow queue --count`).
-func (c *Container) QueueLen(ctx context.Context) (int, error) {
-	code, out, err := c.Exec(ctx, []string{"/mailflow", "queue", "--count", "--spool", spoolPath + "/" + c.Server}, tcexec.Multiplexed())
+// QueueLen is how many messages the server's spool holds, read from the host side
+// of its mount (what `mailflow queue --count` prints).
+func (c *Container) QueueLen(context.Context) (int, error) {
+	sp, err := queue.OpenSpool(c.spoolDir())
 	if err != nil {
 		return 0, fmt.Errorf("%s: queue: %w", c.Server, err)
 	}
-	b, _ := io.ReadAll(out)
-	if code != 0 {
-		return 0, fmt.Errorf("%s: queue: exit %d: %s", c.Server, code, bytes.TrimSpace(b))
+	ms, err := sp.List()
+	if err != nil {
+		return 0, fmt.Errorf("%s: queue: %w", c.Server, err)
 	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
+	return len(ms), nil
 }
 
-// Queues is the server's queues as `mailflow queue --json` lists them (Get-Queue).
-func (c *Container) Queues(ctx context.Context) ([]queue.Info, error) {
-	code, out, err := c.Exec(ctx, []string{"/mailflow", "queue", "--json", "--spool", spoolPath + "/" + c.Server}, tcexec.Multiplexed())
+// Queues are the server's queues with their counts (Get-Queue, `mailflow queue`),
+// shadow queues included, read from the host side of its mount.
+func (c *Container) Queues(context.Context) ([]queue.Info, error) {
+	sp, err := queue.OpenSpool(c.spoolDir())
 	if err != nil {
 		return nil, fmt.Errorf("%s: queue: %w", c.Server, err)
 	}
-	b, _ := io.ReadAll(out)
-	if code != 0 {
-		return nil, fmt.Errorf("%s: queue: exit %d: %s", c.Server, code, bytes.TrimSpace(b))
-	}
-	var v struct {
-		Queues []queue.Info `json:"queues"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
+	list, err := sp.List()
+	if err != nil {
 		return nil, fmt.Errorf("%s: queue: %w", c.Server, err)
 	}
-	return v.Queues, nil
+	ms := make([]queue.Message, len(list))
+	for i, m := range list {
+		ms[i] = *m
+	}
+	shadows, err := shadow.List(hub.ShadowDir(c.spoolDir()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: queue: %w", c.Server, err)
+	}
+	return queue.Queues(append(ms, shadows...)), nil
+}
+
+func (c *Container) spoolDir() string { return filepath.Join(c.HostDir, "spool", c.Server) }
+
+// hostFile is a file of the container's configuration directory.
+type hostFile struct {
+	data []byte
+	path string
+	mode os.FileMode
 }
 
 // lineSplitter turns Docker's log frames (any size) into protocol lines.

@@ -140,7 +140,7 @@ var _ = Describe("Relay restrictions", Label("relay"), func() {
 	})
 
 	Describe("open-relay vector catalog", func() {
-		It("delivers nothing outside for any vector", f.Clause("SEC-004"), func() {
+		It("delivers nothing outside for any vector", f.Clause("SEC-004"), f.Long, func() {
 			failed := 0
 			for _, v := range Vectors {
 				w := start()

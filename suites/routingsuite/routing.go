@@ -183,7 +183,7 @@ var _ = Describe("Site routing", Label("routing"), func() {
 		})
 	})
 
-	It("hands inbound mail to a Hub in the Edge's site, failing over between its Hubs", f.Clause("ROUTE-015"), func() {
+	It("hands inbound mail to a Hub in the Edge's site, failing over between its Hubs", f.Clause("ROUTE-015"), f.Long, func() {
 		w := f.StartShipped("failover.yaml")
 		s, id := send(w, "alice@contoso.test")
 		delivered(w, s, "alice@contoso.test", 1)
@@ -235,7 +235,7 @@ var _ = Describe("Categorizer", Label("categorizer"), func() {
 		delivered(w, s, "alice@contoso.test", 1)
 		delivered(w, s, "bob@contoso.test", 1)
 		Consistently(func() int { return len(w.Mailbox("alice@contoso.test")) }).WithTimeout(500*time.Millisecond).Should(Equal(1), s.Explain("alice gets exactly one copy"))
-		Expect(w.Events(trace.Categorize)).NotTo(BeEmpty(), s.Explain("a CATEGORIZE event"))
+		Eventually(func() []trace.Event { return w.Events(trace.Categorize) }).ShouldNot(BeEmpty(), s.Explain("a CATEGORIZE event"))
 	})
 
 	It("routes a mail contact to its external address, out through the Edge", f.Clause("CAT-004", "ROUTE-015"), func() {

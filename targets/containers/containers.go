@@ -3,8 +3,10 @@
 // (fake DNS, directory, fake Internet hosts) stay in the test process, on addresses of
 // the network's bridge: the suites program and inspect them directly, exactly as
 // in-process, and nothing but the servers under test crosses into Docker. Trace events
-// come from each container's JSON log. Time is real: the fake clock does not reach into
-// containers, so specs that need it report N/A.
+// come from each container's JSON log, in the order of their time stamps. Every server
+// runs on a clock the harness steps (`mailflow server --clock-control`): stepping the
+// topology's clock steps all of them, so retries, delay notices and expiry take
+// milliseconds here as in-process.
 package containers
 
 import (
@@ -15,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"net/http"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -51,20 +54,6 @@ func Image() string {
 	return mailflow.DefaultImage
 }
 
-// RetryInterval caps every server's retry interval on this target (time is real).
-const RetryInterval = 5 * time.Second
-
-// DelayNotification and Expiration cap every server's delay-DSN and expiry times on
-// this target, so QUEUE-005 and QUEUE-006 take seconds of real time, not hours.
-const (
-	DelayNotification = 30 * time.Second
-	Expiration        = 90 * time.Second
-)
-
-// ShadowHeartbeat caps every Hub's shadow heartbeat on this target, so a spec sees a
-// shadow settled or resubmitted within seconds (QUEUE-012).
-const ShadowHeartbeat = 3 * time.Second
-
 func init() {
 	// The reaper image cannot be pulled here; every container is terminated by Stop.
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
@@ -84,6 +73,9 @@ type Topology struct {
 	Net      *dockernet.Net
 	scenario *scenario.Scenario
 	trace    *trace.Log
+	// clock is the world's time: every server's clock is stepped with it (Advance),
+	// and the fake Internet hosts stamp sessions with it.
+	clock *clock.Offset
 	dns      *dnsfake.Server
 	ldap     *ldapfake.Server
 	fleet    *internet.Fleet
@@ -107,26 +99,11 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 	if err != nil {
 		return nil, fmt.Errorf("containers: %w", err)
 	}
-	// Time is real in containers: retries come after seconds, not the scenario's
-	// minutes, so a spec can watch one happen.
-	for i := range s.Org.Servers {
-		sv := &s.Org.Servers[i]
-		for _, c := range []struct {
-			d   *scenario.Duration
-			max time.Duration
-		}{{&sv.RetryInterval, RetryInterval}, {&sv.TransientRetryInterval, RetryInterval},
-			{&sv.DelayNotification, DelayNotification}, {&sv.MessageExpiration, Expiration},
-			{&sv.ShadowHeartbeatTimeout, ShadowHeartbeat}} {
-			if c.d.D() > c.max {
-				*c.d = scenario.Duration(c.max)
-			}
-		}
-	}
 	nw, err := dockernet.New(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("containers: %w", err)
 	}
-	t := &Topology{Net: nw, scenario: s, trace: trace.NewLog(nil), fleet: internet.NewFleet(),
+	t := &Topology{Net: nw, scenario: s, trace: trace.NewOrderedLog(), fleet: internet.NewFleet(), clock: clock.NewOffset(0),
 		servers: map[string]*mailflow.Container{}, stored: map[string][]store.Message{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	defer func() {
@@ -134,7 +111,7 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 			_ = t.Stop(context.Background())
 		}
 	}()
-	z, err := fixtureset.OnNetwork(ctx, s, nw, t.fleet)
+	z, err := fixtureset.OnNetwork(ctx, s, nw, t.fleet, internet.WithStamp(t.clock.Now))
 	if err != nil {
 		return nil, fmt.Errorf("containers: %w", err)
 	}
@@ -220,6 +197,8 @@ func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Serve
 		mailflow.WithNetwork(t.Net.Name, ip),
 		mailflow.WithTLS(cert, key, ca.CertPEM()),
 		mailflow.WithLogLines(func(l logline.Line) { t.onLine(name, l) }),
+		// A server started again (CrashServer, WipeServer) rejoins the stepped world.
+		mailflow.WithClockControl(t.clock.Elapsed()),
 		testcontainers.WithLabels(dockernet.Labels(nil)),
 	}
 	switch srv.Role {
@@ -317,15 +296,35 @@ func (t *Topology) Store(addr string) []store.Message {
 func (t *Topology) DNS() *dnsfake.Server        { return t.dns }
 func (t *Topology) Directory() *ldapfake.Server { return t.ldap }
 func (t *Topology) Trace() trace.Reader         { return t.trace }
-func (t *Topology) Clock() clock.Controller     { return clock.Real{} }
 
-// QueueTimers are server's timers as this target runs it: capped to seconds.
-func (t *Topology) QueueTimers(server string) (retry, delay, expiry time.Duration) {
-	sv, ok := t.scenario.Server(server)
-	if !ok {
-		return RetryInterval, DelayNotification, Expiration
+// Clock is the world's time, stepped in every server container at once.
+func (t *Topology) Clock() clock.Controller { return steppedClock{t} }
+
+// steppedClock steps the topology's clock and every running server's with it.
+type steppedClock struct{ t *Topology }
+
+func (c steppedClock) Now() time.Time                         { return c.t.clock.Now() }
+func (c steppedClock) After(d time.Duration) <-chan time.Time { return c.t.clock.After(d) }
+func (c steppedClock) IsFake() bool                           { return true }
+
+// Advance steps every server's clock by d, then the harness's own. A server that
+// cannot be reached is logged: its timers then run on wall time, and the spec waiting
+// on them fails saying what it waited for.
+func (c steppedClock) Advance(d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, ctr := range c.t.Containers() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := clock.Step(ctx, http.DefaultClient, ctr.ClockURL(), d); err != nil {
+				c.t.log.Warn("clock step", "server", ctr.Server, "err", err)
+			}
+		}()
 	}
-	return sv.TransientRetryInterval.D(), sv.DelayNotification.D(), sv.MessageExpiration.D()
+	wg.Wait()
+	return c.t.clock.Advance(d)
 }
 
 // Queues counts the messages in each of a server's queues (QUEUE-011).
@@ -349,9 +348,6 @@ func (t *Topology) Queues(server string) map[string]int {
 	}
 	return out
 }
-
-// RetryInterval is the longest wait between two delivery attempts on this target.
-func (t *Topology) RetryInterval() time.Duration { return RetryInterval }
 
 // QueueLen is how many messages a server's spool holds (-1 when it cannot be read).
 func (t *Topology) QueueLen(server string) int {
@@ -427,7 +423,34 @@ func (t *Topology) CrashServer(name string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return mailflow.Kill(ctx, c.Container)
+	if err := mailflow.Kill(ctx, c.Container); err != nil {
+		return err
+	}
+	return t.rejoinClock(ctx, c)
+}
+
+// rejoinClock waits until a restarted server takes clock steps again, then steps it to
+// the world's time: it started with the clock offset it was first created with, and a
+// step sent while it was down never reached it.
+func (t *Topology) rejoinClock(ctx context.Context, c *mailflow.Container) error {
+	var st clock.ControlState
+	var err error
+	for {
+		if st, err = clock.State(ctx, http.DefaultClient, c.ClockURL()); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: clock control did not answer after the restart: %w", c.Server, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if behind := t.clock.Elapsed() - st.Elapsed; behind > 0 {
+		if _, err := clock.Step(ctx, http.DefaultClient, c.ClockURL(), behind); err != nil {
+			return fmt.Errorf("%s: %w", c.Server, err)
+		}
+	}
+	return nil
 }
 
 // WipeServer kills a server's container and starts a new one in its place, same
@@ -462,14 +485,6 @@ func (t *Topology) WipeServer(name string) error {
 		return fmt.Errorf("containers: starting %s again: %w", name, err)
 	}
 	return nil
-}
-
-// ShadowHeartbeat is a Hub's shadow heartbeat as this target runs it (capped).
-func (t *Topology) ShadowHeartbeat(server string) time.Duration {
-	if sv, ok := t.scenario.Server(server); ok {
-		return sv.ShadowHeartbeatTimeout.D()
-	}
-	return ShadowHeartbeat
 }
 
 // StopServer stops one server's container (it stays until Stop removes it).

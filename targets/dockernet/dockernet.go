@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/network"
@@ -62,11 +65,28 @@ func New(ctx context.Context) (*Net, error) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		return nil, fmt.Errorf("dockernet: the ip command (iproute2) is needed to give fixtures addresses: %w", err)
 	}
+	// Specs of parallel runs create networks at once, and Docker lets a network be
+	// created with a subnet that overlaps another's: two bridges routing one /24 then
+	// reach neither reliably. Choosing a subnet no route on this host uses yet, and
+	// creating it, is done under one lock for every process of the host.
+	unlock, err := lockSubnets()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	used, err := routedSubnets(ctx)
+	if err != nil {
+		return nil, err
+	}
 	start := rand.IntN(256)
 	var lastErr error
-	for i := 0; i < 32; i++ {
+	for i, tried := 0, 0; i < 256 && tried < 32; i++ {
 		x := (start + i*7) % 256
 		subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{172, 29, byte(x), 0}), 24)
+		if used.overlaps(subnet) {
+			continue
+		}
+		tried++
 		nw, err := tcnet.New(ctx,
 			tcnet.WithDriver("bridge"),
 			tcnet.WithLabels(Labels(map[string]string{Label: "1"})),
@@ -86,6 +106,67 @@ func New(ctx context.Context) (*Net, error) {
 			clients: map[netip.Prefix]netip.Prefix{}, nextBlock: firstClient, added: map[netip.Addr]bool{}, remap: map[netip.Addr]netip.Addr{}}, nil
 	}
 	return nil, fmt.Errorf("dockernet: no free subnet in 172.29.0.0/16: %w", lastErr)
+}
+
+// subnets are the IPv4 prefixes this host routes.
+type subnets []netip.Prefix
+
+func (s subnets) overlaps(p netip.Prefix) bool {
+	for _, q := range s {
+		if q.Overlaps(p) && q.Bits() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// routedSubnets reads the host's IPv4 routes (every Docker bridge network has one for
+// its subnet, whoever made it).
+func routedSubnets(ctx context.Context) (subnets, error) {
+	out, err := exec.CommandContext(ctx, "ip", "-4", "route", "show", "table", "all").Output()
+	if err != nil {
+		return nil, fmt.Errorf("dockernet: reading the host's routes (ip -4 route): %w", err)
+	}
+	return parseRoutes(string(out)), nil
+}
+
+// parseRoutes reads the destinations of `ip -4 route show table all`.
+func parseRoutes(out string) subnets {
+	var s subnets
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		dst := f[0]
+		if dst == "local" || dst == "broadcast" || dst == "unicast" {
+			if len(f) < 2 {
+				continue
+			}
+			dst = f[1]
+		}
+		if !strings.Contains(dst, "/") {
+			dst += "/32"
+		}
+		if p, err := netip.ParsePrefix(dst); err == nil {
+			s = append(s, p.Masked())
+		}
+	}
+	return s
+}
+
+// lockSubnets takes the host-wide lock under which a network's subnet is chosen and
+// the network created.
+func lockSubnets() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "mailflow-dockernet.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("dockernet: subnet lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("dockernet: subnet lock: %w", err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 func classify(err error) error {
@@ -216,11 +297,16 @@ func (n *Net) AddAddr(a netip.Addr) error {
 // was removed (a container killed and restarted, say), so a refusal is retried for up
 // to ten seconds before it is reported.
 func (n *Net) Remove(ctx context.Context) error {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := n.DockerNetwork.Remove(ctx)
 		if err == nil {
 			return nil
+		}
+		if strings.Contains(err.Error(), "active endpoints") {
+			// An endpoint can outlive its container (killed, or removed while the
+			// engine is busy): take what is left off the network, then try again.
+			disconnectAll(ctx, n.ID)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("dockernet: remove %s: %w", n.Name, err)
@@ -229,6 +315,17 @@ func (n *Net) Remove(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-time.After(250 * time.Millisecond):
 		}
+	}
+}
+
+// disconnectAll force-disconnects every endpoint the engine still lists on network id.
+func disconnectAll(ctx context.Context, id string) {
+	out, err := exec.CommandContext(ctx, "docker", "network", "inspect", "-f", "{{range $id, $c := .Containers}}{{$id}} {{end}}", id).Output()
+	if err != nil {
+		return
+	}
+	for _, c := range strings.Fields(string(out)) {
+		_ = exec.CommandContext(ctx, "docker", "network", "disconnect", "--force", id, c).Run()
 	}
 }
 

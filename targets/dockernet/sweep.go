@@ -74,8 +74,11 @@ func Sweep(ctx context.Context) (containers, networks int, err error) {
 	if err != nil {
 		return len(ctrs), 0, err
 	}
-	if len(nets) > 0 {
-		if out, err := exec.CommandContext(ctx, "docker", append([]string{"network", "rm"}, nets...)...).CombinedOutput(); err != nil {
+	for _, n := range nets {
+		// A container killed and started again can leave an endpoint behind that
+		// outlives it and blocks the removal: take every endpoint off first.
+		disconnectAll(ctx, n)
+		if out, err := exec.CommandContext(ctx, "docker", "network", "rm", n).CombinedOutput(); err != nil {
 			return len(ctrs), 0, fmt.Errorf("docker network rm: %w: %s", err, out)
 		}
 	}

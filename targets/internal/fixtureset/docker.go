@@ -10,8 +10,8 @@ import (
 
 // OnNetwork prepares a Docker target's world: the scenario's client ranges and loopback
 // addresses move onto the network (s is rewritten in place) and the fake Internet hosts
-// start there on port 25, joining fleet.
-func OnNetwork(ctx context.Context, s *scenario.Scenario, nw *dockernet.Net, fleet *internet.Fleet) (*Zone, error) {
+// start there on port 25, joining fleet, with extra options.
+func OnNetwork(ctx context.Context, s *scenario.Scenario, nw *dockernet.Net, fleet *internet.Fleet, extra ...internet.Option) (*Zone, error) {
 	if err := nw.RemapClientRanges(s); err != nil {
 		return nil, err
 	}
@@ -19,7 +19,7 @@ func OnNetwork(ctx context.Context, s *scenario.Scenario, nw *dockernet.Net, fle
 	if err != nil {
 		return nil, err
 	}
-	if err := StartHosts(ctx, s, nw, z, 25, fleet); err != nil {
+	if err := StartHosts(ctx, s, nw, z, 25, fleet, extra...); err != nil {
 		return nil, err
 	}
 	return z, nil
