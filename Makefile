@@ -17,6 +17,8 @@ PROCS       ?= 2
 # Docker targets stop at once, with one line, when no engine answers.
 DOCKER_CHECK = @docker info >/dev/null 2>&1 || { echo "make $@: no Docker engine answers (docker info failed); the container and MTA targets need one"; exit 1; }
 MTAS ?= postfix exim opensmtpd
+# Worker processes per MTA: its specs mostly wait on the MTA's real-time timers.
+MTA_PROCS ?= 6
 # Every container and network a run creates must be gone when it ends.
 # What a Docker target leaves behind: labelled containers and networks that were not
 # there when it started (the engine may be shared with another run, or hold what a
@@ -89,7 +91,7 @@ test-containers: build
 	@$(LEFTOVERS_BEFORE)
 	@img=$$(containers/reference/build-image.sh) && echo "image $$img" && \
 	MAILFLOW_REFERENCE_IMAGE=$$img MAILFLOW_DOCKER_TESTS=1 $(GO) test -count=1 ./targets/containers/ ./targets/dockernet/ && \
-	MAILFLOW_REFERENCE_IMAGE=$$img ./bin/mailflow conformance --target containers --report-dir $(REPORT_DIR)
+	MAILFLOW_REFERENCE_IMAGE=$$img ./bin/mailflow conformance --target containers --progress --report-dir $(REPORT_DIR)
 	@$(LEFTOVERS)
 
 ## test-mta: every any-mta clause against Postfix, Exim and OpenSMTPD (Debian packages),
@@ -103,11 +105,12 @@ test-mta: build mta-images
 	@mkdir -p $(REPORT_DIR) && ./bin/mailflow conformance --report-dir $(REPORT_DIR) > $(REPORT_DIR)/reference-inprocess.txt \
 	  || { cat $(REPORT_DIR)/reference-inprocess.txt; exit 1; }; \
 	echo "reference-inprocess (the matrix's first column): $$(grep '^Totals' $(REPORT_DIR)/reference-inprocess.txt)"
-	@# The MTAs run side by side, each on its own Docker network: their specs mostly wait
-	@# on real-time timers (retries, delay warnings, expiry), not on the CPU.
+	@# The MTAs run side by side, and each runs its specs in parallel, every spec on its
+	@# own Docker network: they mostly wait on real-time timers (retries, delay warnings,
+	@# expiry), not on the CPU. A line per spec (clause, MTA, verdict, time) shows progress.
 	@pids=""; for m in $(MTAS); do \
-	  ./bin/mailflow conformance --target mta:$$m --label-filter any-mta --verdicts-only --report-dir $(REPORT_DIR) \
-	    > $(REPORT_DIR)/mta-$$m.txt 2>&1 & pids="$$pids $$!"; \
+	  ./bin/mailflow conformance --target mta:$$m --label-filter any-mta --verdicts-only --procs $(MTA_PROCS) --progress \
+	    --report-dir $(REPORT_DIR) > $(REPORT_DIR)/mta-$$m.txt & pids="$$pids $$!"; \
 	done; rc=0; for p in $$pids; do wait $$p || rc=1; done; \
 	for m in $(MTAS); do echo "== $$m"; cat $(REPORT_DIR)/mta-$$m.txt; done; exit $$rc
 	./bin/mailflow conformance report $(REPORT_DIR)/*.json

@@ -111,6 +111,15 @@ type Profile struct {
 	// HopLimit is the Received-header limit the MTA enforces whatever Data.HopLimit
 	// says, for an MTA whose limit is compiled in; 0 when the profile configures it.
 	HopLimit int
+	// Timers are the queue timers the profile gives the MTA: the shortest its
+	// configuration takes that it still acts on in time, since specs wait them out in
+	// real time. Zero fields take the target's defaults.
+	Timers Timers
+}
+
+// Timers are an MTA's queue timers as a profile sets them.
+type Timers struct {
+	Retry, DelayWarning, Expiry time.Duration
 }
 
 // StartScript is where every profile's start script is placed in the container.
@@ -132,7 +141,10 @@ var templates embed.FS
 
 var table = map[string]entry{
 	"postfix": {
-		profile: Profile{Name: "postfix", Image: "postfix", Start: []string{"/bin/sh", StartScript}, Port: 25},
+		// queue_run_delay and minimal_backoff_time of 2 s: qmgr looks at the deferred
+		// queue every 2 s, so delay warnings and expiry act within seconds of their time.
+		profile: Profile{Name: "postfix", Image: "postfix", Start: []string{"/bin/sh", StartScript}, Port: 25,
+			Timers: Timers{Retry: 2 * time.Second, DelayWarning: 20 * time.Second, Expiry: time.Minute}},
 		files: []fileSpec{
 			{"start.sh.tmpl", StartScript, 0o755},
 			{"main.cf.tmpl", "/etc/postfix/main.cf", 0o644},
@@ -146,7 +158,9 @@ var table = map[string]entry{
 		},
 	},
 	"exim": {
-		profile: Profile{Name: "exim", Image: "exim", Start: []string{"/bin/sh", StartScript}, Port: 25},
+		// A queue runner every 2 s (-q2s) and a retry rule of F,60s,2s.
+		profile: Profile{Name: "exim", Image: "exim", Start: []string{"/bin/sh", StartScript}, Port: 25,
+			Timers: Timers{Retry: 2 * time.Second, DelayWarning: 20 * time.Second, Expiry: time.Minute}},
 		files: []fileSpec{
 			{"start.sh.tmpl", StartScript, 0o755},
 			{"exim4.conf.tmpl", "/etc/exim4/exim4.conf", 0o644},

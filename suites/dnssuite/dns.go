@@ -133,7 +133,7 @@ var _ = Describe("DNS", Label("dns"), func() {
 		f.Should(st == "5.1.2" || st == "5.4.4", s, "Status is 5.1.2 (RFC 3463) or 5.4.4, got %s", st)
 	})
 
-	It("keeps the message queued on a temporary DNS failure", f.Clause("DNS-007"), func() {
+	It("keeps the message queued on a temporary DNS failure", f.Clause("DNS-007"), f.Long, func() {
 		s := submit(w, "bob@servfail.test")
 		Eventually(func() int { return w.Queue("EDGE1") }).Should(Equal(1), s.Explain("queued"))
 		w.After(w.Timers("EDGE1").Retry)
@@ -163,7 +163,7 @@ var _ = Describe("DNS", Label("dns"), func() {
 		Expect(failed(w)).To(BeEmpty(), s.Explain("still no failed DSN"))
 	})
 
-	It("never delivers around an MX without an address, and fails in the end", f.Clause("DNS-008"), func() {
+	It("never delivers around an MX without an address, and fails in the end", f.Clause("DNS-008"), f.Long, func() {
 		s := submit(w, "bob@noaddr.test")
 		w.After(w.Timers("EDGE1").Retry)
 		Consistently(func() int { return connections(w, "noaddr.test") }).WithTimeout(w.Quiet(time.Second)).Should(BeZero(), s.Explain("the domain's own address gets no connection"))

@@ -126,7 +126,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 		Expect(field(r, "Original-Recipient")).To(BeEmpty(), s.Explain("no Original-Recipient without ORCPT"))
 	})
 
-	It("says failed for an abandoned recipient and delayed for a delay notice", f.Clause("DSN-006", "DSN-007", "DSN-009"), func() {
+	It("says failed for an abandoned recipient and delayed for a delay notice", f.Clause("DSN-006", "DSN-007", "DSN-009"), f.Long, func() {
 		w := world()
 		s, _ := submit(w, "nobody@fabrikam.test", "later@fabrikam.test")
 		_, p := awaitDSNs(w, s, 1, 15*time.Second)

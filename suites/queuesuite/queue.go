@@ -221,7 +221,7 @@ var _ = Describe("Queues", Label("queue"), func() {
 		Expect(gap).To(BeNumerically(">=", early), s.Explain("the retry came %v after the first attempt; the interval is %v", gap, retry))
 	})
 
-	It("gives up at the expiry with exactly one failed DSN", f.Clause("QUEUE-005"), func() {
+	It("gives up at the expiry with exactly one failed DSN", f.Clause("QUEUE-005"), f.Long, func() {
 		w := world(`{action: defer, stage: rcpt, code: 451, enhanced: 4.3.0}`)
 		s, _ := submit(w, "bob@fabrikam.test")
 		deferred(w, s, 1)
@@ -237,7 +237,7 @@ var _ = Describe("Queues", Label("queue"), func() {
 		Expect(f.Typed(dsn.Field(nf[0].Recipients[0], "Final-Recipient"))).To(Equal("rfc822;bob@fabrikam.test"))
 	})
 
-	It("sends one delay DSN at the delay-notification time and keeps trying", f.Clause("QUEUE-006"), func() {
+	It("sends one delay DSN at the delay-notification time and keeps trying", f.Clause("QUEUE-006"), f.Long, func() {
 		w := world(`{action: defer, stage: rcpt, code: 451, enhanced: 4.3.0}`)
 		s, _ := submit(w, "bob@fabrikam.test")
 		deferred(w, s, 1)
@@ -260,7 +260,7 @@ var _ = Describe("Queues", Label("queue"), func() {
 		Expect(delayedCount(w)).To(Equal(1), s.Explain("exactly one delay DSN"))
 	})
 
-	It("sends no delay DSN for a message delivered before the delay-notification time", f.Clause("QUEUE-006"), func() {
+	It("sends no delay DSN for a message delivered before the delay-notification time", f.Clause("QUEUE-006"), f.Long, func() {
 		w := world(`{action: defer, stage: rcpt, code: 451, enhanced: 4.3.0}`)
 		s, _ := submit(w, "bob@fabrikam.test")
 		deferred(w, s, 1)
@@ -319,7 +319,7 @@ var _ = Describe("Queues", Label("queue"), func() {
 		Eventually(func() int { return len(w.Received("mx1.fabrikam.test")) }).Should(Equal(1), s.Explain("the next message to the same host is attempted and delivered"))
 	})
 
-	It("delivers every accepted message after the server crashed and restarted", f.Clause("QUEUE-010"), func() {
+	It("delivers every accepted message after the server crashed and restarted", f.Clause("QUEUE-010"), f.Long, func() {
 		w := world(`{action: defer, stage: rcpt, code: 451, enhanced: 4.3.0}`)
 		var s *f.Session
 		for i := 0; i < 3; i++ {

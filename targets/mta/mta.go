@@ -41,8 +41,9 @@ import (
 	"github.com/mailflow/mailflow/trace"
 )
 
-// Short timers every profile gets: retries within a spec's patience, warnings and
-// expiry within a run's (expiry is longer on an MTA whose first retry comes later).
+// Short timers a profile gets unless it sets shorter ones (profiles.Timers): retries
+// within a spec's patience, warnings and expiry within a run's (expiry is longer on an
+// MTA whose first retry comes later).
 const (
 	RetryInterval = 10 * time.Second
 	DelayWarning  = time.Minute
@@ -201,7 +202,7 @@ func (t *Topology) profileData(dnsIP netip.Addr, internal []string) profiles.Dat
 	s := t.scenario
 	d := profiles.Data{
 		Hostname: strings.TrimSuffix(t.edge.FQDN, "."), DNS: dnsIP.String(),
-		HopLimit: t.edge.MaxHopCount, RetryInterval: RetryInterval, DelayWarning: DelayWarning, Expiry: t.expiry(),
+		HopLimit: t.edge.MaxHopCount, RetryInterval: t.retry(), DelayWarning: t.delayWarning(), Expiry: t.expiry(),
 		InactivityTimeout: s.InactivityTimeout(t.edge.Name),
 		TLSCert:           "/etc/mailflow/tls/cert.pem", TLSKey: "/etc/mailflow/tls/key.pem", CACert: "/etc/mailflow/tls/ca.pem",
 	}
@@ -397,7 +398,23 @@ func (t *Topology) InactivityTimeout(string) time.Duration {
 
 // QueueTimers are the timers the profile is given, whatever the scenario says.
 func (t *Topology) QueueTimers(string) (retry, delay, expiry time.Duration) {
-	return RetryInterval, DelayWarning, t.expiry()
+	return t.retry(), t.delayWarning(), t.expiry()
+}
+
+// retry is the retry interval the profile is given.
+func (t *Topology) retry() time.Duration {
+	if r := t.profile.Timers.Retry; r > 0 {
+		return r
+	}
+	return RetryInterval
+}
+
+// delayWarning is when the profile's MTA warns of a delayed message.
+func (t *Topology) delayWarning() time.Duration {
+	if d := t.profile.Timers.DelayWarning; d > 0 {
+		return d
+	}
+	return DelayWarning
 }
 
 // expiry is the queue lifetime the profile is given: Expiry, or on an MTA with a
@@ -408,11 +425,14 @@ func (t *Topology) expiry() time.Duration {
 	if first := firstRetry[t.profile.Name]; first > 0 {
 		return first + time.Minute
 	}
+	if e := t.profile.Timers.Expiry; e > 0 {
+		return e
+	}
 	return Expiry
 }
 
-// RetryInterval is the retry interval every profile is given.
-func (t *Topology) RetryInterval() time.Duration { return RetryInterval }
+// RetryInterval is the retry interval the profile is given.
+func (t *Topology) RetryInterval() time.Duration { return t.retry() }
 
 // HopLimit is the Received-header limit the MTA enforces: the scenario's, which the
 // profile configures (HopLimit in profiles.Data), unless the MTA's is compiled in.
