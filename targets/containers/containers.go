@@ -15,9 +15,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
-	"net/http"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -75,7 +75,7 @@ type Topology struct {
 	trace    *trace.Log
 	// clock is the world's time: every server's clock is stepped with it (Advance),
 	// and the fake Internet hosts stamp sessions with it.
-	clock *clock.Offset
+	clock    *clock.Offset
 	dns      *dnsfake.Server
 	ldap     *ldapfake.Server
 	fleet    *internet.Fleet
