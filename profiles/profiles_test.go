@@ -133,7 +133,7 @@ func TestRender(t *testing.T) {
 				"daemon_smtp_ports = 25 : 587 : 2587",
 				"received_headers_max = 30",
 				"delay_warning = 60s",
-				"timeout_frozen_after = 300s",
+				"timeout_frozen_after = 5m",
 				"tls_advertise_hosts = ${if inlist{$received_port}{25:587}{*}{}}",
 				"auth_advertise_hosts = ${if and{ {inlist{$received_port}{587}} {or{ {def:tls_in_cipher} {!inlist{$received_port}{25:587}} }} }{*}{}}",
 				"dnslists = <; bl.mailflow.test",

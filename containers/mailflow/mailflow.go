@@ -132,7 +132,8 @@ func WithTLS(cert, key, ca []byte) Option {
 // Mailbox server stored), in order.
 func WithLogLines(f func(logline.Line)) Option { return func(o *options) { o.onLine = f } }
 
-// WithStartupTimeout bounds the wait for the ready line (default 30 s).
+// WithStartupTimeout bounds the wait for the ready line (default 2 min: a parallel run
+// on a small machine starts many containers at once).
 func WithStartupTimeout(d time.Duration) Option { return func(o *options) { o.startup = d } }
 
 // Container is one running reference server.
@@ -174,7 +175,7 @@ func RunMailbox(ctx context.Context, img string, opts ...testcontainers.Containe
 }
 
 func run(ctx context.Context, role scenario.Role, img string, custom []testcontainers.ContainerCustomizer) (*Container, error) {
-	o := options{role: role, startup: 30 * time.Second, baseDN: "dc=contoso,dc=test"}
+	o := options{role: role, startup: 2 * time.Minute, baseDN: "dc=contoso,dc=test"}
 	var rest []testcontainers.ContainerCustomizer
 	for _, c := range custom {
 		if opt, ok := c.(Option); ok {

@@ -45,7 +45,13 @@ func StartScenario(s *scenario.Scenario) *World {
 	ginkgo.GinkgoHelper()
 	t, err := CurrentTarget()
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Containers start in seconds alone, but a parallel run starts many at once on a
+	// small machine: a slow start is load, not an MTA that cannot start.
+	startTimeout := 30 * time.Second
+	if _, ok := t.(InProcess); !ok {
+		startTimeout = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	topo, err := t.Start(ctx, s)
 	if err != nil && AnyMTAOnly(t) {
