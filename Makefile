@@ -18,7 +18,7 @@ PROCS       ?= 2
 DOCKER_CHECK = @docker info >/dev/null 2>&1 || { echo "make $@: no Docker engine answers (docker info failed); the container and MTA targets need one"; exit 1; }
 MTAS ?= postfix exim opensmtpd
 # Worker processes per MTA: its specs mostly wait on the MTA's real-time timers.
-MTA_PROCS ?= 4
+MTA_PROCS ?= 6
 # Every container and network a run creates must be gone when it ends.
 # What a Docker target leaves behind: labelled containers and networks that were not
 # there when it started (the engine may be shared with another run, or hold what a
