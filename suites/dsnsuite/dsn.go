@@ -72,7 +72,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 		Expect(s.Cmd("RCPT TO:<nobody@fabrikam.test>")).To(f.HaveClass(2))
 		_, end := s.Data("Subject: source route\r\nMessage-ID: <route@contoso.test>\r\n\r\nHi.\r\n")
 		Expect(end).To(f.HaveClass(2))
-		raw, _ := awaitDSNs(w, s, 1, 15*time.Second)
+		raw, _ := awaitDSNs(w, s, 1, w.After(0))
 		Expect(string(raw[0])).To(HavePrefix("Return-Path: <>"), s.Explain("the DSN came from the null reverse-path"))
 	})
 
@@ -93,7 +93,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 	It("is a multipart/report with a human part, a delivery-status part and the original", f.Clause("DSN-003"), func() {
 		w := world()
 		s, _ := submit(w, "nobody@fabrikam.test")
-		_, p := awaitDSNs(w, s, 1, 15*time.Second)
+		_, p := awaitDSNs(w, s, 1, w.After(0))
 		Expect(p[0].ContentType).To(Equal("multipart/report"), s.Explain("Content-Type multipart/report"))
 		Expect(p[0].ReportType).To(Equal("delivery-status"), s.Explain("report-type=delivery-status"))
 		Expect(len(p[0].PartTypes)).To(BeNumerically(">=", 2))
@@ -107,7 +107,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 	It("names the reporting MTA, and the arrival date", f.Clause("DSN-004"), func() {
 		w := world()
 		s, _ := submit(w, "nobody@fabrikam.test")
-		_, p := awaitDSNs(w, s, 1, 15*time.Second)
+		_, p := awaitDSNs(w, s, 1, w.After(0))
 		rm := f.Typed(field(p[0].PerMessage, "Reporting-MTA"))
 		Expect(rm).To(MatchRegexp(`^dns;[a-z0-9.-]+\.[a-z]+$`), s.Explain("Reporting-MTA: dns; <fqdn>"))
 		f.Should(field(p[0].PerMessage, "Arrival-Date") != "", s, "Arrival-Date is present")
@@ -118,7 +118,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 	It("names each failed recipient as accepted, with Action and Status", f.Clause("DSN-005"), func() {
 		w := world()
 		s, _ := submit(w, "NoBody@fabrikam.test")
-		_, p := awaitDSNs(w, s, 1, 15*time.Second)
+		_, p := awaitDSNs(w, s, 1, w.After(0))
 		r := p[0].Recipients[0]
 		Expect(f.Typed(field(r, "Final-Recipient"))).To(Equal("rfc822;NoBody@fabrikam.test"), s.Explain("Final-Recipient as accepted, letter case kept"))
 		Expect(field(r, "Action")).NotTo(BeEmpty())
@@ -129,7 +129,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 	It("says failed for an abandoned recipient and delayed for a delay notice", f.Clause("DSN-006", "DSN-007", "DSN-009"), f.Long, func() {
 		w := world()
 		s, _ := submit(w, "nobody@fabrikam.test", "later@fabrikam.test")
-		_, p := awaitDSNs(w, s, 1, 15*time.Second)
+		_, p := awaitDSNs(w, s, 1, w.After(0))
 		failed := p[0].Recipients[0]
 		Expect(strings.ToLower(field(failed, "Action"))).To(Equal("failed"))
 		Expect(field(failed, "Status")).To(HavePrefix("5."), s.Explain("a permanent failure has a 5.x.x status"))
@@ -146,14 +146,14 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 	It("names the remote MTA and its reply when a remote server refused, and no remote MTA otherwise", f.Clause("DSN-008"), func() {
 		w := world()
 		s, _ := submit(w, "nobody@fabrikam.test")
-		_, p := awaitDSNs(w, s, 1, 15*time.Second)
+		_, p := awaitDSNs(w, s, 1, w.After(0))
 		r := p[0].Recipients[0]
 		Expect(f.Typed(field(r, "Remote-MTA"))).To(HavePrefix("dns;"), s.Explain("Remote-MTA: dns; <host>"))
 		diag := f.Typed(field(r, "Diagnostic-Code"))
 		f.Should(strings.HasPrefix(diag, "smtp;") && strings.Contains(diag, "No such user here"), s, "Diagnostic-Code carries the remote reply verbatim, got %q", diag)
 
 		s, _ = submit(w, "bob@nonexistent.test")
-		_, p = awaitDSNs(w, s, 2, 15*time.Second)
+		_, p = awaitDSNs(w, s, 2, w.After(0))
 		Expect(field(p[1].Recipients[0], "Remote-MTA")).To(BeEmpty(), s.Explain("no Remote-MTA when no remote MTA was involved (a nonexistent domain)"))
 	})
 
@@ -163,7 +163,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 		Expect(err).NotTo(HaveOccurred())
 		w.MustHost("mx1.fabrikam.test").SetRecipientBehaviour("nobody2@fabrikam.test", bh)
 		s, _ := submit(w, "nobody@fabrikam.test", "nobody2@fabrikam.test", "bob@fabrikam.test")
-		_, p := awaitDSNs(w, s, 1, 15*time.Second)
+		_, p := awaitDSNs(w, s, 1, w.After(0))
 		Consistently(func() int { _, p := dsns(w); return len(p) }).WithTimeout(w.Quiet(time.Second)).Should(Equal(1), s.Explain("one DSN"))
 		var failed []string
 		for _, r := range p[0].Recipients {
@@ -175,7 +175,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 	It("comes from the postmaster of the default accepted domain", f.Clause("DSN-012"), func() {
 		w := world()
 		s, _ := submit(w, "nobody@fabrikam.test")
-		raw, _ := awaitDSNs(w, s, 1, 15*time.Second)
+		raw, _ := awaitDSNs(w, s, 1, w.After(0))
 		Expect(regexp.MustCompile(`(?mi)^From:.*postmaster@contoso\.test`).Match(raw[0])).To(BeTrue(), s.Explain("From: postmaster@contoso.test"))
 	})
 })
@@ -227,7 +227,7 @@ func successNotice(w *f.World, rcpt, action, why string) *f.Session {
 	GinkgoHelper()
 	s := dsnSession(w)
 	send(s, fmt.Sprintf("success-%d@contoso.test", seq.Add(1)), "", map[string]string{rcpt: "NOTIFY=SUCCESS"})
-	_, p := awaitDSNs(w, s, 1, 15*time.Second)
+	_, p := awaitDSNs(w, s, 1, w.After(0))
 	r := p[0].Recipients[0]
 	Expect(f.Typed(field(r, "Final-Recipient"))).To(Equal("rfc822;"+rcpt), s.Explain("the DSN names %s", rcpt))
 	got := strings.ToLower(field(r, "Action"))
@@ -246,7 +246,7 @@ var _ = Describe("DSN parameters", Label("dsn"), func() {
 		never, failure := fmt.Sprintf("never-%d@contoso.test", seq.Add(1)), fmt.Sprintf("failure-%d@contoso.test", seq.Add(1))
 		send(s, never, "", map[string]string{"nobody@fabrikam.test": "NOTIFY=NEVER"})
 		send(s, failure, "", map[string]string{"nobody@fabrikam.test": "NOTIFY=FAILURE"})
-		_, p := awaitDSNs(w, s, 1, 15*time.Second)
+		_, p := awaitDSNs(w, s, 1, w.After(0))
 		Expect(about(p, failure)).NotTo(BeNil(), s.Explain("the DSN is about the NOTIFY=FAILURE message"))
 		// Both failed on their first attempt: a DSN about the first would be here by now.
 		Consistently(func() int { _, p := dsns(w); return len(p) }).WithTimeout(w.Quiet(3*time.Second)).Should(Equal(1), s.Explain("no DSN about the NOTIFY=NEVER message"))
@@ -258,7 +258,7 @@ var _ = Describe("DSN parameters", Label("dsn"), func() {
 		hdrs, full := fmt.Sprintf("hdrs-%d@contoso.test", seq.Add(1)), fmt.Sprintf("full-%d@contoso.test", seq.Add(1))
 		send(s, hdrs, "RET=HDRS ENVID=env-"+strings.Split(hdrs, "@")[0], map[string]string{"nobody@fabrikam.test": ""})
 		send(s, full, "RET=FULL", map[string]string{"nobody@fabrikam.test": ""})
-		_, p := awaitDSNs(w, s, 2, 15*time.Second)
+		_, p := awaitDSNs(w, s, 2, w.After(0))
 		h, fl := about(p, hdrs), about(p, full)
 		Expect(h).NotTo(BeNil(), s.Explain("a DSN returns the RET=HDRS message's header"))
 		Expect(fl).NotTo(BeNil(), s.Explain("a DSN returns the RET=FULL message"))

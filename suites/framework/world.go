@@ -280,7 +280,7 @@ func (w *World) After(d time.Duration) time.Duration {
 	if w.Clock().Advance(d) {
 		return 15 * time.Second
 	}
-	return d + d/4 + 30*time.Second
+	return d + d/2 + 30*time.Second
 }
 
 // Quiet is how long a spec watches for something that must not happen (a second
