@@ -111,6 +111,9 @@ type Profile struct {
 	// HopLimit is the Received-header limit the MTA enforces whatever Data.HopLimit
 	// says, for an MTA whose limit is compiled in; 0 when the profile configures it.
 	HopLimit int
+	// FixedRetry says why the interval between attempts is not a configured one, on an
+	// MTA whose back-off is built in ("" otherwise).
+	FixedRetry string
 	// Timers are the queue timers the profile gives the MTA: the shortest its
 	// configuration takes that it still acts on in time, since specs wait them out in
 	// real time. Zero fields take the target's defaults.
@@ -171,8 +174,14 @@ var table = map[string]entry{
 		},
 	},
 	"opensmtpd": {
-		// MAX_HOPS_COUNT in smtpd.h; smtpd.conf(5) has no setting for it.
-		profile: Profile{Name: "opensmtpd", Image: "opensmtpd", Start: []string{"/bin/sh", StartScript}, Port: 25, HopLimit: 100},
+		// MAX_HOPS_COUNT in smtpd.h; smtpd.conf(5) has no setting for it. The retry
+		// back-off is built in (400 s x retries squared, scheduler_backoff in
+		// scheduler_ramqueue.c): the start script forces a queue run every 2 s
+		// (smtpctl schedule all), as Exim's -q2s does, so a deferred message is tried
+		// again within seconds and a short ttl no longer expires it untried.
+		profile: Profile{Name: "opensmtpd", Image: "opensmtpd", Start: []string{"/bin/sh", StartScript}, Port: 25, HopLimit: 100,
+			FixedRetry: "OpenSMTPD's back-off is built in (smtpd.conf(5) offers only queue ttl and bounce warn-interval); the profile forces a queue run every 2 s (smtpctl schedule all), so attempts come at that run's pace, not at an interval the MTA keeps",
+			Timers:     Timers{Retry: 2 * time.Second, DelayWarning: 20 * time.Second, Expiry: time.Minute}},
 		files: []fileSpec{
 			{"start.sh.tmpl", StartScript, 0o755},
 			{"smtpd.conf.tmpl", "/etc/smtpd.conf", 0o644},

@@ -168,7 +168,14 @@ var _ = Describe("DNS", Label("dns"), func() {
 		w.After(w.Timers("EDGE1").Retry)
 		Consistently(func() int { return connections(w, "noaddr.test") }).WithTimeout(w.Quiet(time.Second)).Should(BeZero(), s.Explain("the domain's own address gets no connection"))
 		t := w.Timers("EDGE1")
-		Eventually(func() []map[string]string { return failed(w) }).WithTimeout(w.After(t.Expiration+time.Minute)).Should(HaveLen(1), s.Explain("a failed DSN, at once or at expiry"))
+		gone := w.GiveUpWhenDequeued("EDGE1", 10*time.Second)
+		Eventually(func() []map[string]string {
+			got := failed(w)
+			if len(got) == 0 {
+				gone("the message left the queue and no failed DSN came")
+			}
+			return got
+		}).WithTimeout(w.After(t.Expiration+time.Minute)).Should(HaveLen(1), s.Explain("a failed DSN, at once or at expiry"))
 		Expect(connections(w, "noaddr.test")).To(BeZero())
 	})
 

@@ -105,6 +105,29 @@ func (w *World) Received(hosts ...string) []internet.Message {
 // Queue is how many messages a server holds.
 func (w *World) Queue(server string) int { return w.QueueLen(server) }
 
+// GiveUpWhenDequeued is for an Eventually that waits out an expiry for a failed DSN:
+// called on each poll that has not seen the DSN yet, it ends the wait (as a failure
+// saying why) once server's queue has stayed empty for settle of real time. The
+// message has then left the queue with no DSN on its way: a bounce is queued before
+// its message is removed, and one delivered is already in the sender's mailbox. A
+// target whose queue cannot be read never ends the wait early.
+func (w *World) GiveUpWhenDequeued(server string, settle time.Duration) func(what string) {
+	var emptySince time.Time
+	return func(what string) {
+		if w.Queue(server) != 0 {
+			emptySince = time.Time{}
+			return
+		}
+		if emptySince.IsZero() {
+			emptySince = time.Now()
+			return
+		}
+		if time.Since(emptySince) >= settle {
+			gomega.StopTrying(fmt.Sprintf("%s: %s's queue has been empty for %v", what, server, settle)).Now()
+		}
+	}
+}
+
 // ClientIn is an address inside a client range the scenario names (a 127.0.0.0/8 range
 // in the scenario file), as the target maps it, for DialFrom.
 func (w *World) ClientIn(prefix string) netip.Addr {
@@ -153,11 +176,12 @@ func (w *World) RetryInterval() time.Duration {
 	return 0
 }
 
-// FixedRetrySchedule is why the target's retries cannot be awaited within a spec (an MTA
-// whose schedule its configuration cannot shorten), or "".
-func (w *World) FixedRetrySchedule() string {
-	if r, ok := w.Topology.(interface{ FixedRetrySchedule() string }); ok {
-		return r.FixedRetrySchedule()
+// FixedRetryInterval is why the interval between the target's attempts is not one its
+// configuration sets (an MTA whose back-off is built in, retried by a forced queue run),
+// or "".
+func (w *World) FixedRetryInterval() string {
+	if r, ok := w.Topology.(interface{ FixedRetryInterval() string }); ok {
+		return r.FixedRetryInterval()
 	}
 	return ""
 }

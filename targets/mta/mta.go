@@ -355,26 +355,9 @@ func (t *Topology) Directory() *ldapfake.Server     { return nil }
 func (t *Topology) Trace() trace.Reader             { return t.trace }
 func (t *Topology) Clock() clock.Controller         { return clock.Real{} }
 
-// fixedRetry names the MTAs whose retry schedule a profile cannot shorten, and why.
-var fixedRetry = map[string]string{
-	"opensmtpd": "OpenSMTPD's retry schedule is built in (smtpd.conf(5) offers only queue ttl and bounce warn-interval), so its first retry comes minutes after the first attempt",
-}
-
-// FixedRetrySchedule says why a retry cannot be awaited within a spec ("" when it can).
-func (t *Topology) FixedRetrySchedule() string { return fixedRetry[t.profile.Name] }
-
-// firstRetry is when an MTA with a built-in schedule next tries a message it deferred
-// once, counted from the message's acceptance. OpenSMTPD puts an envelope's next try
-// at its creation time + 400 s × retries² (BACKOFF_TRANSFER and scheduler_backoff in
-// scheduler_ramqueue.c), after a deferral and equally when it reloads its queue at
-// start-up, so a restart does not bring a deferred message forward.
-var firstRetry = map[string]time.Duration{
-	"opensmtpd": 400 * time.Second,
-}
-
-// FirstRetry is how long after its acceptance a message deferred once is tried again,
-// on an MTA with a built-in schedule (0 otherwise).
-func (t *Topology) FirstRetry() time.Duration { return firstRetry[t.profile.Name] }
+// FixedRetryInterval says why the interval between attempts is not one the profile
+// configures ("" when it is).
+func (t *Topology) FixedRetryInterval() string { return t.profile.FixedRetry }
 
 // CrashServer kills the MTA's container with SIGKILL and starts it again on the same
 // file system, its queue included (QUEUE-010).
@@ -417,14 +400,8 @@ func (t *Topology) delayWarning() time.Duration {
 	return DelayWarning
 }
 
-// expiry is the queue lifetime the profile is given: Expiry, or on an MTA with a
-// built-in schedule a minute past its first retry. With OpenSMTPD's first retry at
-// 400 s a five-minute ttl expired every deferred message before it was ever retried,
-// so no deferred message could be delivered (QUEUE-010).
+// expiry is the queue lifetime the profile is given.
 func (t *Topology) expiry() time.Duration {
-	if first := firstRetry[t.profile.Name]; first > 0 {
-		return first + time.Minute
-	}
 	if e := t.profile.Timers.Expiry; e > 0 {
 		return e
 	}
