@@ -226,7 +226,7 @@ func TestRcpt(t *testing.T) {
 		{"nobody@contoso.test", 550, smtp.EnhancedCode{5, 1, 1}},
 		{"team@contoso.test", 550, smtp.EnhancedCode{5, 1, 1}},
 		{"partner@contoso.test", 550, smtp.EnhancedCode{5, 1, 1}},
-		{"nodomain", 501, smtp.EnhancedCode{5, 5, 2}}, // refused by go-smtp's parser
+		{"nodomain", 501, smtp.EnhancedCode{5, 1, 3}}, // not Local-part "@" Domain (RFC 5321 §4.1.2)
 	}
 	for _, tc := range tests {
 		t.Run(tc.rcpt, func(t *testing.T) {

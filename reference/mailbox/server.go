@@ -11,12 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/directory"
+	"github.com/mailflow/mailflow/reference/esmtp"
 	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
@@ -67,7 +65,7 @@ type Server struct {
 	store    Store
 	log      *slog.Logger
 
-	srv *smtp.Server
+	srv *esmtp.Server
 	l   net.Listener
 	// ctx bounds directory lookups and deliveries, so Close does not wait long on them.
 	ctx    context.Context
@@ -79,7 +77,6 @@ type Server struct {
 	// so nothing is stored or traced after it returns; closed stops new work starting.
 	mu     sync.Mutex
 	closed bool
-	conns  map[net.Conn]struct{}
 	busy   sync.WaitGroup
 }
 
@@ -130,18 +127,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if maxHops <= 0 {
 		maxHops = scenario.DefaultMaxHopCount
 	}
-	s := &Server{cfg: cfg, name: name, hostname: hostname, maxHops: maxHops, store: st, log: log, conns: map[net.Conn]struct{}{}}
+	s := &Server{cfg: cfg, name: name, hostname: hostname, maxHops: maxHops, store: st, log: log}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-
-	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
-	srv.Domain = hostname
-	srv.TLSConfig = cfg.ServerTLS
-	srv.ReadTimeout = 5 * time.Minute
-	srv.WriteTimeout = time.Minute
-	srv.MaxLineLength = 4096
-	srv.MaxRecipients = 5000
-	srv.ErrorLog = slogErrorLog{log}
-	s.srv = srv
+	opts := []esmtp.Option{esmtp.WithLogger(log), esmtp.WithMaxHops(maxHops)}
+	if cfg.ServerTLS != nil {
+		opts = append(opts, esmtp.WithTLS(cfg.ServerTLS))
+	}
+	s.srv = esmtp.NewServer(hostname, backend{s}, opts...)
 
 	l, err := net.Listen("tcp", net.JoinHostPort(cfg.Addr.String(), strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -152,7 +144,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := srv.Serve(trackingListener{l, s}); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, smtp.ErrServerClosed) {
+		if err := s.srv.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, esmtp.ErrServerClosed) {
 			log.Error("smtp server stopped", "addr", l.Addr().String(), "err", err)
 		}
 	}()
@@ -170,18 +162,12 @@ func (s *Server) Close() error {
 	s.once.Do(func() {
 		s.mu.Lock()
 		s.closed = true
-		conns := s.conns
-		s.conns = nil
 		s.mu.Unlock()
 		s.cancel()
+		// The esmtp server's Close ends every session; the listener is closed here too
+		// in case Close wins the race with a just-started Serve.
 		_ = s.srv.Close()
-		// go-smtp's Close only closes listeners its Serve has registered; a Close that
-		// wins the race with a just-started Serve would leave that Serve accepting forever.
 		_ = s.l.Close()
-		// Likewise for connections accepted but not yet registered by go-smtp.
-		for c := range conns {
-			_ = c.Close()
-		}
 		s.wg.Wait()
 		s.busy.Wait()
 	})
@@ -200,42 +186,3 @@ func (s *Server) enter() bool {
 }
 
 func (s *Server) leave() { s.busy.Done() }
-
-type trackingListener struct {
-	net.Listener
-	s *Server
-}
-
-func (l trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	tc := &trackedConn{Conn: c, s: l.s}
-	l.s.mu.Lock()
-	if l.s.closed {
-		l.s.mu.Unlock()
-		_ = c.Close()
-		return tc, nil // go-smtp sees it closed and drops it
-	}
-	l.s.conns[tc] = struct{}{}
-	l.s.mu.Unlock()
-	return tc, nil
-}
-
-type trackedConn struct {
-	net.Conn
-	s *Server
-}
-
-func (c *trackedConn) Close() error {
-	c.s.mu.Lock()
-	delete(c.s.conns, c)
-	c.s.mu.Unlock()
-	return c.Conn.Close()
-}
-
-type slogErrorLog struct{ l *slog.Logger }
-
-func (e slogErrorLog) Printf(format string, v ...interface{}) { e.l.Warn(fmt.Sprintf(format, v...)) }
-func (e slogErrorLog) Println(v ...interface{})               { e.l.Warn(fmt.Sprint(v...)) }

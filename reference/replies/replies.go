@@ -1,6 +1,7 @@
-// Package replies holds every SMTP reply the reference's receiving servers (the Edge
-// and Hub receive connectors in smtpd, the Mailbox server) give, and the reply lines
-// that settle a queued recipient, so one situation has one reply whichever server meets
+// Package replies holds the SMTP replies the reference's receiving servers (the Edge
+// and Hub receive connectors in smtpd, the Mailbox server, and the protocol loop in
+// esmtp for what it decides about a message) give, and the reply lines that settle a
+// queued recipient, so one situation has one reply whichever server meets
 // it, and suites and code agree. It imports nothing from the reference: a reply that
 // depends on a server's state takes what it needs as an argument.
 package replies
@@ -83,24 +84,6 @@ func Queued(id string) *smtp.SMTPError {
 func SenderNullMX() *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 27}, Message: "Sender address has null MX"}
 }
-
-// Reply lines the receive connectors write in place of go-smtp's own, which smtpd
-// rewrites on the way out: each is a whole line, CRLF included.
-const (
-	// SendHelloFirst refuses MAIL before EHLO/HELO (SMTP-003).
-	SendHelloFirst = "503 5.5.2 Send hello first\r\n"
-	// NeedMailBeforeRcpt refuses RCPT without a preceding MAIL (SMTP-004).
-	NeedMailBeforeRcpt = "503 5.5.1 Bad sequence of commands: need MAIL before RCPT\r\n"
-	// NoValidRecipients refuses DATA when no RCPT was accepted (SMTP-005).
-	NoValidRecipients = "503 5.5.1 Bad sequence of commands: no valid recipients\r\n"
-	// CommandUnrecognized answers a command the server does not know (SMTP-006).
-	CommandUnrecognized = "500 5.5.1 Command unrecognized\r\n"
-	// RecipientOK accepts a recipient, with the enhanced code of a valid recipient
-	// (RFC 3463 X.1.5, ACCEPT-002).
-	RecipientOK = "250 2.1.5 Recipient OK\r\n"
-	// SenderOK accepts MAIL, with the enhanced code of a valid sender (RFC 3463 X.1.0).
-	SenderOK = "250 2.1.0 Sender OK\r\n"
-)
 
 // Replies only a Mailbox server gives.
 

@@ -40,12 +40,6 @@ func TestReplies(t *testing.T) {
 		}
 	}
 	for got, want := range map[string]string{
-		SendHelloFirst:                         "503 5.5.2 Send hello first\r\n",
-		NeedMailBeforeRcpt:                     "503 5.5.1 Bad sequence of commands: need MAIL before RCPT\r\n",
-		NoValidRecipients:                      "503 5.5.1 Bad sequence of commands: no valid recipients\r\n",
-		CommandUnrecognized:                    "500 5.5.1 Command unrecognized\r\n",
-		RecipientOK:                            "250 2.1.5 Recipient OK\r\n",
-		SenderOK:                               "250 2.1.0 Sender OK\r\n",
 		Unreachable(errors.New("x")):           "451 4.4.0 Unreachable: x",
 		TooLargeForConnectors(errors.New("x")): "550 5.3.4 x",
 	} {

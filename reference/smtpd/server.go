@@ -4,16 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/reference/esmtp"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/resolve"
 	"github.com/mailflow/mailflow/scenario"
@@ -76,7 +74,7 @@ type Server struct {
 	log        *slog.Logger
 	ext        *Extension
 
-	srv *smtp.Server
+	srv *esmtp.Server
 }
 
 // Option configures a Server.
@@ -91,19 +89,13 @@ func WithClock(c clock.Clock) Option           { return func(s *Server) { s.cloc
 func WithTLS(c *tls.Config) Option             { return func(s *Server) { s.tlsConfig = c } }
 func WithMaxHopCount(n int) Option             { return func(s *Server) { s.maxHops = n } }
 
-// Extension is a command the server answers itself, in front of go-smtp, which has no
-// way to add one: Verb on a command line is answered with code and lines from Answer,
-// and Keyword is advertised in the EHLO reply. A code of 0 means the client is not
-// one the extension serves, and the command is unknown to it. Like the other
-// corrections in rewrite.go, it works only before STARTTLS.
-type Extension struct {
-	Keyword, Verb string
-	Answer        func(remote netip.Addr, args string) (code int, lines []string)
-}
+// Extension is a command the server answers for another part of the reference (the
+// shadow redundancy primary's).
+type Extension = esmtp.Extension
 
-// WithExtension adds one command the server answers itself.
+// WithExtension adds one command the server answers.
 func WithExtension(e Extension) Option {
-	return func(s *Server) { e.Verb = strings.ToUpper(e.Verb); s.ext = &e }
+	return func(s *Server) { s.ext = &e }
 }
 
 // MXLooker finds a domain's MX records; a null MX is one record with an empty host.
@@ -140,49 +132,27 @@ func New(name, hostname string, connectors []Connector, opts ...Option) *Server 
 	if s.trace == nil {
 		s.trace = trace.NewLog(nil)
 	}
-	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
-	srv.Domain = hostname
-	srv.TLSConfig = s.tlsConfig
-	srv.ReadTimeout = 5 * time.Minute
-	srv.WriteTimeout = time.Minute
-	srv.MaxLineLength = 4096
-	srv.ErrorLog = slogErrorLog{s.log}
-	srv.AllowInsecureAuth = true
-	// NOTIFY, RET, ENVID and ORCPT are kept with the message and passed on (DSN-010).
-	srv.EnableDSN = true
-	maxSize := 0
-	for _, c := range connectors {
-		if c.AuthRequiresTLS {
-			srv.AllowInsecureAuth = false
-		}
-		if c.MaxRecipients > srv.MaxRecipients {
-			srv.MaxRecipients = c.MaxRecipients
-		}
-		if c.MaxMessageSize > maxSize {
-			maxSize = c.MaxMessageSize
-		}
-		// Connectors sharing a binding share one listener: the shortest timeout wins.
-		if c.InactivityTimeout > 0 && c.InactivityTimeout < srv.ReadTimeout {
-			srv.ReadTimeout = c.InactivityTimeout
-		}
+	eopts := []esmtp.Option{esmtp.WithLogger(s.log), esmtp.WithMaxHops(s.maxHops),
+		// NOTIFY, RET, ENVID and ORCPT are kept with the message and passed on (DSN-010).
+		esmtp.WithDSN()}
+	if s.tlsConfig != nil {
+		eopts = append(eopts, esmtp.WithTLS(s.tlsConfig))
 	}
-	if srv.MaxRecipients == 0 {
-		srv.MaxRecipients = 5000
+	if s.ext != nil {
+		eopts = append(eopts, esmtp.WithExtension(*s.ext))
 	}
-	srv.MaxMessageBytes = int64(maxSize)
-	s.srv = srv
+	s.srv = esmtp.NewServer(hostname, s, eopts...)
 	return s
 }
 
-type slogErrorLog struct{ l *slog.Logger }
-
-func (e slogErrorLog) Printf(format string, v ...interface{}) { e.l.Warn(fmt.Sprintf(format, v...)) }
-func (e slogErrorLog) Println(v ...interface{})               { e.l.Warn(fmt.Sprint(v...)) }
+// DefaultMaxMessageSize is Exchange's receive connector default (MaxMessageSize 10 MB),
+// for a connector the scenario gives none (SEC-009).
+const DefaultMaxMessageSize = 10 << 20
 
 // Serve accepts SMTP sessions on l until Close.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.srv.Serve(fixingListener{Listener: l, ext: s.ext})
-	if errors.Is(err, smtp.ErrServerClosed) {
+	err := s.srv.Serve(l)
+	if errors.Is(err, esmtp.ErrServerClosed) {
 		return nil
 	}
 	return err

@@ -6,16 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
+	"github.com/mailflow/mailflow/reference/esmtp"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/replies"
 	"github.com/mailflow/mailflow/scenario"
@@ -24,92 +21,63 @@ import (
 
 type session struct {
 	s         *Server
-	conn      *smtp.Conn
+	conn      *esmtp.Conn
 	connector *Connector
-	remote    netip.Addr
-	authUser  string
-
-	from  string
-	rcpts []string
-	// dsn holds the RFC 3461 parameters of the transaction: Ret and EnvID from MAIL,
-	// one Recipient (Notify, ORCPT) per accepted RCPT, in rcpts' order.
-	dsn queue.Message
 }
 
-func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
-	ip := remoteIP(c.Conn().RemoteAddr())
-	conn, ok := s.connectorFor(ip)
+// NewSession picks the receive connector that serves the client (esmtp.Backend).
+func (s *Server) NewSession(c *esmtp.Conn) (esmtp.Session, error) {
+	conn, ok := s.connectorFor(c.RemoteAddr())
 	if !ok {
 		return nil, replies.NoConnector()
 	}
-	return &session{s: s, conn: c, connector: conn, remote: ip}, nil
+	return &session{s: s, conn: c, connector: conn}, nil
 }
 
-func remoteIP(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
-			return ip.Unmap()
-		}
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap.Addr().Unmap()
-}
-
-func (ss *session) tls() bool {
-	_, ok := ss.conn.TLSConnectionState()
-	return ok
-}
+func (ss *session) authenticated() bool { return ss.conn.AuthUser() != "" }
 
 func (ss *session) rights() rights {
-	return rightsFor(ss.connector, ss.authUser != "", ss.tls())
+	return rightsFor(ss.connector, ss.authenticated(), ss.conn.TLS())
 }
 
-func (ss *session) Reset() {
-	ss.from = ""
-	ss.rcpts = nil
-	ss.dsn = queue.Message{}
+// Limits are the connector's (esmtp.LimitedSession).
+func (ss *session) Limits() esmtp.Limits {
+	size := int64(ss.connector.MaxMessageSize)
+	if size <= 0 {
+		size = DefaultMaxMessageSize
+	}
+	return esmtp.Limits{MaxMessageSize: size, MaxRecipients: ss.connector.MaxRecipients, Timeout: ss.connector.InactivityTimeout}
 }
 
-func (ss *session) Logout() error { return nil }
-
+// AuthMechanisms offers PLAIN where the connector takes authenticated users, and only
+// inside TLS when it requires TLS for AUTH (BasicAuthRequireTLS, SMTP-021).
 func (ss *session) AuthMechanisms() []string {
-	if ss.s.auth == nil || !ss.connector.offersAuth() {
+	if ss.s.auth == nil || !ss.connector.offersAuth() || ss.connector.AuthRequiresTLS && !ss.conn.TLS() {
 		return nil
 	}
 	return []string{sasl.Plain}
 }
 
-func (ss *session) Auth(mech string) (sasl.Server, error) {
-	if mech != sasl.Plain || ss.s.auth == nil || !ss.connector.offersAuth() {
-		return nil, replies.UnrecognizedAuthType()
+// Authenticate checks PLAIN credentials against the directory.
+func (ss *session) Authenticate(identity, user, pass string) error {
+	if identity != "" && identity != user {
+		return replies.AuthFailed()
 	}
-	return sasl.NewPlainServer(func(identity, user, pass string) error {
-		if identity != "" && identity != user {
-			return replies.AuthFailed()
-		}
-		if err := ss.s.auth.Authenticate(context.Background(), user, pass); err != nil {
-			return replies.AuthFailed()
-		}
-		ss.authUser = user
-		return nil
-	}), nil
+	if err := ss.s.auth.Authenticate(context.Background(), user, pass); err != nil {
+		return replies.AuthFailed()
+	}
+	return nil
 }
 
-func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+func (ss *session) Mail(from string, _ esmtp.MailParams) error {
 	r := ss.rights()
 	if !r.Submit {
 		return replies.NotAuthenticated()
 	}
-	if ss.s.mx != nil && from != "" && ss.authUser == "" && !r.AcceptAnyRecipient && !r.AcceptOrgHeaders {
+	if ss.s.mx != nil && from != "" && !ss.authenticated() && !r.AcceptAnyRecipient && !r.AcceptOrgHeaders {
 		if _, domain, ok := strings.Cut(from, "@"); ok && ss.nullMX(domain) {
 			return replies.SenderNullMX()
 		}
-	}
-	ss.from = from
-	ss.rcpts = nil
-	ss.dsn = queue.Message{}
-	if opts != nil {
-		ss.dsn.Ret, ss.dsn.EnvID = string(opts.Return), opts.EnvelopeID
 	}
 	return nil
 }
@@ -133,33 +101,21 @@ func normalizeRcpt(to string) (addr, local, domain string, err error) {
 		return "", "", "", replies.BadAddress()
 	}
 	local, domain = addr[:at], strings.TrimSuffix(strings.ToLower(addr[at+1:]), ".")
-	if domain == postmasterSentinel {
-		return local, local, "", nil
-	}
 	if local == "" || domain == "" {
 		return "", "", "", replies.BadAddress()
 	}
 	return local + "@" + domain, local, domain, nil
 }
 
-func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, _ esmtp.RcptParams) (string, error) {
 	addr, local, domain, err := normalizeRcpt(to)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := ss.checkRecipient(addr, local, domain); err != nil {
-		return err
+		return "", err
 	}
-	ss.rcpts = append(ss.rcpts, addr)
-	qr := queue.Recipient{Addr: addr}
-	if opts != nil {
-		for _, n := range opts.Notify {
-			qr.Notify = append(qr.Notify, string(n))
-		}
-		qr.ORCPT = opts.OriginalRecipient
-	}
-	ss.dsn.Recipients = append(ss.dsn.Recipients, qr)
-	return nil
+	return addr, nil
 }
 
 func (ss *session) checkRecipient(addr, local, domain string) error {
@@ -204,65 +160,31 @@ func (ss *session) accepted(domain string) (*scenario.AcceptedDomain, bool) {
 	return ss.s.domains.AcceptedDomain(domain)
 }
 
-func (ss *session) Data(r io.Reader) error {
-	var buf bytes.Buffer
-	limit := int64(ss.connector.MaxMessageSize)
-	if limit > 0 {
-		r = io.LimitReader(r, limit+1)
-	}
-	if _, err := io.Copy(&buf, r); err != nil {
-		return err
-	}
-	if limit > 0 && int64(buf.Len()) > limit {
-		return replies.MessageTooBig()
-	}
-	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(buf.Bytes())))
-	if n := len(hdr.Values("Received")); n > ss.s.maxHops {
-		return replies.HopCountExceeded(ss.s.maxHops)
-	}
-	now := ss.s.clock.Now()
-	id := queue.NewID(now)
-	var data bytes.Buffer
-	data.WriteString(ss.received(id, now))
-	data.Write(buf.Bytes())
-	m := &queue.Message{ID: id, HeaderID: strings.Trim(hdr.Get("Message-Id"), "<> "), From: ss.from, Received: now,
-		Ret: ss.dsn.Ret, EnvID: ss.dsn.EnvID}
-	m.Recipients = append(m.Recipients, ss.dsn.Recipients...)
+// Data queues the message for the transaction's recipients, durably, before the 250.
+func (ss *session) Data(env *esmtp.Envelope, data []byte) error {
 	if ss.s.queue == nil {
 		return replies.NotStored()
 	}
-	if err := ss.s.queue.Enqueue(context.Background(), m, data.Bytes()); err != nil {
+	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
+	now := ss.s.clock.Now()
+	id := queue.NewID(now)
+	rcpts := env.Addrs()
+	stamped := append([]byte(ss.conn.Received(id, now, rcpts)), data...)
+	m := &queue.Message{ID: id, HeaderID: strings.Trim(hdr.Get("Message-Id"), "<> "), From: env.From, Received: now,
+		Ret: env.Mail.Ret, EnvID: env.Mail.EnvID}
+	for _, r := range env.Rcpts {
+		m.Recipients = append(m.Recipients, queue.Recipient{Addr: r.Addr, Notify: r.Notify, ORCPT: r.ORCPT})
+	}
+	if err := ss.s.queue.Enqueue(context.Background(), m, stamped); err != nil {
 		ss.s.log.Error("enqueue failed", "msgid", id, "err", err)
 		return replies.NotStored()
 	}
 	ss.s.trace.Record(trace.Event{
 		Time: now, Type: trace.Receive, MessageID: id, HeaderID: m.HeaderID, Server: ss.s.server,
-		Sender: ss.from, Recipients: append([]string(nil), ss.rcpts...), Source: "SMTP",
-		Connector: ss.connector.Name, Detail: fmt.Sprintf("from %s [%s]", ss.conn.Hostname(), ss.remote),
+		Sender: env.From, Recipients: rcpts, Source: "SMTP",
+		Connector: ss.connector.Name, Detail: fmt.Sprintf("from %s [%s]", ss.conn.Hostname(), ss.conn.RemoteAddr()),
 	})
 	return replies.Queued(id)
-}
-
-// received builds the RFC 5321 §4.4 trace line this server prepends (TRACE-001,
-// TRACE-002, TRACE-003): the EHLO name as From-domain, then the TCP-info, which is what
-// the connection says (the peer's address literal; no reverse lookup is made), never
-// the EHLO name again.
-func (ss *session) received(id string, now time.Time) string {
-	with := "ESMTP"
-	if ss.tls() {
-		with += "S"
-	}
-	if ss.authUser != "" {
-		with += "A"
-	}
-	helo := ss.conn.Hostname()
-	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s ([%s])\r\n\tby %s (mailflow) with %s id %s", helo, ss.remote, ss.s.hostname, with, id)
-	if len(ss.rcpts) == 1 {
-		fmt.Fprintf(&b, "\r\n\tfor <%s>", ss.rcpts[0])
-	}
-	fmt.Fprintf(&b, "; %s\r\n", now.Format("Mon, 02 Jan 2006 15:04:05 -0700"))
-	return b.String()
 }
 
 // nullMX says whether domain publishes exactly "MX 0 ."; a lookup that fails says no,

@@ -1,0 +1,233 @@
+package esmtp
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// memBackend accepts every sender and recipient and keeps what Data is given.
+type memBackend struct {
+	mu   sync.Mutex
+	envs []Envelope
+	data [][]byte
+}
+
+func (b *memBackend) NewSession(*Conn) (Session, error) { return memSession{b}, nil }
+
+type memSession struct{ b *memBackend }
+
+func (memSession) Mail(string, MailParams) error { return nil }
+
+func (memSession) Rcpt(to string, _ RcptParams) (string, error) {
+	if strings.HasPrefix(to, "refused@") {
+		return "", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "User unknown"}
+	}
+	return to, nil
+}
+
+func (s memSession) Data(env *Envelope, data []byte) error {
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	s.b.envs = append(s.b.envs, *env)
+	s.b.data = append(s.b.data, append([]byte(nil), data...))
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0}, Message: fmt.Sprintf("<%d> Queued", len(s.b.envs))}
+}
+
+// scriptConn is a client that sends in and records what the server writes: the
+// session runs to the end of in without a network.
+type scriptConn struct {
+	in  io.Reader
+	out bytes.Buffer
+}
+
+func (c *scriptConn) Read(p []byte) (int, error)  { return c.in.Read(p) }
+func (c *scriptConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c *scriptConn) Close() error                { return nil }
+func (c *scriptConn) LocalAddr() net.Addr         { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 25} }
+func (c *scriptConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}
+func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
+func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+
+// run plays in against a fresh server and returns its replies and what it took.
+func run(in string, opts ...Option) (string, *memBackend) {
+	b := &memBackend{}
+	s := NewServer("mx.test", b, append([]Option{WithDSN(), WithLimits(Limits{MaxMessageSize: 1 << 16, MaxRecipients: 3, Timeout: time.Minute})}, opts...)...)
+	c := &scriptConn{in: strings.NewReader(in)}
+	s.serveConn(c)
+	return c.out.String(), b
+}
+
+func TestSession(t *testing.T) {
+	const hello = "EHLO c.test\r\n"
+	for _, tt := range []struct {
+		name, in string
+		replies  []string // reply codes (and enhanced codes) after the greeting and EHLO
+		taken    int
+	}{
+		{"a message", hello + "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nSubject: s\r\n\r\n..dot\r\n.\r\n",
+			[]string{"250 2.1.0", "250 2.1.5", "354", "250 2.6.0"}, 1},
+		{"null sender, Postmaster, source route", hello + "MAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\nRCPT TO:<@r.test:b@y.test>\r\n",
+			[]string{"250 2.1.0", "250 2.1.5", "250 2.1.5"}, 0},
+		{"bad paths", hello + "MAIL FROM:<a b@x.test>\r\nMAIL FROM:<a@>\r\nMAIL FROM:<a@x.test>x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b>\r\nRCPT TO:<\"q d\"@y.test>\r\n",
+			[]string{"501 5.1.7", "501 5.1.7", "501 5.5.2", "250 2.1.0", "501 5.1.3", "250 2.1.5"}, 0},
+		{"parameters", hello + "MAIL FROM:<a@x.test> BODY=8BITMIME RET=HDRS ENVID=a+2Bb SIZE=100\r\nRCPT TO:<b@y.test> NOTIFY=NEVER,DELAY\r\nRCPT TO:<b@y.test> NOTIFY=SUCCESS ORCPT=rfc822;b+40y.test\r\nRCPT TO:<b@y.test> X=1\r\n",
+			[]string{"250 2.1.0", "501 5.5.4", "250 2.1.5", "555 5.5.4"}, 0},
+		{"recipient limit", hello + "MAIL FROM:<a@x.test>\r\nRCPT TO:<1@y.test>\r\nRCPT TO:<refused@y.test>\r\nRCPT TO:<2@y.test>\r\nRCPT TO:<3@y.test>\r\nRCPT TO:<4@y.test>\r\n",
+			[]string{"250 2.1.0", "250 2.1.5", "550 5.1.1", "250 2.1.5", "250 2.1.5", "452 4.5.3"}, 0},
+		{"HELO takes no parameters", "HELO c.test\r\nMAIL FROM:<a@x.test> SIZE=1\r\n", []string{"250", "555 5.5.4"}, 0},
+		{"too big", hello + "MAIL FROM:<a@x.test> SIZE=70000\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n" + strings.Repeat("x\r\n", 30000) + ".\r\nNOOP\r\n",
+			[]string{"552 5.3.4", "250 2.1.0", "250 2.1.5", "354", "552 5.3.4", "250 2.0.0"}, 0},
+		{"client gone in DATA", hello + "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\npartial\r\n", []string{"250 2.1.0", "250 2.1.5", "354"}, 0},
+		{"too many errors", hello + strings.Repeat("XYZZY\r\n", 25), append(repeat("500 5.5.1", 19), "500 5.5.1", "421 4.7.0"), 0},
+		{"BDAT", hello + "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 3\r\nab\nBDAT 0 LAST\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 4 LAST\r\nab\r\n",
+			[]string{"250 2.1.0", "250 2.1.5", "250 2.0.0", "554 5.6.0", "250 2.1.0", "250 2.1.5", "250 2.6.0"}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, b := run(tt.in)
+			got := replyCodes(out)
+			if len(got) < 2 {
+				t.Fatalf("no greeting and EHLO reply in %q", out)
+			}
+			got = got[2:]
+			if !strings.HasPrefix(tt.in, "EHLO") {
+				got = replyCodes(out)[1:]
+			}
+			if strings.Join(got, "|") != strings.Join(tt.replies, "|") {
+				t.Errorf("replies\n got %q\nwant %q\n%s", got, tt.replies, out)
+			}
+			if len(b.envs) != tt.taken {
+				t.Errorf("%d messages taken, want %d", len(b.envs), tt.taken)
+			}
+		})
+	}
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// replyCodes lists each reply's code and enhanced code ("250 2.1.5"; the code alone
+// when it has none), one per reply, continuation lines skipped.
+func replyCodes(out string) []string {
+	var codes []string
+	for _, line := range strings.Split(out, "\r\n") {
+		if len(line) < 4 || line[3] == '-' {
+			continue
+		}
+		code, rest := line[:3], line[4:]
+		if f, _, _ := strings.Cut(rest, " "); len(f) >= 5 && f[1] == '.' && f[0] == code[0] {
+			code += " " + f
+		}
+		codes = append(codes, code)
+	}
+	return codes
+}
+
+// TestEnvelope: what Data is given is the transaction's own envelope: the parameters
+// of MAIL and RCPT, for the recipients this transaction accepted.
+func TestEnvelope(t *testing.T) {
+	_, b := run("EHLO c.test\r\nMAIL FROM:<a@x.test> RET=HDRS ENVID=id+2B1\r\nRCPT TO:<b@y.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig+40y.test\r\nRCPT TO:<refused@y.test>\r\nDATA\r\nx\r\n.\r\n" +
+		"MAIL FROM:<c@x.test>\r\nRCPT TO:<d@y.test>\r\nDATA\r\ny\r\n.\r\n")
+	if len(b.envs) != 2 {
+		t.Fatalf("%d messages", len(b.envs))
+	}
+	e := b.envs[0]
+	if e.From != "a@x.test" || e.Mail.Ret != "HDRS" || e.Mail.EnvID != "id+1" || len(e.Rcpts) != 1 ||
+		e.Rcpts[0].Addr != "b@y.test" || strings.Join(e.Rcpts[0].Notify, ",") != "SUCCESS,FAILURE" || e.Rcpts[0].ORCPT != "orig@y.test" {
+		t.Errorf("first envelope %+v", e)
+	}
+	if e := b.envs[1]; e.From != "c@x.test" || len(e.Rcpts) != 1 || e.Rcpts[0].Addr != "d@y.test" {
+		t.Errorf("second envelope %+v", e)
+	}
+	if string(b.data[0]) != "x\r\n" || string(b.data[1]) != "y\r\n" {
+		t.Errorf("data %q", b.data)
+	}
+}
+
+// FuzzSession feeds byte streams to a session. Whatever arrives, the server does not
+// panic or stop reading before the input ends, every 250 after end-of-data is a
+// message it took for at least one recipient, and it takes nothing without one.
+func FuzzSession(f *testing.F) {
+	for _, seed := range []string{
+		"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n",
+		"EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nMAIL FROM:<c@x.test>\r\nDATA\r\nbody\r\n.\r\n",
+		"EHLO x\r\nMAIL FROM:<a\x00@x.test>\r\n",
+		"EHLO x\x00y\r\n",
+		"EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nbefore\r\r\n.\r\nNOOP\r\n",
+		"EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nx\n.\nMAIL FROM:<e@x.test>\r\nRCPT TO:<y@y.test>\r\nDATA\r\nz\r\n.\r\n",
+		"EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nx\r\n.\nRCPT TO:<y@y.test>\r\n.\r\n",
+		"EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nx\r.\r\r\n.\r\n",
+		"EHLO x\r\nSTARTTLS\r\nNOOP\r\n",
+		"EHLO x\r\nNOOP " + strings.Repeat("x", 5000) + "\r\n",
+		"EHLO x\r\nMAIL FROM:<a@x.test>\nRCPT TO:<b@y.test>\r\n",
+		"EHLO x\r\nMAIL FROM:<a@x.test> SIZE=99999999999999999999\r\n",
+		"EHLO x\r\nAUTH PLAIN !!\r\n",
+		"EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 2\r\nabBDAT 1 LAST\r\nc",
+		"EHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 99999999999\r\n",
+		"HELO x\r\nMAIL FROM:<\"a\\\"b\"@[1.2.3.4]>\r\nRCPT TO:<Postmaster>\r\nDATA\r\n.\r\n",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var out string
+		var b *memBackend
+		done := make(chan struct{})
+		go func() { out, b = run(in); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the session did not end with its input: %q", in)
+		}
+		if n := strings.Count(out, "\r\n250 2.6.0 <"); n != len(b.envs) {
+			t.Fatalf("%d end-of-data 250s for %d messages taken\n%q", n, len(b.envs), out)
+		}
+		for _, e := range b.envs {
+			if len(e.Rcpts) == 0 {
+				t.Fatalf("a message taken with no recipient\n%q", out)
+			}
+		}
+	})
+}
+
+// FuzzParsePath: the path parser never panics, and a mailbox it accepts has a local
+// part and a domain with no space or control character outside quotes.
+func FuzzParsePath(f *testing.F) {
+	for _, s := range []string{"FROM:<a@b.test>", "FROM:<>", "TO:<Postmaster>", "TO:<@r.test,@s.test:u@d.test> NOTIFY=NEVER",
+		`FROM:<"a b"@c.test>`, "FROM:<a@[127.0.0.1]>", "FROM: <a@b>", "FROM:<a@b", "TO:<a@b.test>x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, args string) {
+		for _, kw := range []string{"FROM", "TO"} {
+			path, _, err := parsePathArg(args, kw)
+			if err != nil || path == "" || strings.EqualFold(path, "postmaster") {
+				continue
+			}
+			mbox, err := parseMailbox(path)
+			if err != nil {
+				continue
+			}
+			at := strings.LastIndexByte(mbox, '@')
+			if at <= 0 || at == len(mbox)-1 {
+				t.Fatalf("accepted %q without local part and domain", mbox)
+			}
+			if !strings.HasPrefix(mbox, `"`) && strings.ContainsAny(mbox, " \r\n\x00") {
+				t.Fatalf("accepted %q with a space or control character", mbox)
+			}
+		}
+	})
+}
