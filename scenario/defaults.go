@@ -64,6 +64,8 @@ var defaultTable = [][2]string{
 	{"org.receive_connectors[].name", `SERVER\DefaultN (N: the connector's index among its server's connectors, from 0)`},
 	{"org.receive_connectors[].bind", DefaultBind},
 	{"org.receive_connectors[].inactivity_timeout", Duration(DefaultInactivityTimeout).String()},
+	{"org.receive_connectors[].auth_requires_tls", "true when the connector offers TLS, false otherwise"},
+	{"org.receive_connectors[].tarpit_interval", "0s (no tarpit)"},
 	{"org.send_connectors[].enabled", "true"},
 	{"org.recipients[].type", string(RecipientMailbox)},
 	{"internet.hosts[].behaviour.action", DefaultAction + " (also for per-recipient behaviours)"},
@@ -189,6 +191,10 @@ func (s *Scenario) ApplyDefaults() {
 		}
 		if rc.InactivityTimeout == 0 {
 			rc.InactivityTimeout = Duration(DefaultInactivityTimeout)
+		}
+		if rc.AuthRequiresTLS == nil {
+			on := rc.TLS
+			rc.AuthRequiresTLS = &on
 		}
 	}
 	for i := range s.Org.SendConnectors {

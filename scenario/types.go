@@ -134,13 +134,20 @@ type ReceiveConnector struct {
 	AcceptAnyRecipient bool `yaml:"accept_any_recipient"`
 	// TLS offers STARTTLS with a certificate from the test CA.
 	TLS bool `yaml:"tls"`
-	// AuthRequiresTLS hides AUTH until STARTTLS (BasicAuthRequireTLS). Default false.
-	AuthRequiresTLS bool `yaml:"auth_requires_tls"`
-	MaxRecipients   int  `yaml:"max_recipients"`
-	MaxMessageSize  int  `yaml:"max_message_size"`
+	// AuthRequiresTLS hides AUTH until STARTTLS (BasicAuthRequireTLS), so no password
+	// crosses in the clear (SMTP-021). Default: true on a connector that offers TLS,
+	// false on one that does not (where AUTH could not be offered at all otherwise).
+	AuthRequiresTLS *bool `yaml:"auth_requires_tls"`
+	MaxRecipients   int   `yaml:"max_recipients"`
+	MaxMessageSize  int   `yaml:"max_message_size"`
 	// InactivityTimeout drops a client that sends nothing for this long, in the middle
 	// of DATA too (ConnectionInactivityTimeout, SEC-005). Default 5m.
 	InactivityTimeout Duration `yaml:"inactivity_timeout"`
+	// TarpitInterval delays the refusal of an unknown recipient to anonymous clients
+	// by this long (TarpitInterval, ACCEPT-004), slowing directory harvesting. Exchange
+	// defaults to 5s; here 0 (off) unless set, so that other clauses' specs on real
+	// time do not wait for it.
+	TarpitInterval Duration `yaml:"tarpit_interval"`
 }
 
 type SendConnector struct {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/inprocess"
 )
@@ -26,7 +27,9 @@ func runServe(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := []inprocess.Option{}
+	// The suites' fake clock stands still unless stepped; a served world runs on real
+	// time, so its Received dates move and its retries happen.
+	opts := []inprocess.Option{inprocess.WithClock(clock.Real{})}
 	if *spool != "" {
 		opts = append(opts, inprocess.WithSpoolRoot(*spool))
 	}

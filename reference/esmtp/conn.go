@@ -53,6 +53,9 @@ type bdatState struct {
 	bareCRLF bool
 }
 
+// Context ends when the server closes: what a session waits on should end with it.
+func (c *Conn) Context() context.Context { return c.srv.ctx }
+
 // RemoteAddr is the client's address.
 func (c *Conn) RemoteAddr() netip.Addr { return c.remote }
 

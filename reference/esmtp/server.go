@@ -1,6 +1,7 @@
 package esmtp
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -118,6 +119,10 @@ type Server struct {
 	maxLine   int
 	maxErrors int
 
+	// ctx ends with Close, so work a session waits on (a tarpit, a lookup) ends too.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu     sync.Mutex
 	closed bool
 	ls     map[net.Listener]struct{}
@@ -156,6 +161,7 @@ func NewServer(hostname string, b Backend, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
 
@@ -216,6 +222,7 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	s.cancel()
 	for l := range s.ls {
 		_ = l.Close()
 	}

@@ -53,6 +53,9 @@ type Connector struct {
 	MaxMessageSize     int
 	// InactivityTimeout is how long a client may send nothing, DATA included.
 	InactivityTimeout time.Duration
+	// TarpitInterval delays the refusal of an unknown recipient to an anonymous
+	// session (ACCEPT-004).
+	TarpitInterval time.Duration
 }
 
 // Server serves the receive connectors that share one binding.

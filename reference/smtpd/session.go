@@ -137,7 +137,7 @@ func (ss *session) checkRecipient(addr, local, domain string) error {
 		return nil
 	}
 	if ss.s.blockList[strings.ToLower(addr)] {
-		return replies.UnknownRecipient()
+		return ss.unknown()
 	}
 	if ss.s.directory == nil {
 		return nil
@@ -146,11 +146,25 @@ func (ss *session) checkRecipient(addr, local, domain string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrUnknown):
-		return replies.UnknownRecipient()
+		return ss.unknown()
 	default:
 		ss.s.log.Warn("recipient lookup failed", "rcpt", addr, "err", err)
 		return replies.DirectoryUnavailable()
 	}
+}
+
+// unknown refuses an unknown recipient, after the connector's tarpit interval for an
+// anonymous session: a harvester learns each answer slowly (ACCEPT-004). The wait is on
+// the server's clock, so suites step it rather than wait.
+func (ss *session) unknown() error {
+	if d := ss.connector.TarpitInterval; d > 0 && !ss.authenticated() {
+		select {
+		case <-ss.s.clock.After(d):
+		case <-ss.conn.Context().Done():
+			return replies.ShuttingDown()
+		}
+	}
+	return replies.UnknownRecipient()
 }
 
 func (ss *session) accepted(domain string) (*scenario.AcceptedDomain, bool) {
@@ -164,6 +178,9 @@ func (ss *session) accepted(domain string) (*scenario.AcceptedDomain, bool) {
 func (ss *session) Data(env *esmtp.Envelope, data []byte) error {
 	if ss.s.queue == nil {
 		return replies.NotStored()
+	}
+	if !ss.rights().AcceptOrgHeaders {
+		data = stripOrgHeaders(data)
 	}
 	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
 	now := ss.s.clock.Now()

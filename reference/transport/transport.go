@@ -187,8 +187,8 @@ func (e *Server) listen(log *slog.Logger) error {
 		addr := net.JoinHostPort(e.cfg.Addr.String(), port)
 		c := smtpd.Connector{
 			Name: rc.Name, Permissions: rc.Permissions, AcceptAnyRecipient: rc.AcceptAnyRecipient,
-			AuthRequiresTLS: rc.AuthRequiresTLS, MaxRecipients: rc.MaxRecipients, MaxMessageSize: rc.MaxMessageSize,
-			InactivityTimeout: rc.InactivityTimeout.D(),
+			AuthRequiresTLS: rc.AuthRequiresTLS != nil && *rc.AuthRequiresTLS, MaxRecipients: rc.MaxRecipients, MaxMessageSize: rc.MaxMessageSize,
+			InactivityTimeout: rc.InactivityTimeout.D(), TarpitInterval: rc.TarpitInterval.D(),
 		}
 		for _, r := range rc.RemoteIPRanges {
 			p, err := parsePrefix(r)

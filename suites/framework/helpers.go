@@ -123,12 +123,19 @@ var Internet = Via{Server: "EDGE1", Connector: "Internet", Helo: "mail.fabrikam.
 // every step accepted; it returns the session for explanations.
 func (w *World) Submit(v Via, id string, rcpts ...string) *Session {
 	ginkgo.GinkgoHelper()
+	return w.SubmitMessage(v, "From: "+v.From+"\r\nSubject: "+id+"\r\nMessage-ID: <"+id+">\r\n\r\nHello.\r\n", rcpts...)
+}
+
+// SubmitMessage sends msg to rcpts as v says, and expects every step accepted; it
+// returns the session for explanations.
+func (w *World) SubmitMessage(v Via, msg string, rcpts ...string) *Session {
+	ginkgo.GinkgoHelper()
 	s := w.DialVia(v)
 	gomega.Expect(s.Cmd("MAIL FROM:<%s>", v.From)).To(HaveClass(2), s.Explain("sender accepted"))
 	for _, r := range rcpts {
 		gomega.Expect(s.Cmd("RCPT TO:<%s>", r)).To(HaveClass(2), s.Explain("%s accepted", r))
 	}
-	_, end := s.Data("From: " + v.From + "\r\nSubject: " + id + "\r\nMessage-ID: <" + id + ">\r\n\r\nHello.\r\n")
+	_, end := s.Data(msg)
 	gomega.Expect(end).To(HaveClass(2), s.Explain("message accepted"))
 	return s
 }

@@ -18,12 +18,7 @@ const body = "From: bob@fabrikam.test\r\nTo: alice@contoso.test\r\nSubject: stor
 // deliver sends msg to alice through the Edge and returns her stored copy.
 func deliver(w *f.World, msg string) (*f.Session, string, string) {
 	GinkgoHelper()
-	s, _ := w.Dial("EDGE1", "Internet")
-	s.Cmd("EHLO mail.fabrikam.test")
-	Expect(s.Cmd("MAIL FROM:<bob@fabrikam.test>")).To(f.HaveClass(2), s.Explain("sender accepted"))
-	Expect(s.Cmd("RCPT TO:<alice@contoso.test>")).To(f.HaveClass(2), s.Explain("recipient accepted"))
-	_, end := s.Data(msg)
-	Expect(end).To(f.HaveClass(2), s.Explain("message accepted"))
+	s := w.SubmitMessage(f.Internet, msg, "alice@contoso.test")
 	Eventually(func() int { return len(w.Store("alice@contoso.test")) }).Should(Equal(1), s.Explain("stored in alice's mailbox"))
 	m := w.Store("alice@contoso.test")[0]
 	return s, string(m.Data), m.Flags

@@ -44,7 +44,7 @@ type Topology struct {
 	scenario   *scenario.Scenario
 	plan       *Plan
 	port       int
-	clock      *clock.Fake
+	clock      clock.Controller
 	trace      *trace.Log
 	dns        *dnsfake.Server
 	ldap       *ldapfake.Server
@@ -72,6 +72,7 @@ type config struct {
 	spoolRoot string
 	log       *slog.Logger
 	traceOut  *os.File
+	clock     clock.Controller
 }
 
 // WithBlock picks the 127.B.0.0/16 block topologies of this process use.
@@ -81,9 +82,14 @@ func WithBlock(b byte) Option { return func(c *config) { c.block = b } }
 func WithPort(p int) Option { return func(c *config) { c.port = p } }
 
 // WithSpoolRoot keeps spools under dir instead of a temporary directory.
-func WithSpoolRoot(dir string) Option   { return func(c *config) { c.spoolRoot = dir } }
-func WithLogger(l *slog.Logger) Option  { return func(c *config) { c.log = l } }
-func WithTraceOutput(f *os.File) Option { return func(c *config) { c.traceOut = f } }
+func WithSpoolRoot(dir string) Option  { return func(c *config) { c.spoolRoot = dir } }
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithClock runs the world on c instead of a fake clock that starts at the wall time
+// and moves only when stepped: `mailflow serve` runs on real time, so Received dates
+// move and deferred messages are retried while it runs.
+func WithClock(c clock.Controller) Option { return func(cfg *config) { cfg.clock = c } }
+func WithTraceOutput(f *os.File) Option   { return func(c *config) { c.traceOut = f } }
 
 // Start brings the scenario's world up; on error everything started is torn down.
 func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topology, err error) {
@@ -95,9 +101,11 @@ func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topolo
 	if err != nil {
 		return nil, fmt.Errorf("inprocess: %w", err)
 	}
+	if cfg.clock == nil {
+		cfg.clock = clock.NewFake(time.Now().UTC().Truncate(time.Second))
+	}
 	t := &Topology{
-		scenario: s, plan: plan, port: cfg.port,
-		clock: clock.NewFake(time.Now().UTC().Truncate(time.Second)),
+		scenario: s, plan: plan, port: cfg.port, clock: cfg.clock,
 		fleet: internet.NewFleet(), edges: map[string]*edge.Server{}, edgeCfgs: map[string]edge.Config{}, log: cfg.log,
 		hubs: map[string]*hub.Server{}, hubCfgs: map[string]hub.Config{}, mailboxes: map[string]*mailbox.Server{},
 	}
@@ -317,7 +325,7 @@ func (t *Topology) DNS() *dnsfake.Server        { return t.dns }
 func (t *Topology) Directory() *ldapfake.Server { return t.ldap }
 func (t *Topology) Trace() trace.Reader         { return t.trace }
 func (t *Topology) Clock() clock.Controller     { return t.clock }
-func (t *Topology) FakeClock() *clock.Fake      { return t.clock }
+func (t *Topology) FakeClock() *clock.Fake      { f, _ := t.clock.(*clock.Fake); return f }
 func (t *Topology) Listeners() []Listener       { return append([]Listener(nil), t.listeners...) }
 
 // Edge returns a running Edge by server name.
