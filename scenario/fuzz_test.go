@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"gopkg.in/yaml.v3"
 )
 
 // addFiles seeds f with every file matching pattern; the shipped scenarios and the
@@ -93,6 +94,57 @@ func checkErrors(t *testing.T, err error, file string) {
 			t.Errorf("errors out of order: %v before %v", es[i-1], e)
 		}
 	}
+}
+
+// FuzzParseBehaviour checks that a behaviour text either fails with positioned
+// problems or gives a behaviour the validator accepts, with its defaults filled in.
+func FuzzParseBehaviour(f *testing.F) {
+	for _, s := range []string{
+		"accept", "defer", "reject", "drop", "stall", "",
+		"{action: reject, stage: rcpt, code: 550, enhanced: 5.1.1}",
+		"{action: defer, stage: greeting, code: 421}",
+		"{action: stall, duration: 500ms}",
+		"{action: drop, mid_data: true}",
+		"{action: defer, code: 550}",
+		"[accept]",
+		"accept}, {name: other.test, behaviour: reject",
+		"{action: accept}\nmessages: [{to: [a@b.test], via: X}]",
+		"&a accept",
+		"'reject'",
+		"reject, tls: true",
+		"{action: reject,\n code: 550}",
+		"accept\n---\nreject",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		b, err := ParseBehaviour(text)
+		if err != nil {
+			checkErrors(t, err, "behaviour")
+			return
+		}
+		v := &validator{s: &Scenario{}, file: "behaviour", nodes: map[string]nodeRef{}}
+		v.behaviour("b", b)
+		if len(v.errs) > 0 {
+			t.Fatalf("ParseBehaviour(%q) = %+v, which the validator refuses: %v", text, b, v.errs)
+		}
+		if b.Action == "" || b.Stage == "" {
+			t.Fatalf("ParseBehaviour(%q) = %+v: defaults not applied", text, b)
+		}
+		// The text is one behaviour: what it says on its own is what comes back, and
+		// nothing of it may land elsewhere in the scenario it is read in.
+		var own Behaviour
+		if err := yaml.Unmarshal([]byte(text), &own); err != nil {
+			t.Fatalf("ParseBehaviour(%q) = %+v, but the text is no YAML value: %v", text, b, err)
+		}
+		if own.Action == "" {
+			own.Action = DefaultAction
+		}
+		if own.Action != b.Action || own.Stage != "" && own.Stage != b.Stage || own.Code != 0 && own.Code != b.Code ||
+			own.Enhanced != "" && own.Enhanced != b.Enhanced || own.Text != b.Text || own.Duration != b.Duration || own.MidData != b.MidData {
+			t.Fatalf("ParseBehaviour(%q) = %+v, but the text on its own says %+v", text, b, own)
+		}
+	})
 }
 
 // FuzzParseSmartHost checks that an accepted entry is a host the sender can dial: a
