@@ -370,6 +370,9 @@ func TestParseSmartHost(t *testing.T) {
 		{in: "relay test", err: true},
 		{in: "-relay.test", err: true},
 		{in: "::1:25x", err: true},
+		{in: "fe80::1%eth0", err: true},
+		{in: "[::%]0]:25", err: true},
+		{in: "::%]0", err: true},
 	}
 	for _, tt := range tests {
 		got, err := ParseSmartHost(tt.in)
