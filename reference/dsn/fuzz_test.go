@@ -69,7 +69,7 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, fields := range append([]map[string]string{p.Header, p.PerMessage}, p.Recipients...) {
 			for k, v := range fields {
-				if nettextproto.CanonicalMIMEHeaderKey(k) != k || Field(fields, strings.ToLower(k)) != v {
+				if nettextproto.CanonicalMIMEHeaderKey(k) != k || Field(fields, strings.ToLower(k)) != v || Field(fields, strings.ToUpper(k)) != v {
 					t.Errorf("field %q is not under its canonical name", k)
 				}
 			}
