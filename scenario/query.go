@@ -166,9 +166,12 @@ func ParseSmartHost(s string) (SmartHost, error) {
 	return SmartHost{Host: s}, nil
 }
 
+// isIP accepts an IP address without a zone: a zone ("fe80::1%eth0") names an
+// interface of one machine, which a scenario cannot know, and netip takes any text
+// after "%" for one, so "::%]0" would pass and break "[host]:port" where it is dialled.
 func isIP(s string) bool {
-	_, err := netip.ParseAddr(s)
-	return err == nil
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Zone() == ""
 }
 
 // InactivityTimeout is the shortest inactivity timeout of server's receive connectors

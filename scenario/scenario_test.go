@@ -370,6 +370,9 @@ func TestParseSmartHost(t *testing.T) {
 		{in: "relay test", err: true},
 		{in: "-relay.test", err: true},
 		{in: "::1:25x", err: true},
+		{in: "fe80::1%eth0", err: true},
+		{in: "[::%]0]:25", err: true},
+		{in: "::%]0", err: true},
 	}
 	for _, tt := range tests {
 		got, err := ParseSmartHost(tt.in)
@@ -452,6 +455,7 @@ func TestParseEdgeCases(t *testing.T) {
 		{"duplicate default connector name", "org:\n  servers: [{name: A, role: edge}]\n  receive_connectors:\n    - {server: A, permissions: [anonymous]}\n    - {server: a, name: 'A\\Default0', permissions: [anonymous]}\n", `e.yaml:5:25: org.receive_connectors[1].name: duplicate receive connector name "A\Default0" on server A (first at line 4)`},
 		{"bad wildcard", "org:\n  accepted_domains: [{domain: 'contoso.*'}]\n", `e.yaml:2:31: org.accepted_domains[0].domain: "contoso.*" is not a domain name or *.domain`},
 		{"link three sites", "org:\n  sites: [{name: a}, {name: b}, {name: c}]\n  site_links: [{sites: [a, b, c], cost: -1}]\n", "e.yaml:3:24: org.site_links[0].sites: want exactly 2 sites, got 3\ne.yaml:3:41: org.site_links[0].cost: must not be negative, got -1"},
+		{"white space around an address", "org:\n  accepted_domains: [{domain: b.test}]\n  recipients:\n    - {mail: ' a@b.test', type: contact, external: 'x@y.test '}\n", "e.yaml:4:14: org.recipients[0].mail: \" a@b.test\" is not a bare address (want local@domain with nothing around it)\ne.yaml:4:52: org.recipients[0].external: \"x@y.test \" is not a bare address (want local@domain with nothing around it)"},
 		{"null values are absent", "org:\n  servers:\n  recipients: ~\n", ""},
 	}
 	for _, tt := range tests {

@@ -671,6 +671,12 @@ func addressProblem(s string) string {
 	if a.Name != "" || strings.ContainsAny(s, "<>") {
 		return fmt.Sprintf("%q is not a bare address (want local@domain, no display name or brackets)", s)
 	}
+	// net/mail skips white space around an address (" bob@b.test" reads as
+	// bob@b.test), but suites and servers use the text as written, so the text must be
+	// the address itself, quoted only where its local part needs quotes.
+	if a.String() != "<"+s+">" {
+		return fmt.Sprintf("%q is not a bare address (want local@domain with nothing around it)", s)
+	}
 	if d := s[strings.LastIndex(s, "@")+1:]; !validDomain(d) {
 		return fmt.Sprintf("%q is not a valid address (%q is not a domain name)", s, d)
 	}

@@ -2,6 +2,8 @@ package scenario
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -65,7 +67,34 @@ func (b *Behaviour) UnmarshalYAML(n *yaml.Node) error {
 // "{action: reject, stage: rcpt, code: 550}"), checked and with the defaults of a
 // host-wide behaviour, for suites that change a host's behaviour mid-spec.
 func ParseBehaviour(text string) (Behaviour, error) {
-	s, err := Parse("behaviour", []byte("internet:\n  hosts:\n    - {name: h.test, behaviour: "+text+"}\n"))
+	// The text is read as one YAML value of its own and put into the scenario as a
+	// node: pasted into the scenario's text, "reject, tls: true" set the host's tls and
+	// a "}" could start a second host, both silently.
+	var value yaml.Node
+	dec := yaml.NewDecoder(strings.NewReader(text))
+	if err := dec.Decode(&value); err != nil && err != io.EOF {
+		return Behaviour{}, Errors{syntaxError("behaviour", err)}
+	}
+	var more yaml.Node
+	switch err := dec.Decode(&more); {
+	case err == nil:
+		return Behaviour{}, Errors{{File: "behaviour", Line: max(more.Line, 1), Col: 1, Problem: "more than one YAML document"}}
+	case err != io.EOF:
+		return Behaviour{}, Errors{syntaxError("behaviour", err)}
+	}
+	v := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"} // no text: the default behaviour
+	if len(value.Content) > 0 {
+		v = value.Content[0]
+	}
+	str := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
+	host := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{str("name"), str("h.test"), str("behaviour"), v}}
+	doc := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{str("internet"),
+		{Kind: yaml.MappingNode, Content: []*yaml.Node{str("hosts"), {Kind: yaml.SequenceNode, Content: []*yaml.Node{host}}}}}}
+	data, err := yaml.Marshal(doc)
+	if err != nil {
+		return Behaviour{}, Errors{{File: "behaviour", Line: 1, Col: 1, Problem: "YAML: " + err.Error()}}
+	}
+	s, err := Parse("behaviour", data)
 	if err != nil {
 		return Behaviour{}, err
 	}

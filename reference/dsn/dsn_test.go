@@ -381,3 +381,19 @@ func TestParseRejectsNonMultipart(t *testing.T) {
 		t.Error("parsed a plain text message as a DSN")
 	}
 }
+
+func TestFieldAnySpelling(t *testing.T) {
+	p, err := Parse([]byte("Content-Type: multipart/report; boundary=b\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n" +
+		"reporting-MTA: dns; a.test\r\nX\"quoted\"-name: 1\r\nx(C)-y: 2\r\n--b--\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, want string }{
+		{"Reporting-MTA", "dns; a.test"}, {"reporting-mta", "dns; a.test"},
+		{"x\"QUOTED\"-NAME", "1"}, {"X\"quoted\"-Name", "1"}, {"X(c)-Y", "2"},
+	} {
+		if got := Field(p.PerMessage, tt.name); got != tt.want {
+			t.Errorf("Field(%q) = %q, want %q (fields %q)", tt.name, got, tt.want, p.PerMessage)
+		}
+	}
+}

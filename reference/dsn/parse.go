@@ -12,8 +12,8 @@ import (
 )
 
 // Parsed is a DSN read back. Map keys are net/textproto canonical names
-// ("Final-Recipient", "Remote-Mta", "Message-Id"); Field looks a name up in
-// any spelling.
+// ("Final-Recipient", "Remote-Mta", "Message-Id", see fieldKey); Field looks a name
+// up in any spelling.
 type Parsed struct {
 	Header      map[string]string // top-level header, first value of each field
 	ContentType string            // media type of the whole message
@@ -27,7 +27,30 @@ type Parsed struct {
 
 // Field returns fields[name] for any spelling of name ("Remote-MTA", "remote-mta").
 func Field(fields map[string]string, name string) string {
-	return fields[nettextproto.CanonicalMIMEHeaderKey(name)]
+	return fields[fieldKey(name)]
+}
+
+// fieldKey is the map key of a field name: net/textproto's canonical form. That form
+// leaves a name with a byte outside HTTP's token set as it is, but RFC 5322 allows
+// such bytes ('"', '(', '/' ...) in field names, so those names are put in the same
+// form here; otherwise "X\"Y" and "x\"y" would be two fields, neither found by the
+// other spelling.
+func fieldKey(name string) string {
+	if k := nettextproto.CanonicalMIMEHeaderKey(name); k != name {
+		return k
+	}
+	b := []byte(name)
+	upper := true
+	for i, c := range b {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			b[i] = c - 'A' + 'a'
+		}
+		upper = c == '-'
+	}
+	return string(b)
 }
 
 // Parse reads a DSN. A multipart message without a delivery-status part is not an
@@ -84,7 +107,7 @@ func firstValues(h textproto.Header) map[string]string {
 	m := map[string]string{}
 	f := h.Fields()
 	for f.Next() {
-		k := nettextproto.CanonicalMIMEHeaderKey(f.Key())
+		k := fieldKey(f.Key())
 		if _, seen := m[k]; !seen {
 			m[k] = f.Value()
 		}
