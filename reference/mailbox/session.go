@@ -87,7 +87,7 @@ func (ss *session) Data(env *esmtp.Envelope, data []byte) error {
 	ds, err := ss.s.store.DeliverAll(ss.s.ctx, mailboxes, env.From, stamped)
 	if err != nil {
 		ss.s.log.Error("delivery failed", "msgid", id, "mailboxes", mailboxes, "err", err)
-		return replies.NotStored()
+		return replies.StoreFailed(err)
 	}
 	headerID := strings.Trim(hdr.Get("Message-Id"), "<> \t")
 	for i, rc := range rcpts {

@@ -384,3 +384,27 @@ func TestQueueRetriesAfterADelayNoticeOfItsOwn(t *testing.T) {
 	h.step(t, 7*time.Minute)
 	waitFor(t, "the retry after the notice", func() bool { return d.n() == 2 })
 }
+
+// TestPutLeavesNothingOnFailure: a message the spool could not store leaves no file
+// that a restart would read as half a message or count (SEC-010). The envelope's
+// temporary name is taken by a directory, so its write fails as on a full disk.
+func TestPutLeavesNothingOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := OpenSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &Message{ID: "m1", From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test", State: Pending}}}
+	if err := os.MkdirAll(filepath.Join(dir, "m1.json.tmp", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Put(m, []byte("Subject: s\r\n\r\nbody\r\n")); err == nil {
+		t.Fatal("Put succeeded with its envelope unwritable")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m1.eml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the data file stayed behind: %v", err)
+	}
+	if l, err := sp.List(); err != nil || len(l) != 0 {
+		t.Errorf("List after a failed Put: %d messages, %v", len(l), err)
+	}
+}

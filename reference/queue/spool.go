@@ -165,10 +165,19 @@ func (s *Spool) Put(m *Message, data []byte) error {
 	if err := s.made.Make(); err != nil {
 		return fmt.Errorf("spool put %s: %w", m.ID, err)
 	}
-	if err := writeFileSync(filepath.Join(s.dir, m.ID+".eml"), data); err != nil {
+	eml := filepath.Join(s.dir, m.ID+".eml")
+	if err := writeFileSync(eml, data); err != nil {
+		// A full disk leaves a short or empty file: nothing of a message that was not
+		// taken stays behind (SEC-010).
+		_ = os.Remove(eml)
 		return fmt.Errorf("spool put %s: %w", m.ID, err)
 	}
-	return s.Save(m)
+	if err := s.Save(m); err != nil {
+		_ = os.Remove(filepath.Join(s.dir, m.ID+".json.tmp"))
+		_ = os.Remove(eml)
+		return err
+	}
+	return nil
 }
 
 // Save atomically replaces the envelope of m.

@@ -7,7 +7,9 @@
 package replies
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/emersion/go-smtp"
 )
@@ -37,6 +39,21 @@ func HopCountExceeded(limit int) *smtp.SMTPError {
 // NotStored is temporary: the message could not be made durable, so no 250.
 func NotStored() *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Could not store the message, try again later"}
+}
+
+// InsufficientStorage is temporary: the spool or store is full (disk, quota), so the
+// client should try again later (SEC-010, RFC 3463 X.3.1).
+func InsufficientStorage() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
+}
+
+// StoreFailed is the reply for a message that could not be made durable: 452 4.3.1
+// when the disk or a quota is full, 451 4.3.0 for anything else.
+func StoreFailed(err error) *smtp.SMTPError {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return InsufficientStorage()
+	}
+	return NotStored()
 }
 
 // Replies only the receive connectors (smtpd) give.

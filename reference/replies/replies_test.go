@@ -3,6 +3,7 @@ package replies
 import (
 	"errors"
 	"fmt"
+	"syscall"
 	"testing"
 
 	"github.com/emersion/go-smtp"
@@ -33,6 +34,9 @@ func TestReplies(t *testing.T) {
 		{WrongServer("mbx1"), "450 4.2.0 Mailbox is not on this server (mbx1), try again later"},
 		{Delivered("ID2"), "250 2.0.0 <ID2> Delivered to mailbox"},
 		{ShuttingDown(), "421 4.3.2 Service shutting down"},
+		{InsufficientStorage(), "452 4.3.1 Insufficient system storage, try again later"},
+		{StoreFailed(fmt.Errorf("x: %w", syscall.ENOSPC)), "452 4.3.1 Insufficient system storage, try again later"},
+		{StoreFailed(errors.New("x")), "451 4.3.0 Could not store the message, try again later"},
 	} {
 		e := tt.got.EnhancedCode
 		if got := fmt.Sprintf("%d %d.%d.%d %s", tt.got.Code, e[0], e[1], e[2], tt.got.Message); got != tt.want {

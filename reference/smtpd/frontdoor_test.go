@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mailflow/mailflow/fixtures/testca"
@@ -113,15 +114,15 @@ func TestDefaultSizeLimit(t *testing.T) {
 	}
 }
 
-// TestQueueFailure: a message the queue cannot store gets a temporary failure and no
-// 250 (SEC-010).
+// TestQueueFailure: a message the spool has no room for gets 452 4.3.1 and no 250
+// (SEC-010).
 func TestQueueFailure(t *testing.T) {
 	s := &scenario.Scenario{Org: scenario.Org{AcceptedDomains: []scenario.AcceptedDomain{{Domain: "contoso.test", Type: scenario.Authoritative}}}}
 	srv := New("EDGE1", "edge1.contoso.test", []Connector{{Name: "Internet", Permissions: []scenario.Permission{scenario.PermAnonymous}}},
 		WithDomains(s), WithQueue(failingQueue{}))
 	got := converse(t, serve(t, srv), []step{{open3, 4}, {"Subject: t\r\n\r\nx\r\n.\r\n", 1}})
-	if last := got[len(got)-1]; !strings.HasPrefix(last, "451 4.3.0") {
-		t.Fatalf("end of data with a failing queue: %q", got)
+	if last := got[len(got)-1]; !strings.HasPrefix(last, "452 4.3.1") {
+		t.Fatalf("end of data with a full spool: %q", got)
 	}
 }
 
@@ -130,7 +131,7 @@ const open3 = "EHLO x\r\nMAIL FROM:<a@fabrikam.test>\r\nRCPT TO:<alice@contoso.t
 type failingQueue struct{}
 
 func (failingQueue) Enqueue(context.Context, *queue.Message, []byte) error {
-	return errors.New("no space left on device")
+	return fmt.Errorf("spool put: %w", syscall.ENOSPC)
 }
 
 // TestSTARTTLS: what a client pipelines behind STARTTLS is thrown away, the session

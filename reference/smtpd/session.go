@@ -194,7 +194,7 @@ func (ss *session) Data(env *esmtp.Envelope, data []byte) error {
 	}
 	if err := ss.s.queue.Enqueue(context.Background(), m, stamped); err != nil {
 		ss.s.log.Error("enqueue failed", "msgid", id, "err", err)
-		return replies.NotStored()
+		return replies.StoreFailed(err)
 	}
 	ss.s.trace.Record(trace.Event{
 		Time: now, Type: trace.Receive, MessageID: id, HeaderID: m.HeaderID, Server: ss.s.server,
