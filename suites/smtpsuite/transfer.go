@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/mailflow/mailflow/fixtures/internet"
 	f "github.com/mailflow/mailflow/suites/framework"
 )
 
@@ -120,7 +121,7 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 	})
 
 	It("answers recipients past its limit with 452 4.5.3 and keeps the ones it accepted", f.Clause("SMTP-014"), func() {
-		w := f.StartShipped("limits.yaml")
+		w := f.StartShipped("recipient-limit.yaml")
 		s := w.DialVia(f.FromOrg)
 		Expect(s.Cmd("MAIL FROM:<alice@contoso.test>")).To(f.HaveClass(2), s.Explain("sender accepted"))
 		// More than any limit the targets configure (the scenario's 100, Postfix's
@@ -226,6 +227,12 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 		w := f.StartShipped("edge-smarthost.yaml")
 		sink := w.MustHost("smarthost.isp.test")
 		const rcpt = "j\u00fcrgen@fabrikam.test"
+		// The DSN names the non-ASCII address, so it is SMTPUTF8 mail itself: where the
+		// organisation's Hub is a stand-in host (a third-party MTA plays EDGE1), that
+		// host must take SMTPUTF8 for the DSN to reach alice.
+		if hub := w.Host("HUB1"); hub != nil {
+			Expect(hub.SetWith("SMTPUTF8")).To(Succeed())
+		}
 		s := w.DialVia(f.FromOrg)
 		// RFC 6531 §3.4: a client names SMTPUTF8 on MAIL when the server offers it. A
 		// server that does not is still offered the address, since it may take it.
@@ -243,10 +250,10 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 			f.Info("EDGE1 refused the message (%s), so it never had a non-ASCII address to relay", end)
 			return
 		}
-		// The message is settled once the smart host saw a transaction or alice got a
-		// DSN; one that stays queued keeps the MUST and misses the SHOULD.
+		// The message is settled once alice has a DSN or the smart host was offered a
+		// recipient; one that stays queued keeps the MUST and misses the SHOULD.
 		settled := InterceptGomegaFailure(func() {
-			Eventually(func() int { return len(sink.Sessions()) + len(w.Mailbox("alice@contoso.test")) }).Should(BeNumerically(">", 0))
+			Eventually(func() bool { return len(w.Mailbox("alice@contoso.test")) > 0 || offered(sink) }).Should(BeTrue())
 		}) == nil
 		for _, ss := range sink.Sessions() {
 			Expect(ss.Raw).NotTo(ContainSubstring(rcpt), s.Explain("the non-ASCII address is never sent to a next hop that does not advertise SMTPUTF8; it got:\n%s", ss.Transcript))
@@ -260,6 +267,18 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 func mime8(id string) string {
 	return "From: alice@contoso.test\r\nTo: bob@fabrikam.test\r\nSubject: 8bit\r\nMessage-ID: <" + id + ">\r\n" +
 		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + eightBit
+}
+
+// offered says whether a host was sent a RCPT.
+func offered(h *internet.Host) bool {
+	for _, ss := range h.Sessions() {
+		for _, t := range ss.Transactions {
+			if len(t.Rcpts) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func slicesContain(l []string, x string) bool {
