@@ -43,6 +43,10 @@ var _ = Describe("Command-line injection", Label("sec"), func() {
 			Expect(s.Raw(line)).To(Succeed())
 			replies := s.ReadAll(w.Quiet(time.Second))
 			Expect(replies).To(HaveLen(1), s.Explain("one reply to the line %q: two or more mean it ran as several commands", line))
+			if closing(replies[0]) {
+				closes(s)
+				return
+			}
 			if !rcptStage && replies[0].Code/100 != 2 {
 				Expect(s.Cmd("MAIL FROM:<bob@fabrikam.test>")).To(f.HaveClass(2), s.Explain("a proper MAIL after the refused one"))
 			}
@@ -78,8 +82,6 @@ var _ = Describe("Transaction state", Label("sec"), func() {
 			r := s.Cmd("DATA")
 			Expect(r.Code).To(Or(Equal(503), Equal(554)), s.Explain("MAIL reset the transaction, so DATA without a recipient in the new one gets 503 or 554"))
 			Expect(r.Enhanced).To(Equal("5.5.1"), s.Explain("enhanced code 5.5.1"))
-			w.SendMarker()
-			Expect(w.Copies("alice@contoso.test", "state@fabrikam.test")).To(BeZero(), s.Explain("nothing delivered"))
 			return
 		}
 		Expect(second).To(f.HaveReply(503, "5.5.1"), s.Explain("503 5.5.1 to MAIL inside a transaction"))

@@ -52,6 +52,17 @@ func endOfData(s *f.Session) f.Reply {
 	return r
 }
 
+// closing says whether a reply announces that the server closes the connection
+// (RFC 5321 §3.8, RFC 7504): a server may end a session that sent it bare newlines.
+func closing(r f.Reply) bool { return r.Code == 421 || r.Code == 521 }
+
+// closes expects the server to end the session after a closing reply.
+func closes(s *f.Session) {
+	GinkgoHelper()
+	closed, _ := s.AwaitClose(replyWait)
+	Expect(closed).To(BeTrue(), s.Explain("the connection closes after a 421 or 521"))
+}
+
 // toVictim are the messages the smart host accepted for the smuggled recipient.
 func toVictim(w *f.World) int {
 	n := 0

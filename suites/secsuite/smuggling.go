@@ -59,7 +59,11 @@ var _ = Describe("End-of-data smuggling", Label("sec"), func() {
 			end := endOfData(s)
 			Expect(end.Code/100).To(Or(Equal(2), Equal(5)), s.Explain("one 2yz (one message) or 5yz (the whole refused) to the end of data"))
 			Expect(s.ReadAll(w.Quiet(time.Second))).To(BeEmpty(), s.Explain("exactly one reply after the real end of data: any more answer commands smuggled inside the message"))
-			Expect(s.Cmd("NOOP")).To(f.HaveReply(250), s.Explain("the session is still in step: NOOP gets its own 250"))
+			if closing(end) {
+				closes(s)
+			} else {
+				Expect(s.Cmd("NOOP")).To(f.HaveReply(250), s.Explain("the session is still in step: NOOP gets its own 250"))
+			}
 
 			want := 0
 			if end.Code/100 == 2 {
@@ -84,6 +88,11 @@ var _ = Describe("End-of-data smuggling", Label("sec"), func() {
 			"MAIL FROM:<alice@contoso.test>\r\nRCPT TO:<" + victim + ">\r\nDATA\r\n")).To(Succeed())
 		end := endOfData(s)
 		Expect(end.Code/100).To(Or(Equal(2), Equal(5)), s.Explain("2yz or 5yz to the end of data"))
+		if closing(end) {
+			// A server may end a session that sent it a bare CR; then it read no commands.
+			closes(s)
+			return
+		}
 		Expect(s.ReadWithin(replyWait)).To(f.HaveClass(2), s.Explain("the next line is a command: MAIL accepted"))
 		Expect(s.ReadWithin(replyWait)).To(f.HaveClass(2), s.Explain("RCPT accepted"))
 		Expect(s.ReadWithin(replyWait)).To(f.HaveReply(354), s.Explain("354 to DATA"))
