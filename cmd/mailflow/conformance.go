@@ -36,6 +36,7 @@ import (
 	_ "github.com/mailflow/mailflow/suites/queuesuite"
 	_ "github.com/mailflow/mailflow/suites/relaysuite"
 	_ "github.com/mailflow/mailflow/suites/routingsuite"
+	_ "github.com/mailflow/mailflow/suites/secsuite"
 	_ "github.com/mailflow/mailflow/suites/smarthostsuite"
 	_ "github.com/mailflow/mailflow/suites/smtpsuite"
 	_ "github.com/mailflow/mailflow/suites/tracesuite"

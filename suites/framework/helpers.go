@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
@@ -144,4 +145,100 @@ func (w *World) SubmitMessage(v Via, msg string, rcpts ...string) *Session {
 func (w *World) SendInternet(id string, rcpts ...string) *Session {
 	ginkgo.GinkgoHelper()
 	return w.Submit(Internet, id, rcpts...)
+}
+
+// WithMessageID is the message among ms whose header names Message-ID <id>, or nil:
+// how a spec finds its own message in a mailbox or among what a host received.
+func WithMessageID(ms [][]byte, id string) []byte {
+	for _, m := range ms {
+		if h, _, _ := bytes.Cut(m, []byte("\r\n\r\n")); bytes.Contains(h, []byte("<"+id+">")) {
+			return m
+		}
+	}
+	return nil
+}
+
+// Header is the header section of a message, up to the empty line.
+func Header(m []byte) []byte {
+	h, _, _ := bytes.Cut(m, []byte("\r\n\r\n"))
+	return h
+}
+
+// MessageLimit is the largest message a receive connector takes, in bytes, as the
+// scenario sets it; a spec that needs a limit fails when the scenario sets none.
+func (w *World) MessageLimit(server, connector string) int {
+	ginkgo.GinkgoHelper()
+	for _, rc := range w.Scenario.ReceiveConnectorsOf(server) {
+		if rc.Name == connector {
+			gomega.Expect(rc.MaxMessageSize).To(gomega.BeNumerically(">", 0), "%s sets no max_message_size on %s's %q", w.Scenario.File, server, connector)
+			return rc.MaxMessageSize
+		}
+	}
+	ginkgo.Fail(fmt.Sprintf("%s has no receive connector %q on %s", w.Scenario.File, connector, server))
+	return 0
+}
+
+// Oversize is a message with Message-ID <id> twice the limit in size, in lines of 80
+// octets.
+func Oversize(id string, limit int) string {
+	return "From: bob@fabrikam.test\r\nSubject: big\r\nMessage-ID: <" + id + ">\r\n\r\n" +
+		strings.Repeat(strings.Repeat("x", 78)+"\r\n", 2*limit/80+1)
+}
+
+// SendOversize offers alice, over EDGE1's Internet connector, a message with
+// Message-ID <id> twice the connector's limit. With declare it says so with SIZE= and
+// returns the reply to MAIL; without, it sends the message and returns the reply to
+// the end of data (or to MAIL, RCPT or DATA when one of them refused).
+func (w *World) SendOversize(id string, declare bool) (Reply, *Session) {
+	ginkgo.GinkgoHelper()
+	limit := w.MessageLimit("EDGE1", "Internet")
+	msg := Oversize(id, limit)
+	s := w.DialVia(Internet)
+	if declare {
+		return s.Cmd("MAIL FROM:<%s> SIZE=%d", Internet.From, len(msg)), s
+	}
+	if r := s.Cmd("MAIL FROM:<%s>", Internet.From); r.Code/100 != 2 {
+		return r, s
+	}
+	if r := s.Cmd("RCPT TO:<alice@contoso.test>"); r.Code/100 != 2 {
+		return r, s
+	}
+	r, end := s.Data(msg)
+	if r.Code != 354 {
+		return r, s
+	}
+	return end, s
+}
+
+// Copies counts the messages with Message-ID <id> in addr's mailbox.
+func (w *World) Copies(addr, id string) int {
+	n := 0
+	for _, m := range w.Mailbox(addr) {
+		if WithMessageID([][]byte{m}, id) != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// SendMarker submits one ordinary message from the Internet to alice@contoso.test and
+// waits until it is in her mailbox: what the server was going to deliver before it
+// has then arrived too, so a spec can check what must not have been.
+func (w *World) SendMarker() {
+	ginkgo.GinkgoHelper()
+	s := w.SendInternet("marker@fabrikam.test", "alice@contoso.test")
+	gomega.Eventually(func() int { return w.Copies("alice@contoso.test", "marker@fabrikam.test") }).Should(gomega.Equal(1), s.Explain("the marker message reaches alice"))
+}
+
+// GreetTLS connects to a server's receive connector and sends EHLO, making the spec
+// N/A when STARTTLS is not offered there: the STARTTLS clauses bind a server that
+// offers it.
+func (w *World) GreetTLS(server, connector string) (*Session, Reply) {
+	ginkgo.GinkgoHelper()
+	s, _ := w.Dial(server, connector)
+	ehlo := s.Cmd("EHLO mail.fabrikam.test")
+	if !ehlo.Advertises("STARTTLS") {
+		ginkgo.Skip(fmt.Sprintf("N/A: %s's %s connector does not offer STARTTLS\n%s", server, connector, s.Transcript()))
+	}
+	return s, ehlo
 }

@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -63,18 +64,27 @@ func DialAddr(addr string) (*Session, Reply) {
 	return s, s.read()
 }
 
-func (s *Session) read() Reply {
-	_ = s.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+func (s *Session) read() Reply { return s.ReadWithin(30 * time.Second) }
+
+// ReadWithin reads one more reply, waiting at most d: for a reply that may never
+// come, because the server is still reading what the spec meant as the end of data.
+func (s *Session) ReadWithin(d time.Duration) Reply {
+	_ = s.conn.SetReadDeadline(time.Now().Add(d))
 	code, msg, err := s.tp.ReadResponse(0)
 	var pe *textproto.Error
 	if err != nil && !errors.As(err, &pe) {
 		fmt.Fprintf(&s.log, "S: (%v)\n", err)
 		return Reply{Err: err}
 	}
-	lines := strings.Split(msg, "\n")
-	for _, l := range lines {
+	r := newReply(code, msg)
+	for _, l := range r.Lines {
 		fmt.Fprintf(&s.log, "S: %d %s\n", code, l)
 	}
+	return r
+}
+
+func newReply(code int, msg string) Reply {
+	lines := strings.Split(msg, "\n")
 	r := Reply{Code: code, Lines: lines, Text: msg}
 	if m := enhancedRe.FindStringSubmatch(lines[0]); m != nil {
 		r.Enhanced = fmt.Sprintf("%s.%s.%s", m[1], m[2], m[3])
@@ -96,7 +106,13 @@ func (s *Session) Cmd(format string, args ...any) Reply {
 
 // Raw writes bytes as they are (pipelining, smuggling) without reading.
 func (s *Session) Raw(b string) error {
-	fmt.Fprintf(&s.log, "C: %q\n", b)
+	if len(b) > 1024 {
+		// A 10 kB command line or a message over the size limit says nothing more
+		// in full than in its start.
+		fmt.Fprintf(&s.log, "C: %q... (%d bytes in all)\n", b[:200], len(b))
+	} else {
+		fmt.Fprintf(&s.log, "C: %q\n", b)
+	}
 	_, err := io.WriteString(s.conn, b)
 	return err
 }
@@ -126,19 +142,60 @@ func (s *Session) StartTLS(cfg *tls.Config) Reply {
 	if r.Code != 220 {
 		return r
 	}
+	if err := s.Handshake(cfg); err != nil {
+		return Reply{Err: err}
+	}
+	return r
+}
+
+// Handshake runs the client side of TLS on the connection, after a 220 to a
+// STARTTLS the spec sent itself (pipelined with other commands, say). When it fails
+// the session stays on the plain connection, so a spec can see what the server does
+// next.
+func (s *Session) Handshake(cfg *tls.Config) error {
 	if cfg.ServerName == "" {
 		cfg = cfg.Clone()
 		cfg.ServerName, _, _ = net.SplitHostPort(s.addr)
 	}
+	_ = s.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	defer func() { _ = s.conn.SetDeadline(time.Time{}) }()
 	tc := tls.Client(s.conn, cfg)
 	if err := tc.Handshake(); err != nil {
 		fmt.Fprintf(&s.log, "   (TLS handshake failed: %v)\n", err)
-		return Reply{Err: err}
+		return err
 	}
 	fmt.Fprintf(&s.log, "   (TLS established)\n")
 	s.conn = tc
 	s.tp = textproto.NewConn(tc)
-	return r
+	return nil
+}
+
+// ReadAll reads replies until none comes within quiet, for a spec that counts what a
+// server answered to one write.
+func (s *Session) ReadAll(quiet time.Duration) []Reply {
+	var out []Reply
+	for {
+		r := s.ReadWithin(quiet)
+		if r.Err != nil {
+			return out
+		}
+		out = append(out, r)
+	}
+}
+
+// ParseReplies splits what a server wrote (AwaitClose's text) into replies; a
+// trailing partial line is left out.
+func ParseReplies(text string) []Reply {
+	tp := textproto.NewReader(bufio.NewReader(strings.NewReader(text)))
+	var out []Reply
+	for {
+		code, msg, err := tp.ReadResponse(0)
+		var pe *textproto.Error
+		if err != nil && !errors.As(err, &pe) {
+			return out
+		}
+		out = append(out, newReply(code, msg))
+	}
 }
 
 // Closed reports whether the server has closed the connection.
@@ -205,4 +262,21 @@ func HaveClass(class int, enhanced ...string) gomega.OmegaMatcher {
 		return gomega.SatisfyAll(m, gomega.HaveField("Enhanced", enhanced[0]))
 	}
 	return m
+}
+
+// Extension is the EHLO reply's line for keyword, split into its parameters
+// ("SIZE 20000", "AUTH PLAIN LOGIN", "AUTH=PLAIN"), and whether there is one.
+func (r Reply) Extension(keyword string) ([]string, bool) {
+	for _, l := range r.Lines {
+		if fs := strings.Fields(strings.ReplaceAll(l, "=", " ")); len(fs) > 0 && strings.EqualFold(fs[0], keyword) {
+			return fs[1:], true
+		}
+	}
+	return nil, false
+}
+
+// Advertises says whether an EHLO reply lists keyword.
+func (r Reply) Advertises(keyword string) bool {
+	_, ok := r.Extension(keyword)
+	return ok
 }

@@ -67,7 +67,7 @@ func sendWithHops(w *f.World, hops int) outcome {
 		return o
 	}
 	Eventually(func() bool {
-		o.copy = withID(w.Mailbox("alice@contoso.test"), id)
+		o.copy = f.WithMessageID(w.Mailbox("alice@contoso.test"), id)
 		o.dsn = about(dsnsTo(w, "mx1.fabrikam.test", "bob@fabrikam.test"), id)
 		return o.copy != nil || o.dsn != nil
 	}).Should(BeTrue(), c.Explain("the message with %d Received headers is delivered to alice or failed with a DSN to bob", hops))

@@ -79,7 +79,7 @@ var _ = Describe("Trace headers", Label("trace"), func() {
 			_, end := c.Data(message(id, "trace"))
 			Expect(end).To(f.HaveClass(2), c.Explain("accepted"))
 			var got []byte
-			Eventually(func() []byte { got = withID(w.Mailbox("alice@contoso.test"), id); return got }).
+			Eventually(func() []byte { got = f.WithMessageID(w.Mailbox("alice@contoso.test"), id); return got }).
 				ShouldNot(BeNil(), c.Explain("delivered to alice's mailbox"))
 			fields := receivedFields(got)
 			Expect(fields).NotTo(BeEmpty(), c.Explain("a Received header in the delivered copy:\n%s", got))
@@ -135,16 +135,6 @@ func message(id, subject string) string {
 // messageFrom is a minimal message with a Message-ID to find it by.
 func messageFrom(from, to, id, subject string) string {
 	return "From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nMessage-ID: <" + id + ">\r\n\r\nbody\r\n"
-}
-
-// withID is the message among ms whose header names Message-ID id, or nil.
-func withID(ms [][]byte, id string) []byte {
-	for _, m := range ms {
-		if h, _, _ := bytes.Cut(m, []byte("\r\n\r\n")); bytes.Contains(h, []byte("<"+id+">")) {
-			return m
-		}
-	}
-	return nil
 }
 
 // receivedFields are the values of the Received fields of a message's header, top
