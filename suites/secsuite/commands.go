@@ -31,7 +31,7 @@ func cleanHeader(h []byte) string {
 	return ""
 }
 
-var _ = Describe("Command-line injection", Label("sec"), func() {
+var _ = Describe("Command-line injection", Label("security"), func() {
 	DescribeTable("runs a line with a bare LF, a NUL or a CR/LF in an address as one command at most, and keeps it out of headers", f.Clause("SEC-006"),
 		func(rcptStage bool, line string) {
 			w := f.StartShipped("edge-smarthost.yaml")
@@ -69,7 +69,7 @@ var _ = Describe("Command-line injection", Label("sec"), func() {
 	)
 })
 
-var _ = Describe("Transaction state", Label("sec"), func() {
+var _ = Describe("Transaction state", Label("security"), func() {
 	It("answers MAIL inside a transaction with 503 5.5.1, or resets it, and never acknowledges a message it does not deliver", f.Clause("SEC-007"), func() {
 		w := f.StartShipped("edge-smarthost.yaml")
 		s, _ := w.Dial("EDGE1", "Internet")
@@ -122,7 +122,7 @@ var _ = Describe("Transaction state", Label("sec"), func() {
 	})
 })
 
-var _ = Describe("Resource limits", Label("sec"), func() {
+var _ = Describe("Resource limits", Label("security"), func() {
 	DescribeTable("answers an overlong command line with 500 5.5.2 and goes on, or with 421 and closes", f.Clause("SEC-009"),
 		func(format string) {
 			w := f.StartShipped("edge-smarthost.yaml")

@@ -48,7 +48,7 @@ func lookalikes(payload []byte) []string {
 	return found
 }
 
-var _ = Describe("End-of-data smuggling", Label("sec"), func() {
+var _ = Describe("End-of-data smuggling", Label("security"), func() {
 	DescribeTable("ends DATA only at <CRLF>.<CRLF>: a look-alike followed by commands gives one message or a refusal of the whole, and the smuggled recipient gets nothing", f.Clause("SEC-001"),
 		func(seq string) {
 			w := f.StartShipped("edge-smarthost.yaml")

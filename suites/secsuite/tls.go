@@ -12,7 +12,7 @@ import (
 // replyLine finds reply lines in what a server wrote, TLS records among them.
 var replyLine = regexp.MustCompile(`(?m)^[2-5][0-9]{2}[ -]`)
 
-var _ = Describe("STARTTLS", Label("sec"), func() {
+var _ = Describe("STARTTLS", Label("security"), func() {
 	It("discards commands pipelined with STARTTLS instead of running them inside TLS", f.Clause("SEC-003"), func() {
 		w := f.StartShipped("edge-tls.yaml")
 		s, _ := w.GreetTLS("EDGE1", "Internet")
