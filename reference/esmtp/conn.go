@@ -347,7 +347,7 @@ func (c *Conn) hello(cmd command) bool {
 		return true
 	}
 	lines := []string{c.srv.hostname + " Hello " + name + " [" + c.remote.String() + "]",
-		"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING"}
+		"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "CHUNKING", "SMTPUTF8"}
 	if c.limits.MaxMessageSize > 0 {
 		lines = append(lines, "SIZE "+strconv.FormatInt(c.limits.MaxMessageSize, 10))
 	} else {
@@ -366,6 +366,15 @@ func (c *Conn) hello(cmd command) bool {
 		lines = append(lines, e.Keyword)
 	}
 	c.reply(250, "", lines...)
+	return true
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
 	return true
 }
 
@@ -443,6 +452,11 @@ func (c *Conn) mail(args string) bool {
 				return c.fail(501, "5.5.4", "Syntax: ENVID=<xtext>")
 			}
 			p.EnvID = decodeXtext(v)
+		case "SMTPUTF8":
+			if v != "" {
+				return c.fail(501, "5.5.4", "Syntax: SMTPUTF8 takes no value")
+			}
+			p.UTF8 = true
 		case "AUTH":
 			// RFC 4954 §5: the identity a relaying client vouches for; the reference
 			// trusts no such claim, so it is checked for syntax and not kept.
@@ -452,6 +466,10 @@ func (c *Conn) mail(args string) bool {
 		default:
 			return c.fail(555, "5.5.4", "Unsupported parameter "+k)
 		}
+	}
+	if !p.UTF8 && !ascii(from) {
+		// RFC 6531 §3.5: a non-ASCII address needs the transaction to say SMTPUTF8.
+		return c.fail(553, "5.6.7", "Non-ASCII address needs SMTPUTF8")
 	}
 	if err := c.sess.Mail(from, p); err != nil {
 		return c.failErr(err)
@@ -502,6 +520,9 @@ func (c *Conn) rcpt(args string) bool {
 		default:
 			return c.fail(555, "5.5.4", "Unsupported parameter "+k)
 		}
+	}
+	if !c.env.Mail.UTF8 && !ascii(to) {
+		return c.fail(553, "5.6.7", "Non-ASCII address needs SMTPUTF8")
 	}
 	if len(c.env.Rcpts) >= c.limits.MaxRecipients {
 		c.reply(452, "4.5.3", "Too many recipients")

@@ -62,6 +62,7 @@ type MailParams struct {
 	Body  string // "7BIT" or "8BITMIME" (RFC 6152), "" when not given
 	Ret   string // "FULL" or "HDRS" (RFC 3461)
 	EnvID string // ENVID, decoded from xtext
+	UTF8  bool   // SMTPUTF8 (RFC 6531): the addresses may be non-ASCII
 }
 
 // RcptParams are RCPT's ESMTP parameters (RFC 3461).

@@ -67,7 +67,7 @@ func RelayDenied() *smtp.SMTPError {
 // NotAuthenticated refuses MAIL from a session whose connector grants it no right to
 // submit until it authenticates.
 func NotAuthenticated() *smtp.SMTPError {
-	return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Client was not authenticated"}
+	return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 }
 
 // AuthFailed answers AUTH with credentials that do not authenticate.

@@ -22,7 +22,7 @@ func TestReplies(t *testing.T) {
 		{HopCountExceeded(30), "554 5.4.6 Hop count exceeded (more than 30 Received headers) - possible mail loop"},
 		{NotStored(), "451 4.3.0 Could not store the message, try again later"},
 		{RelayDenied(), "550 5.7.1 Unable to relay"},
-		{NotAuthenticated(), "530 5.7.1 Client was not authenticated"},
+		{NotAuthenticated(), "530 5.7.0 Authentication required"},
 		{AuthFailed(), "535 5.7.8 Authentication unsuccessful"},
 		{UnrecognizedAuthType(), "504 5.7.4 Unrecognized authentication type"},
 		{NoConnector(), "554 5.7.1 No receive connector serves this client"},

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,16 @@ type DSN struct {
 type RcptDSN struct {
 	Notify []string
 	ORCPT  string
+}
+
+// asciiBytes says whether data is 7-bit.
+func asciiBytes(data []byte) bool {
+	for _, b := range data {
+		if b >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *DSN) mailOptions() *smtp.MailOptions {
@@ -441,7 +452,44 @@ func (c *Client) transaction(cl *smtp.Client, t target, from string, rcpts []str
 	// go-smtp writes the DSN parameters only when the server advertised DSN.
 	passed, _ := cl.Extension("DSN")
 	passed = passed && d != nil
-	if err := cl.Mail(from, d.mailOptions()); err != nil {
+	opts := d.mailOptions()
+	if opts == nil {
+		opts = &smtp.MailOptions{}
+	}
+	if !asciiBytes(data) {
+		// RFC 6152 §3: 8-bit data goes only to a next hop that offers 8BITMIME. The
+		// reference does not convert MIME to 7 bits, so the recipients fail with 5.6.3
+		// (SMTP-017).
+		if ok, _ := cl.Extension("8BITMIME"); !ok {
+			for _, i := range pending {
+				results[i] = Result{Rcpt: rcpts[i], Permanent: true, RemoteMTA: t.name,
+					Reply: "554 5.6.3 " + t.name + " does not offer 8BITMIME, and the message holds 8-bit data"}
+			}
+			return nil, false
+		}
+		opts.Body = smtp.Body8BitMIME
+	}
+	// RFC 6531 §3.2: a non-ASCII address goes only to a next hop that offers SMTPUTF8
+	// (SMTP-018); the recipients it concerns fail with 5.6.7, the rest go on.
+	utf8, _ := cl.Extension("SMTPUTF8")
+	pending = slices.DeleteFunc(slices.Clone(pending), func(i int) bool {
+		if utf8 || isASCII(rcpts[i]) && isASCII(from) {
+			return false
+		}
+		results[i] = Result{Rcpt: rcpts[i], Permanent: true, RemoteMTA: t.name,
+			Reply: "553 5.6.7 " + t.name + " does not offer SMTPUTF8, needed for a non-ASCII address"}
+		return true
+	})
+	if len(pending) == 0 {
+		return nil, false
+	}
+	if !isASCII(from) {
+		opts.UTF8 = true
+	}
+	for _, i := range pending {
+		opts.UTF8 = opts.UTF8 || !isASCII(rcpts[i])
+	}
+	if err := cl.Mail(from, opts); err != nil {
 		r, perm := reply(err)
 		for _, i := range pending {
 			results[i] = Result{Rcpt: rcpts[i], Reply: r, Permanent: perm, RemoteMTA: t.name}
