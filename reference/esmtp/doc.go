@@ -15,4 +15,9 @@
 // SEC-007), a line that is too long gets 500 5.5.2 and the session goes on, and too
 // many errors get 421 4.7.0 before the close (SEC-009). go-smtp's types for replies
 // (SMTPError) and its client are still used.
+//
+// Serves SMTP-001, SMTP-002, SMTP-003, SMTP-004, SMTP-005, SMTP-006, SMTP-007, SMTP-008,
+// SMTP-009, SMTP-010, SMTP-012, SMTP-013, SMTP-014, SMTP-015, SMTP-016, SMTP-017,
+// SMTP-019, SMTP-020, TRACE-003, TRACE-004, SEC-001, SEC-003, SEC-005, SEC-006,
+// SEC-007, SEC-008, SEC-009.
 package esmtp
