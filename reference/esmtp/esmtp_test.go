@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -230,4 +231,78 @@ func FuzzParsePath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// genData is DATA content generated as it is read: n octets of 998-octet lines, then
+// the terminator, so the client side holds nothing.
+type genData struct {
+	line []byte
+	left int64
+	off  int
+	done bool
+	tail []byte
+}
+
+func newGenData(n int64) *genData {
+	return &genData{line: append(bytes.Repeat([]byte("x"), 998), '\r', '\n'), left: n, tail: []byte(".\r\nQUIT\r\n")}
+}
+
+func (g *genData) Read(p []byte) (int, error) {
+	if g.left <= 0 {
+		if len(g.tail) == 0 {
+			return 0, io.EOF
+		}
+		n := copy(p, g.tail)
+		g.tail = g.tail[n:]
+		return n, nil
+	}
+	n := 0
+	for n < len(p) && g.left > 0 {
+		c := copy(p[n:], g.line[g.off:])
+		n += c
+		g.off = (g.off + c) % len(g.line)
+		g.left -= int64(c)
+	}
+	return n, nil
+}
+
+// BenchmarkRefuse100MB sends a 100 MB message to a server with Exchange's 10 MB limit
+// and reports the largest heap seen while it is read and refused (SEC-009: the
+// reference stays within 64 MiB of idle). peak-heap-MiB is the figure to watch.
+func BenchmarkRefuse100MB(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		var idle runtime.MemStats
+		runtime.ReadMemStats(&idle)
+		stop := make(chan struct{})
+		peak := make(chan uint64)
+		go func() {
+			var max uint64
+			var m runtime.MemStats
+			t := time.NewTicker(5 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					peak <- max
+					return
+				case <-t.C:
+					runtime.ReadMemStats(&m)
+					if m.HeapInuse > max {
+						max = m.HeapInuse
+					}
+				}
+			}
+		}()
+		in := io.MultiReader(strings.NewReader("EHLO c.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"), newGenData(100<<20))
+		srv := NewServer("mx.test", &memBackend{}, WithLimits(Limits{MaxMessageSize: 10 << 20, MaxRecipients: 10, Timeout: time.Minute}))
+		c := &scriptConn{in: in}
+		srv.serveConn(c)
+		close(stop)
+		max := <-peak
+		if !strings.Contains(c.out.String(), "552 5.3.4") {
+			b.Fatalf("the 100 MB message was not refused: %q", c.out.String())
+		}
+		b.ReportMetric(float64(max-min(max, idle.HeapInuse))/(1<<20), "peak-heap-MiB")
+	}
 }
