@@ -140,8 +140,8 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 			return
 		}
 		Expect(len(accepted)).To(BeNumerically(">=", 100), s.Explain("at least 100 recipients before the limit"))
-		Expect(excess).To(f.HaveReply(452, "4.5.3"), s.Explain("452 4.5.3 to the first recipient past the limit"))
-		Expect(s.Cmd("RCPT TO:<late@fabrikam.test>")).To(f.HaveReply(452, "4.5.3"), s.Explain("452 4.5.3 to the next one too"))
+		Expect(excess).To(s.HaveReply(452, "4.5.3"), s.Explain("452 4.5.3 to the first recipient past the limit"))
+		Expect(s.Cmd("RCPT TO:<late@fabrikam.test>")).To(s.HaveReply(452, "4.5.3"), s.Explain("452 4.5.3 to the next one too"))
 		_, end := s.Data(msg("limit@contoso.test", "to the limit\r\n"))
 		Expect(end).To(f.HaveClass(2), s.Explain("the message accepted for the recipients accepted"))
 		Eventually(func() map[string]bool { return relayedTo(w) }).Should(Equal(set(accepted)), s.Explain("exactly the %d accepted recipients get the message", len(accepted)))
@@ -161,13 +161,13 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 	It("refuses MAIL with SIZE= over its limit with 552 5.3.4", f.Clause("SMTP-015"), func() {
 		w := f.StartShipped("limits.yaml")
 		r, s := w.SendOversize("declared@fabrikam.test", true)
-		Expect(r).To(f.HaveReply(552, "5.3.4"), s.Explain("552 5.3.4 to MAIL declaring a size over the limit"))
+		Expect(r).To(s.HaveReply(552, "5.3.4"), s.Explain("552 5.3.4 to MAIL declaring a size over the limit"))
 	})
 
 	It("refuses an undeclared message over its limit with 552 5.3.4 after the end of data and does not deliver it", f.Clause("SMTP-015"), func() {
 		w := f.StartShipped("limits.yaml")
 		r, s := w.SendOversize("undeclared@fabrikam.test", false)
-		Expect(r).To(f.HaveReply(552, "5.3.4"), s.Explain("552 5.3.4 after the end of data"))
+		Expect(r).To(s.HaveReply(552, "5.3.4"), s.Explain("552 5.3.4 after the end of data"))
 		w.SendMarker()
 		Expect(w.Copies("alice@contoso.test", "undeclared@fabrikam.test")).To(BeZero(), s.Explain("the refused message is not delivered"))
 	})
