@@ -77,8 +77,12 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 
 	It("doubles a leading dot on the wire when it relays", f.Clause("SMTP-012"), func() {
 		w := f.StartShipped("edge-smarthost.yaml")
+		// Dot stuffing is DATA's: BDAT chunks (RFC 3030) carry the lines as they are, so
+		// the smart host offers no CHUNKING and the MTA must use DATA.
+		Expect(w.MustHost("smarthost.isp.test").SetWithout("CHUNKING")).To(Succeed())
 		s := sendRaw(w, f.FromOrg, "bob@fabrikam.test", msg("dots-out@contoso.test", stuffed)+".\r\n")
 		m, wire := relayed(w, s, "dots-out@contoso.test")
+		Expect(wire).NotTo(BeNil(), s.Explain("the message reaches the smart host after DATA, which is all it offers"))
 		Expect(string(wire)).To(ContainSubstring(stuffed), s.Explain("the smart host gets every leading dot doubled on the wire; it got:\n%q", wire))
 		Expect(string(m.Data)).To(ContainSubstring(unstuffed), s.Explain("and so reads the lines as sent"))
 	})
