@@ -101,8 +101,11 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 		w := f.StartShipped("edge-smarthost.yaml")
 		s, _ := w.Dial("EDGE1", "Internet")
 		s.Cmd("EHLO mail.fabrikam.test")
+		// RFC 5321 §4.1.1.9 lets NOOP take an argument, but a server may still refuse
+		// one: the 512-octet line must get what a short one gets, whatever that is.
+		short := s.Cmd("NOOP n")
 		noop := "NOOP " + strings.Repeat("n", 512-len("NOOP \r\n"))
-		Expect(s.Cmd("%s", noop)).To(f.HaveReply(250), s.Explain("250 to a NOOP line of 512 octets"))
+		Expect(s.Cmd("%s", noop)).To(f.HaveReply(short.Code), s.Explain("a NOOP line of 512 octets gets the %d a short NOOP with an argument got", short.Code))
 		// The longest path RFC 5321 §4.5.3.1 allows: a 64-octet local part at a
 		// 255-octet domain.
 		domain := strings.Repeat(strings.Repeat("d", 62)+".", 4) + "fabrikam.test"
@@ -259,8 +262,16 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 		settled := InterceptGomegaFailure(func() {
 			Eventually(func() bool { return len(w.Mailbox("alice@contoso.test")) > 0 || offered(sink) }).Should(BeTrue())
 		}) == nil
+		// The clause is about the envelope: what the MTA wrote in its own trace header
+		// inside the message is TRACE's, not this clause's.
 		for _, ss := range sink.Sessions() {
-			Expect(ss.Raw).NotTo(ContainSubstring(rcpt), s.Explain("the non-ASCII address is never sent to a next hop that does not advertise SMTPUTF8; it got:\n%s", ss.Transcript))
+			for _, t := range ss.Transactions {
+				env := []string{t.MailFrom}
+				for _, r := range t.Rcpts {
+					env = append(env, r.Addr)
+				}
+				Expect(env).NotTo(ContainElement(rcpt), s.Explain("the non-ASCII address is never sent to a next hop that does not advertise SMTPUTF8; it got:\n%s", ss.Transcript))
+			}
 		}
 		f.Should(settled && slicesContain(statuses(w.Mailbox("alice@contoso.test")), "5.6.7"), s,
 			"no DSN with Status 5.6.7 for %s in alice's mailbox (settled: %v)", rcpt, settled)
