@@ -49,8 +49,12 @@ type Data struct {
 	RetryInterval, DelayWarning, Expiry time.Duration
 	// InactivityTimeout drops a client silent for this long, DATA included (0: the
 	// MTA's default).
-	InactivityTimeout       time.Duration
-	MaxMessageSize          int64  // bytes, 0 = MTA default
+	InactivityTimeout time.Duration
+	MaxMessageSize    int64 // bytes, 0 = MTA default
+	// MaxRecipients is the most recipients one transaction takes (0: the MTA's
+	// default); a recipient past it gets the MTA's temporary refusal. Each MTA sets it
+	// for every listener, so the lowest of the scenario's listeners applies.
+	MaxRecipients           int
 	TLSCert, TLSKey, CACert string // paths inside the container (PEM)
 }
 

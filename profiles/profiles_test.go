@@ -44,6 +44,7 @@ func sample() Data {
 		DelayWarning:   time.Minute,
 		Expiry:         5 * time.Minute,
 		MaxMessageSize: 10 << 20,
+		MaxRecipients:  100,
 		TLSCert:        "/etc/mailflow/tls/cert.pem",
 		TLSKey:         "/etc/mailflow/tls/key.pem",
 		CACert:         "/etc/mailflow/tls/ca.pem",

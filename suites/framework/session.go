@@ -42,6 +42,9 @@ type Session struct {
 	conn net.Conn
 	tp   *textproto.Conn
 	log  strings.Builder
+	// enhanced: the last EHLO reply advertised ENHANCEDSTATUSCODES; unjudged: a
+	// clause's enhanced code went unjudged because it did not (said once).
+	enhanced, unjudged bool
 }
 
 // Dial connects to a server's receive connector ("" for its first) and reads the greeting.
@@ -101,7 +104,45 @@ func (s *Session) Cmd(format string, args ...any) Reply {
 	if err := s.tp.PrintfLine("%s", line); err != nil {
 		return Reply{Err: err}
 	}
-	return s.read()
+	r := s.read()
+	if verb, _, _ := strings.Cut(line, " "); strings.EqualFold(verb, "EHLO") && r.Code == 250 {
+		s.enhanced = r.Advertises("ENHANCEDSTATUSCODES")
+	}
+	return r
+}
+
+// Enhanced says whether the session's last EHLO reply advertised
+// ENHANCEDSTATUSCODES: only then must the replies carry enhanced codes (RFC 2034 §3).
+func (s *Session) Enhanced() bool { return s.enhanced }
+
+// HaveReply matches a Reply by code and, where the session's last EHLO reply
+// advertised ENHANCEDSTATUSCODES, by enhanced code too. Where it did not, only the
+// code is judged and the clause says so (INFO), as RFC 2034 asks enhanced codes only
+// of a server that offers them.
+func (s *Session) HaveReply(code int, enhanced string) gomega.OmegaMatcher {
+	if s.enhanced {
+		return HaveReply(code, enhanced)
+	}
+	s.unjudgedEnhanced(enhanced)
+	return HaveReply(code)
+}
+
+// EnhancedCode matches a Reply's enhanced code where the session's last EHLO reply
+// advertised ENHANCEDSTATUSCODES, and anything where it did not (saying so, as
+// HaveReply does).
+func (s *Session) EnhancedCode(enhanced string) gomega.OmegaMatcher {
+	if s.enhanced {
+		return gomega.HaveField("Enhanced", enhanced)
+	}
+	s.unjudgedEnhanced(enhanced)
+	return gomega.WithTransform(func(Reply) bool { return true }, gomega.BeTrue())
+}
+
+func (s *Session) unjudgedEnhanced(enhanced string) {
+	if !s.unjudged {
+		s.unjudged = true
+		Info("ENHANCEDSTATUSCODES is not advertised, so only the three-digit code was judged where the clause names %s", enhanced)
+	}
 }
 
 // Raw writes bytes as they are (pipelining, smuggling) without reading.
@@ -165,6 +206,7 @@ func (s *Session) Handshake(cfg *tls.Config) error {
 		return err
 	}
 	fmt.Fprintf(&s.log, "   (TLS established)\n")
+	s.enhanced = false // RFC 3207 §4.2: what the EHLO before TLS said is forgotten
 	s.conn = tc
 	s.tp = textproto.NewConn(tc)
 	return nil

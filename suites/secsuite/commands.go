@@ -81,10 +81,10 @@ var _ = Describe("Transaction state", Label("security"), func() {
 			// The transaction was reset: the new one has no recipient yet.
 			r := s.Cmd("DATA")
 			Expect(r.Code).To(Or(Equal(503), Equal(554)), s.Explain("MAIL reset the transaction, so DATA without a recipient in the new one gets 503 or 554"))
-			Expect(r.Enhanced).To(Equal("5.5.1"), s.Explain("enhanced code 5.5.1"))
+			Expect(r).To(s.EnhancedCode("5.5.1"), s.Explain("enhanced code 5.5.1"))
 			return
 		}
-		Expect(second).To(f.HaveReply(503, "5.5.1"), s.Explain("503 5.5.1 to MAIL inside a transaction"))
+		Expect(second).To(s.HaveReply(503, "5.5.1"), s.Explain("503 5.5.1 to MAIL inside a transaction"))
 		_, end := s.Data(message("state@fabrikam.test", "body\r\n"))
 		Expect(end).To(f.HaveClass(2), s.Explain("the first transaction goes on and its message is accepted"))
 		Eventually(func() int { return w.Copies("alice@contoso.test", "state@fabrikam.test") }).Should(Equal(1), s.Explain("a 250 means alice's copy is queued: it arrives"))
@@ -100,7 +100,7 @@ var _ = Describe("Transaction state", Label("security"), func() {
 			}
 			r := s.Cmd("DATA")
 			Expect(r.Code).To(Or(Equal(503), Equal(554)), s.Explain("503 or 554 to DATA"))
-			Expect(r.Enhanced).To(Equal("5.5.1"), s.Explain("enhanced code 5.5.1"))
+			Expect(r).To(s.EnhancedCode("5.5.1"), s.Explain("enhanced code 5.5.1"))
 		},
 		Entry("no MAIL"),
 		Entry("no accepted RCPT", "MAIL FROM:<bob@fabrikam.test>", "RCPT TO:<"+victim+">"),
@@ -149,8 +149,8 @@ var _ = Describe("Resource limits", Label("security"), func() {
 	It("refuses a message over the limit with 552 5.3.4, declared or not", f.Clause("SEC-009"), func() {
 		w := f.StartShipped("limits.yaml")
 		declared, s := w.SendOversize("declared@fabrikam.test", true)
-		Expect(declared).To(f.HaveReply(552, "5.3.4"), s.Explain("552 5.3.4 to MAIL with SIZE= over the limit"))
+		Expect(declared).To(s.HaveReply(552, "5.3.4"), s.Explain("552 5.3.4 to MAIL with SIZE= over the limit"))
 		undeclared, s := w.SendOversize("undeclared@fabrikam.test", false)
-		Expect(undeclared).To(f.HaveReply(552, "5.3.4"), s.Explain("552 5.3.4 after the end of data of an undeclared message over the limit"))
+		Expect(undeclared).To(s.HaveReply(552, "5.3.4"), s.Explain("552 5.3.4 after the end of data of an undeclared message over the limit"))
 	})
 })

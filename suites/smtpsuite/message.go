@@ -1,7 +1,6 @@
 package smtpsuite
 
 import (
-	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -28,7 +27,8 @@ func delivered(w *f.World, s *f.Session, id string) []byte {
 }
 
 // relayed waits for the message with Message-ID <id> at the smart host and returns it
-// with the bytes of it that crossed the wire.
+// with the bytes of it that crossed the wire after DATA: nil when it came in BDAT
+// chunks (RFC 3030), which carry the message as it is, with no dot stuffing.
 func relayed(w *f.World, s *f.Session, id string) (internet.Message, []byte) {
 	GinkgoHelper()
 	sink := w.MustHost("smarthost.isp.test")
@@ -49,7 +49,6 @@ func relayed(w *f.World, s *f.Session, id string) (internet.Message, []byte) {
 			}
 		}
 	}
-	Fail(fmt.Sprintf("the smart host recorded no DATA payload with Message-ID <%s>", id))
 	return m, nil
 }
 

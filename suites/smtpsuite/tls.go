@@ -73,7 +73,7 @@ var _ = Describe("STARTTLS and AUTH", Label("smtp"), func() {
 		if len(plaintextAuth(s.Cmd("EHLO mail.fabrikam.test"))) == 0 {
 			Skip("N/A: the Clients connector offers no AUTH PLAIN inside TLS\n" + s.Transcript())
 		}
-		Expect(s.Cmd("AUTH PLAIN %s", f.PlainAuth("alice@contoso.test", "not-her-password"))).To(f.HaveReply(535, "5.7.8"), s.Explain("535 5.7.8 to a failed AUTH"))
+		Expect(s.Cmd("AUTH PLAIN %s", f.PlainAuth("alice@contoso.test", "not-her-password"))).To(s.HaveReply(535, "5.7.8"), s.Explain("535 5.7.8 to a failed AUTH"))
 	})
 
 	It("refuses MAIL from an unauthenticated session on a connector that requires AUTH with 530 5.7.0", f.Clause("SMTP-021"), func() {
@@ -81,6 +81,6 @@ var _ = Describe("STARTTLS and AUTH", Label("smtp"), func() {
 		s, _ := w.GreetTLS("EDGE1", "Clients")
 		Expect(s.StartTLS(w.ClientTLS())).To(f.HaveReply(220), s.Explain("STARTTLS"))
 		s.Cmd("EHLO mail.fabrikam.test")
-		Expect(s.Cmd("MAIL FROM:<alice@contoso.test>")).To(f.HaveReply(530, "5.7.0"), s.Explain("530 5.7.0 to MAIL before AUTH on a submission connector for authenticated users only"))
+		Expect(s.Cmd("MAIL FROM:<alice@contoso.test>")).To(s.HaveReply(530, "5.7.0"), s.Explain("530 5.7.0 to MAIL before AUTH on a submission connector for authenticated users only"))
 	})
 })

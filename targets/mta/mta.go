@@ -253,6 +253,9 @@ func (t *Topology) profileData(dnsIP netip.Addr, internal []string) profiles.Dat
 		if rc.MaxMessageSize > 0 && (d.MaxMessageSize == 0 || int64(rc.MaxMessageSize) < d.MaxMessageSize) {
 			d.MaxMessageSize = int64(rc.MaxMessageSize)
 		}
+		if rc.MaxRecipients > 0 && (d.MaxRecipients == 0 || rc.MaxRecipients < d.MaxRecipients) {
+			d.MaxRecipients = rc.MaxRecipients
+		}
 		d.Listeners = append(d.Listeners, l)
 	}
 	for _, z := range s.Internet.DNSBL {
