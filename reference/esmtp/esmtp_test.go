@@ -239,7 +239,6 @@ type genData struct {
 	line []byte
 	left int64
 	off  int
-	done bool
 	tail []byte
 }
 
