@@ -76,6 +76,10 @@ type Server struct {
 	RecipientBlockList []string `yaml:"recipient_block_list"`
 	// MaxHopCount is the Received-header limit (TRACE-004). Default 60.
 	MaxHopCount int `yaml:"max_hop_count"`
+	// SpoolLimit is back pressure, in octets: while the server's queue holds this many
+	// octets of messages, end-of-data gets 452 4.3.1 until deliveries make room again
+	// (Exchange's back pressure on the queue database's disk, SEC-010). 0: no limit.
+	SpoolLimit int64 `yaml:"spool_limit"`
 	// RetryInterval is the wait between delivery attempts to a next hop once the
 	// transient retries are used up (OutboundConnectionFailureRetryInterval).
 	RetryInterval Duration `yaml:"retry_interval"`

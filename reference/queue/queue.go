@@ -3,6 +3,7 @@ package queue
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -72,8 +73,10 @@ type Queue struct {
 	onFail    FailureHandler
 	onDelay   DelayHandler
 	poison    int
+	limit     int64 // octets the queue takes before Admit refuses; 0 none
 
 	mu      sync.Mutex
+	held    int64 // octets of the messages in msgs
 	msgs    map[string]*Message
 	busy    map[string]bool
 	due     dueHeap // when each message next needs the queue; see schedule
@@ -97,7 +100,25 @@ func WithRetryInterval(d time.Duration) Option {
 func WithPoisonThreshold(n int) Option { return func(q *Queue) { q.poison = n } }
 
 // WithSchedule sets the retry, delay-notification and expiry timers.
-func WithSchedule(s Schedule) Option   { return func(q *Queue) { q.sched = s } }
+func WithSchedule(s Schedule) Option { return func(q *Queue) { q.sched = s } }
+
+// WithSpoolLimit makes Admit refuse messages while the queue holds n octets (SEC-010).
+func WithSpoolLimit(n int64) Option { return func(q *Queue) { q.limit = n } }
+
+// ErrSpoolFull is Admit's refusal: the spool limit is reached.
+var ErrSpoolFull = errors.New("queue: spool limit reached")
+
+// Admit says whether a message of n octets may be taken now. It is asked before
+// Enqueue by the receive connectors only: DSNs and the Hub's own resubmissions are
+// always taken, so back pressure never loses a message the queue already holds.
+func (q *Queue) Admit(n int) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.limit > 0 && q.held+int64(n) > q.limit {
+		return ErrSpoolFull
+	}
+	return nil
+}
 func WithLogger(l *slog.Logger) Option { return func(q *Queue) { q.log = l } }
 
 // FailureHandler is told, after the queue has recorded it, which recipients of m failed
@@ -148,6 +169,7 @@ func New(spool *Spool, opts ...Option) (*Queue, error) {
 			q.log.Error("message is poison: two attempts did not finish", "msgid", m.ID, "server", q.server)
 		}
 		q.msgs[m.ID] = m
+		q.held += m.Size
 		q.schedule(m)
 	}
 	return q, nil
@@ -207,11 +229,13 @@ func (q *Queue) Enqueue(ctx context.Context, m *Message, data []byte) error {
 	// start, which spares that attempt an envelope write of its own.
 	m.Crashes++
 	m.fresh = true
+	m.Size = int64(len(data))
 	if err := q.spool.Put(m, data); err != nil {
 		return err
 	}
 	q.mu.Lock()
 	q.msgs[m.ID] = m
+	q.held += m.Size
 	q.schedule(m)
 	q.mu.Unlock()
 	q.poke()
@@ -455,6 +479,7 @@ func (q *Queue) apply(m *Message, outcomes []Outcome, finished bool) {
 	q.mu.Lock()
 	if done {
 		delete(q.msgs, m.ID)
+		q.held -= m.Size
 	} else {
 		q.schedule(m)
 	}

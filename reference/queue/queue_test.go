@@ -408,3 +408,36 @@ func TestPutLeavesNothingOnFailure(t *testing.T) {
 		t.Errorf("List after a failed Put: %d messages, %v", len(l), err)
 	}
 }
+
+// TestAdmit: the spool limit counts the messages held, and frees their room when they
+// leave the queue (SEC-010).
+func TestAdmit(t *testing.T) {
+	sp, err := OpenSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := New(sp, WithSpoolLimit(100), WithClock(clock.NewFake(time.Unix(0, 0))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Admit(100); err != nil {
+		t.Fatalf("an empty queue refused a message of its limit: %v", err)
+	}
+	m := &Message{From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test"}}}
+	if err := q.Enqueue(context.Background(), m, make([]byte, 60)); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Admit(41); !errors.Is(err, ErrSpoolFull) {
+		t.Fatalf("Admit(41) with 60 of 100 held: %v, want ErrSpoolFull", err)
+	}
+	if err := q.Admit(40); err != nil {
+		t.Fatalf("Admit(40) with 60 of 100 held: %v", err)
+	}
+	q2, err := New(sp, WithSpoolLimit(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q2.Admit(41); !errors.Is(err, ErrSpoolFull) {
+		t.Fatalf("after a restart the held message no longer counts: %v", err)
+	}
+}

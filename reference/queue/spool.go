@@ -87,6 +87,9 @@ type Message struct {
 	// counted. Two make the message poison.
 	Crashes int `json:"crashes,omitempty"`
 
+	// Size is the length of the message's data, counted against the spool limit.
+	Size int64 `json:"size,omitempty"`
+
 	// fresh marks a message enqueued by this process whose first attempt has not
 	// begun: its spooled envelope already counts that attempt in Crashes.
 	fresh bool

@@ -192,6 +192,12 @@ func (ss *session) Data(env *esmtp.Envelope, data []byte) error {
 	for _, r := range env.Rcpts {
 		m.Recipients = append(m.Recipients, queue.Recipient{Addr: r.Addr, Notify: r.Notify, ORCPT: r.ORCPT})
 	}
+	if a, ok := ss.s.queue.(interface{ Admit(int) error }); ok {
+		if err := a.Admit(len(stamped)); err != nil {
+			ss.s.log.Warn("back pressure: message refused", "err", err)
+			return replies.InsufficientStorage()
+		}
+	}
 	if err := ss.s.queue.Enqueue(context.Background(), m, stamped); err != nil {
 		ss.s.log.Error("enqueue failed", "msgid", id, "err", err)
 		return replies.StoreFailed(err)

@@ -122,7 +122,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	e.queue, err = queue.New(sp, queue.WithClock(cfg.Clock), queue.WithTrace(cfg.Trace),
 		queue.WithServer(cfg.Server.Name), queue.WithSchedule(Schedule(cfg.Server)),
 		queue.WithLogger(log), queue.WithDeliverer(e), queue.WithFailureHandler(e.sendDSN),
-		queue.WithDelayHandler(e.sendDelayDSN), queue.WithPoisonThreshold(poisonThreshold(cfg.Server)))
+		queue.WithDelayHandler(e.sendDelayDSN), queue.WithPoisonThreshold(poisonThreshold(cfg.Server)),
+		queue.WithSpoolLimit(cfg.Server.SpoolLimit))
 	if err != nil {
 		return nil, fmt.Errorf("edge %s: %w", cfg.Server.Name, err)
 	}
