@@ -75,7 +75,7 @@ var _ = Describe("Back pressure", Label("security"), func() {
 		Eventually(func() []string {
 			w.Clock().Advance(retry)
 			return delivered()
-		}).WithTimeout(w.After(retry)).WithPolling(500 * time.Millisecond).Should(ConsistOf(accepted), s.Explain("every message taken before the spool filled is delivered"))
+		}).WithTimeout(w.After(retry)).WithPolling(500*time.Millisecond).Should(ConsistOf(accepted), s.Explain("every message taken before the spool filled is delivered"))
 		Expect(len(sink.Messages())).To(Equal(len(accepted)), s.Explain("the refused message is not delivered"))
 
 		// Room again, and no restart: the next message is taken and delivered.
