@@ -51,6 +51,7 @@ var defaultTable = [][2]string{
 	{"org.servers[].fqdn", `lower(name) + "." + first accepted domain ("*." stripped), or ` + FallbackDomain},
 	{"org.servers[].recipient_filtering", "true on edge servers, false on others"},
 	{"org.servers[].max_hop_count", fmt.Sprint(DefaultMaxHopCount)},
+	{"org.servers[].spool_limit", "0 (no back pressure)"},
 	{"org.servers[].retry_interval", Duration(DefaultEdgeRetryInterval).String() + " on edge servers, " + Duration(DefaultRetryInterval).String() + " on others"},
 	{"org.servers[].transient_retry_interval", Duration(DefaultEdgeTransientRetryInterval).String() + " on edge servers, " + Duration(DefaultTransientRetryInterval).String() + " on others; never longer than retry_interval"},
 	{"org.servers[].transient_retry_count", fmt.Sprint(DefaultTransientRetryCount)},
