@@ -307,7 +307,10 @@ func (c steppedClock) Now() time.Time                         { return c.t.clock
 func (c steppedClock) After(d time.Duration) <-chan time.Time { return c.t.clock.After(d) }
 func (c steppedClock) IsFake() bool                           { return true }
 
-// Advance steps every server's clock by d, then the harness's own. A server that
+// Advance steps the harness's own clock by d, then every server's. The harness's goes
+// first because the fake hosts stamp what they see with it: a server that acts on the
+// step at once (a retry that is now due) must reach a host that already counts the
+// step, or the gap the host records comes out a step short (QUEUE-004). A server that
 // cannot be reached is logged: its timers then run on wall time, and the spec waiting
 // on them fails saying what it waited for.
 func (c steppedClock) Advance(d time.Duration) bool {
@@ -315,6 +318,7 @@ func (c steppedClock) Advance(d time.Duration) bool {
 		// A step of nothing (World.After(0)) needs no round trip to every container.
 		return true
 	}
+	stepped := c.t.clock.Advance(d)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -328,7 +332,7 @@ func (c steppedClock) Advance(d time.Duration) bool {
 		}()
 	}
 	wg.Wait()
-	return c.t.clock.Advance(d)
+	return stepped
 }
 
 // Queues counts the messages in each of a server's queues (QUEUE-011).
