@@ -76,18 +76,7 @@ var _ = Describe("Trace headers", Label("trace"), func() {
 			for _, rc := range rcpts {
 				Expect(c.Cmd("RCPT TO:<%s>", rc)).To(f.HaveClass(2), c.Explain("%s accepted", rc))
 			}
-			_, end := c.Data(message(id, "trace"))
-			Expect(end).To(f.HaveClass(2), c.Explain("accepted"))
-			var got []byte
-			Eventually(func() []byte { got = f.WithMessageID(w.Mailbox("alice@contoso.test"), id); return got }).
-				ShouldNot(BeNil(), c.Explain("delivered to alice's mailbox"))
-			fields := receivedFields(got)
-			Expect(fields).NotTo(BeEmpty(), c.Explain("a Received header in the delivered copy:\n%s", got))
-			// The client sent none, and later servers prepend theirs: the bottom one is
-			// the target's.
-			own := "Received:" + fields[len(fields)-1]
-			r, err := ParseReceived(fields[len(fields)-1])
-			Expect(err).NotTo(HaveOccurred(), c.Explain("the target's Received field parses as RFC 5321 §4.4 says:\n%s", own))
+			r, own := targetReceived(w, c, id, "trace")
 
 			from, ok := r.Clause("from")
 			f.Should(ok, c, "no from clause in\n%s", own)
@@ -214,4 +203,22 @@ func forwardPath(s string) (string, bool) {
 	}
 	at := strings.LastIndexByte(s, '@')
 	return s, at > 0 && at < len(s)-1 && !strings.ContainsAny(s, "<>, \t")
+}
+
+// targetReceived sends the message id on c, waits for alice's copy and returns the
+// Received field the target added (the bottom one: the client sent none, and later
+// servers prepend theirs), parsed, with its text for explanations.
+func targetReceived(w *f.World, c *f.Session, id, body string) (Received, string) {
+	GinkgoHelper()
+	_, end := c.Data(message(id, body))
+	Expect(end).To(f.HaveClass(2), c.Explain("accepted"))
+	var got []byte
+	Eventually(func() []byte { got = f.WithMessageID(w.Mailbox("alice@contoso.test"), id); return got }).
+		ShouldNot(BeNil(), c.Explain("delivered to alice's mailbox"))
+	fields := receivedFields(got)
+	Expect(fields).NotTo(BeEmpty(), c.Explain("a Received header in the delivered copy:\n%s", got))
+	own := "Received:" + fields[len(fields)-1]
+	r, err := ParseReceived(fields[len(fields)-1])
+	Expect(err).NotTo(HaveOccurred(), c.Explain("the target's Received field parses as RFC 5321 §4.4 says:\n%s", own))
+	return r, own
 }

@@ -48,18 +48,7 @@ var _ = Describe("The with keyword", Label("trace"), func() {
 			Expect(c.Cmd("MAIL FROM:<%s>", from)).To(f.HaveClass(2), c.Explain("sender accepted"))
 			Expect(c.Cmd("RCPT TO:<alice@contoso.test>")).To(f.HaveClass(2), c.Explain("alice accepted"))
 			id := "with-" + strings.ToLower(keyword) + "@fabrikam.test"
-			_, end := c.Data(message(id, "with"))
-			Expect(end).To(f.HaveClass(2), c.Explain("accepted"))
-			var got []byte
-			Eventually(func() []byte { got = f.WithMessageID(w.Mailbox("alice@contoso.test"), id); return got }).
-				ShouldNot(BeNil(), c.Explain("delivered to alice's mailbox"))
-			fields := receivedFields(got)
-			Expect(fields).NotTo(BeEmpty(), c.Explain("a Received header in the delivered copy:\n%s", got))
-			// The client sent none, and later servers prepend theirs: the bottom one is
-			// the target's.
-			own := "Received:" + fields[len(fields)-1]
-			r, err := ParseReceived(fields[len(fields)-1])
-			Expect(err).NotTo(HaveOccurred(), c.Explain("the target's Received field parses:\n%s", own))
+			r, own := targetReceived(w, c, id, "with")
 			with, ok := r.Clause("with")
 			Expect(ok && len(with.Items) > 0).To(BeTrue(), c.Explain("a with clause in\n%s", own))
 			Expect(strings.ToUpper(with.Items[0])).To(Equal(keyword), c.Explain("with %s for this session in\n%s", keyword, own))
