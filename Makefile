@@ -74,20 +74,14 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 
 ## fuzz: every Fuzz target of the module for FUZZTIME each (1m; make fuzz FUZZTIME=10m),
-## one after another, with its executions; fails when any finds a crasher, which it
-## writes to the package's testdata/fuzz/FuzzXxx/ (FUZZFLAGS: e.g. -parallel 1)
+## FUZZJOBS of them side by side (1), with its executions; fails when any finds a
+## crasher, which it writes to the package's testdata/fuzz/FuzzXxx/ (FUZZFLAGS: e.g.
+## -parallel 1, one fuzzing worker per target)
 FUZZTIME  ?= 1m
+FUZZJOBS  ?= 1
 FUZZFLAGS ?=
 fuzz:
-	@# go test -fuzz takes one target of one package per run: list them all first.
-	@mkdir -p $(REPORT_DIR)/fuzz && $(GO) test -list '^Fuzz' ./... > $(REPORT_DIR)/fuzz/list.txt || { cat $(REPORT_DIR)/fuzz/list.txt; exit 1; }; \
-	targets=$$(awk '/^Fuzz/ { names = names " " $$1; next } /^ok / { n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2 "," a[i]; names = "" }' $(REPORT_DIR)/fuzz/list.txt); \
-	[ -n "$$targets" ] || { echo "make fuzz: no Fuzz targets found"; exit 1; }; rc=0; \
-	for t in $$targets; do pkg=$${t%,*}; name=$${t#*,}; log=$(REPORT_DIR)/fuzz/$$name-$$(basename $$pkg).log; \
-	  if $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $(FUZZFLAGS) $$pkg > $$log 2>&1; then verdict=ok; else verdict=FAIL; rc=1; fi; \
-	  echo "$$verdict $$pkg $$name: $$(grep -o 'elapsed: [^,]*, execs: [0-9]*' $$log | tail -1)"; \
-	  [ $$verdict = ok ] || grep -v '^fuzz: elapsed' $$log; \
-	done; exit $$rc
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZJOBS=$(FUZZJOBS) FUZZFLAGS='$(FUZZFLAGS)' REPORT_DIR=$(REPORT_DIR) scripts/fuzz.sh
 
 lint: tools
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -84,12 +84,15 @@ type Route struct {
 
 // Listener is a receive endpoint. TLS: STARTTLS offered (and AUTH only after TLS);
 // Auth: AUTH PLAIN/LOGIN offered, authenticated users may relay;
-// AcceptAnyRecipient: clients of RemoteRanges (all when empty) may relay.
+// AcceptAnyRecipient: clients of RemoteRanges (all when empty) may relay;
+// RequireAuth: an MSA (a connector with ExchangeUsers and no anonymous permission):
+// MAIL before AUTH gets 530 5.7.0 (SMTP-021).
 type Listener struct {
 	Name               string
 	Port               int
 	TLS                bool
 	Auth               bool
+	RequireAuth        bool
 	AcceptAnyRecipient bool
 	RemoteRanges       []string
 }
@@ -253,23 +256,24 @@ func (p *Profile) Render(d Data) ([]File, error) {
 // the three configurations need.
 type view struct {
 	Data
-	HopLimit        int
-	AuthDomains     []string // authoritative
-	InternalDomains []string // internal-relay
-	ExternalDomains []externalDomain
-	RelayToDomains  []string // every accepted domain
-	Recipients      []string // lower case, sorted, unique
-	Ports           []port   // listeners merged by port, ascending
-	Routes          []route  // Routes in order, with their domains not claimed by an earlier route
-	Default         *route   // the "*" route, nil if none
-	RetrySecs       int
-	WarnSecs        int
-	ExpirySecs      int
-	InactivitySecs  int
-	RouteAuth       bool // some route authenticates
-	ListenerAuth    bool // some listener offers AUTH
-	AuthPorts       []int
-	TLSPorts        []int
+	HopLimit         int
+	AuthDomains      []string // authoritative
+	InternalDomains  []string // internal-relay
+	ExternalDomains  []externalDomain
+	RelayToDomains   []string // every accepted domain
+	Recipients       []string // lower case, sorted, unique
+	Ports            []port   // listeners merged by port, ascending
+	Routes           []route  // Routes in order, with their domains not claimed by an earlier route
+	Default          *route   // the "*" route, nil if none
+	RetrySecs        int
+	WarnSecs         int
+	ExpirySecs       int
+	InactivitySecs   int
+	RouteAuth        bool // some route authenticates
+	ListenerAuth     bool // some listener offers AUTH
+	AuthPorts        []int
+	RequireAuthPorts []int
+	TLSPorts         []int
 }
 
 type externalDomain struct {
@@ -283,6 +287,8 @@ type port struct {
 	Names []string
 	TLS   bool
 	Auth  bool
+	// RequireAuth: every listener on the port requires AUTH before MAIL.
+	RequireAuth bool
 	// RelayAll: some listener on the port has AcceptAnyRecipient with no ranges.
 	RelayAll bool
 	// RelayRanges: client ranges with AcceptAnyRecipient (when not RelayAll).
@@ -423,9 +429,10 @@ func newView(d Data) (*view, error) {
 		}
 		p := byPort[l.Port]
 		if p == nil {
-			p = &port{Port: l.Port}
+			p = &port{Port: l.Port, RequireAuth: true}
 			byPort[l.Port] = p
 		}
+		p.RequireAuth = p.RequireAuth && l.Auth && l.RequireAuth && !l.AcceptAnyRecipient
 		p.Names = append(p.Names, l.Name)
 		p.TLS = p.TLS || l.TLS
 		p.Auth = p.Auth || l.Auth
@@ -460,6 +467,9 @@ func newView(d Data) (*view, error) {
 		if p.Auth {
 			v.ListenerAuth = true
 			v.AuthPorts = append(v.AuthPorts, p.Port)
+		}
+		if p.RequireAuth {
+			v.RequireAuthPorts = append(v.RequireAuthPorts, p.Port)
 		}
 		if p.TLS {
 			v.TLSPorts = append(v.TLSPorts, p.Port)

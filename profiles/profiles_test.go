@@ -35,7 +35,7 @@ func sample() Data {
 		RelayNetworks: []string{"172.28.77.128/28"},
 		Listeners: []Listener{
 			{Name: "Default Frontend", Port: 25, TLS: true},
-			{Name: "Client Frontend", Port: 587, TLS: true, Auth: true},
+			{Name: "Client Frontend", Port: 587, TLS: true, Auth: true, RequireAuth: true},
 			{Name: "Anonymous Relay", Port: 2587, AcceptAnyRecipient: true, RemoteRanges: []string{"172.28.77.1/32"}},
 		},
 		Users:          []User{{Name: "carol@contoso.test", Password: "s3cret pw"}},

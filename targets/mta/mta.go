@@ -242,11 +242,16 @@ func (t *Topology) profileData(dnsIP netip.Addr, internal []string) profiles.Dat
 		_, port, _ := net.SplitHostPort(rc.Bind)
 		n, _ := strconv.Atoi(port)
 		l := profiles.Listener{Name: rc.Name, Port: n, TLS: rc.TLS, AcceptAnyRecipient: rc.AcceptAnyRecipient, RemoteRanges: rc.RemoteIPRanges}
+		anonymous := false
 		for _, p := range rc.Permissions {
-			if p == scenario.PermExchangeUsers {
+			switch p {
+			case scenario.PermExchangeUsers:
 				l.Auth = true
+			case scenario.PermAnonymous, scenario.PermPartners:
+				anonymous = true
 			}
 		}
+		l.RequireAuth = l.Auth && !anonymous
 		if rc.AcceptAnyRecipient && len(rc.RemoteIPRanges) > 0 {
 			d.RelayNetworks = append(d.RelayNetworks, rc.RemoteIPRanges...)
 		}
