@@ -166,7 +166,7 @@ func TestRender(t *testing.T) {
 				"bounce warn-interval 60s",
 				"smtp max-message-size 10485760",
 				"listen on 0.0.0.0 port 25 hostname edge1.contoso.test tls pki edge1.contoso.test tag port25",
-				"listen on 0.0.0.0 port 587 hostname edge1.contoso.test tls pki edge1.contoso.test auth-optional <users> tag port587",
+				"listen on 0.0.0.0 port 587 hostname edge1.contoso.test tls pki edge1.contoso.test auth <users> tag port587",
 				`action "internal" relay host smtp://172.28.77.200:25 helo edge1.contoso.test`,
 				`action "route2" relay host smtp+tls://route2@172.28.77.201:587 auth <secrets> tls helo edge1.contoso.test`,
 				`action "route3" relay helo edge1.contoso.test`,
