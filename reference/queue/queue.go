@@ -77,6 +77,7 @@ type Queue struct {
 
 	mu      sync.Mutex
 	held    int64 // octets of the messages in msgs
+	fresh   int64 // octets of the data kept in memory for first attempts
 	msgs    map[string]*Message
 	busy    map[string]bool
 	due     dueHeap // when each message next needs the queue; see schedule
@@ -155,7 +156,7 @@ func New(spool *Spool, opts ...Option) (*Queue, error) {
 	if q.trace == nil {
 		q.trace = nopRecorder()
 	}
-	existing, err := spool.List()
+	existing, err := spool.Recover()
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
@@ -234,6 +235,12 @@ func (q *Queue) Enqueue(ctx context.Context, m *Message, data []byte) error {
 		return err
 	}
 	q.mu.Lock()
+	// The first attempt delivers from these octets rather than read them back, while
+	// the fresh messages held so stay within a bound (no body in memory otherwise).
+	if q.fresh+m.Size <= maxFreshBytes {
+		m.data = data
+		q.fresh += m.Size
+	}
 	q.msgs[m.ID] = m
 	q.held += m.Size
 	q.schedule(m)
@@ -241,6 +248,13 @@ func (q *Queue) Enqueue(ctx context.Context, m *Message, data []byte) error {
 	q.poke()
 	return nil
 }
+
+// maxFreshBytes bounds the data a queue keeps in memory for first attempts.
+const maxFreshBytes = 64 << 20
+
+// Close makes what the queue appended to its spool durable and closes the spool; call
+// it after Run has returned.
+func (q *Queue) Close() error { return q.spool.Close() }
 
 // Len is the number of messages held.
 func (q *Queue) Len() int {
@@ -334,7 +348,17 @@ func (q *Queue) expiresAt(m *Message) (time.Time, bool) {
 func (q *Queue) attempt(ctx context.Context, m *Message) {
 	defer q.running.Done()
 	defer q.poke()
-	data, err := q.spool.Data(m.ID)
+	q.mu.Lock()
+	data := m.data
+	if data != nil {
+		m.data = nil
+		q.fresh -= m.Size
+	}
+	q.mu.Unlock()
+	var err error
+	if data == nil {
+		data, err = q.spool.Data(m.ID)
+	}
 	if err != nil {
 		q.log.Error("spool read failed; will retry", "msgid", m.ID, "err", err)
 		q.apply(m, nil, false)
@@ -452,7 +476,7 @@ func (q *Queue) notifyDelay(m *Message, data []byte) {
 	m.DelayNotified = true
 	env := m.clone()
 	q.mu.Unlock()
-	if err := q.spool.Save(env); err != nil {
+	if err := q.spool.Note(env); err != nil {
 		q.log.Error("spool save failed", "msgid", m.ID, "err", err)
 	}
 }
@@ -471,7 +495,9 @@ func (q *Queue) apply(m *Message, outcomes []Outcome, finished bool) {
 	if done {
 		err = q.spool.Remove(m.ID)
 	} else {
-		err = q.spool.Save(env)
+		// Appended, not waited for: a crash before the next fsync repeats the
+		// attempt's deliveries (a duplicate), never loses a recipient.
+		err = q.spool.Note(env)
 	}
 	if err != nil {
 		q.log.Error("spool write failed", "msgid", m.ID, "err", err)

@@ -1,16 +1,20 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/reference/journal"
 	"github.com/mailflow/mailflow/trace"
 )
 
@@ -299,6 +303,7 @@ func TestQueuePoison(t *testing.T) {
 		if err := sp.Put(m, []byte("x\r\n")); err != nil {
 			t.Fatal(err)
 		}
+		_ = sp.Close() // the process that was killed
 		d := &scripted{plan: []Status{StatusDelivered}}
 		h := startQueue(t, dir, d)
 		if got := h.q.Snapshot()[0].Queue; got != QueuePoison {
@@ -308,7 +313,8 @@ func TestQueuePoison(t *testing.T) {
 		if d.n() != 0 {
 			t.Fatal("a poison message was attempted after restart")
 		}
-		left, _ := sp.List()
+		disk, _ := OpenSpool(dir)
+		left, _ := disk.List()
 		if len(left) != 1 || left[0].Queue != QueuePoison {
 			t.Fatalf("spool %+v, want the message kept as poison", left)
 		}
@@ -385,9 +391,9 @@ func TestQueueRetriesAfterADelayNoticeOfItsOwn(t *testing.T) {
 	waitFor(t, "the retry after the notice", func() bool { return d.n() == 2 })
 }
 
-// TestPutLeavesNothingOnFailure: a message the spool could not store leaves no file
-// that a restart would read as half a message or count (SEC-010). The envelope's
-// temporary name is taken by a directory, so its write fails as on a full disk.
+// TestPutLeavesNothingOnFailure: a message the spool could not store leaves nothing
+// that a restart would read as half a message or count (SEC-010). The first segment's
+// name is taken by a directory, so the journal cannot be written, as on a full disk.
 func TestPutLeavesNothingOnFailure(t *testing.T) {
 	dir := t.TempDir()
 	sp, err := OpenSpool(dir)
@@ -395,17 +401,27 @@ func TestPutLeavesNothingOnFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &Message{ID: "m1", From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test", State: Pending}}}
-	if err := os.MkdirAll(filepath.Join(dir, "m1.json.tmp", "x"), 0o700); err != nil {
+	blocker := filepath.Join(dir, "0000000000000001.seg")
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if err := sp.Put(m, []byte("Subject: s\r\n\r\nbody\r\n")); err == nil {
-		t.Fatal("Put succeeded with its envelope unwritable")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "m1.eml")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the data file stayed behind: %v", err)
+		t.Fatal("Put succeeded with its journal unwritable")
 	}
 	if l, err := sp.List(); err != nil || len(l) != 0 {
 		t.Errorf("List after a failed Put: %d messages, %v", len(l), err)
+	}
+	// Once the disk has room again, the same spool takes the message.
+	if err := os.RemoveAll(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Put(m, []byte("Subject: s\r\n\r\nbody\r\n")); err != nil {
+		t.Fatalf("Put after the disk came back: %v", err)
+	}
+	_ = sp.Close()
+	disk, _ := OpenSpool(dir)
+	if l, err := disk.List(); err != nil || len(l) != 1 {
+		t.Errorf("spool on disk after the retry: %d messages, %v; want 1", len(l), err)
 	}
 }
 
@@ -439,5 +455,67 @@ func TestAdmit(t *testing.T) {
 	}
 	if err := q2.Admit(41); !errors.Is(err, ErrSpoolFull) {
 		t.Fatalf("after a restart the held message no longer counts: %v", err)
+	}
+}
+
+// TestSpoolJournalShrinks: segments whose messages are done go, sparse ones are
+// compacted into the head, and what is live comes back whole after a restart.
+func TestSpoolJournalShrinks(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := OpenSpool(dir, WithSegmentSize(16<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := func(i int) []byte {
+		return []byte(fmt.Sprintf("Subject: %d\r\n\r\n%s\r\n", i, strings.Repeat("x", 1000)))
+	}
+	const n = 200
+	for i := 0; i < n; i++ {
+		m := &Message{ID: fmt.Sprintf("m%03d", i), From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test", State: Pending}}}
+		if err := sp.Put(m, body(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i%50 != 7 { // m007, m057, m107, m157 stay, one in each stretch of segments
+			if err := sp.Remove(m.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m := &Message{ID: "m057", From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test", State: Delivered}, {Addr: "c@y.test", State: Pending}}}
+	if err := sp.Save(m); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ { // more traffic, so the sparse segments are behind the head
+		m := &Message{ID: fmt.Sprintf("z%03d", i), From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test", State: Pending}}}
+		if err := sp.Put(m, body(i)); err != nil {
+			t.Fatal(err)
+		}
+		_ = sp.Remove(m.ID)
+	}
+	segs, _ := journal.Segments(dir)
+	if written := (n + 40) * 1100 / (16 << 10); len(segs) > written/2 {
+		t.Errorf("%d segments left of about %d written, with 4 messages live", len(segs), written)
+	}
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := OpenSpool(dir)
+	live, err := again.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range live {
+		ids = append(ids, m.ID)
+		i, _ := strconv.Atoi(m.ID[1:])
+		if data, err := again.Data(m.ID); err != nil || !bytes.Equal(data, body(i)) {
+			t.Errorf("%s: data %q, %v", m.ID, data, err)
+		}
+		if m.ID == "m057" && (len(m.Recipients) != 2 || m.Recipients[0].State != Delivered) {
+			t.Errorf("m057 came back as %+v, not as last saved", m.Recipients)
+		}
+	}
+	if fmt.Sprint(ids) != "[m007 m057 m107 m157]" {
+		t.Errorf("live after restart: %v", ids)
 	}
 }

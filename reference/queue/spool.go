@@ -1,18 +1,8 @@
 package queue
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
-
-	"github.com/mailflow/mailflow/reference/internal/lazydir"
 )
 
 // State of one recipient.
@@ -93,6 +83,8 @@ type Message struct {
 	// fresh marks a message enqueued by this process whose first attempt has not
 	// begun: its spooled envelope already counts that attempt in Crashes.
 	fresh bool
+	// data is the message's octets as accepted, kept for its first attempt.
+	data []byte
 }
 
 // Recipient finds the recipient addr, or nil.
@@ -131,126 +123,3 @@ func (m *Message) Pending() []string {
 	}
 	return out
 }
-
-// Spool is a directory of messages: ID.eml (data) and ID.json (envelope).
-type Spool struct {
-	dir  string
-	made *lazydir.Dir
-}
-
-// OpenSpool opens the spool in dir. The directory is made with the first message;
-// until then the spool is empty.
-func OpenSpool(dir string) (*Spool, error) {
-	made, err := lazydir.Open(dir, syncDir)
-	if err != nil {
-		return nil, fmt.Errorf("spool %s: %w", dir, err)
-	}
-	return &Spool{dir: dir, made: made}, nil
-}
-
-// Dir is the spool directory.
-func (s *Spool) Dir() string { return s.dir }
-
-// NewID makes a queue ID that sorts by time of arrival.
-func NewID(now time.Time) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%x%s", now.UnixNano(), hex.EncodeToString(b[:]))
-}
-
-// Put stores data then envelope, each fsynced, then fsyncs the directory. A message is
-// in the spool exactly when its envelope file exists, so a crash mid-Put leaves at most
-// an orphan data file, never a half message.
-func (s *Spool) Put(m *Message, data []byte) error {
-	if m.ID == "" {
-		return errors.New("spool put: message has no ID")
-	}
-	if err := s.made.Make(); err != nil {
-		return fmt.Errorf("spool put %s: %w", m.ID, err)
-	}
-	eml := filepath.Join(s.dir, m.ID+".eml")
-	if err := writeFileSync(eml, data); err != nil {
-		// A full disk leaves a short or empty file: nothing of a message that was not
-		// taken stays behind (SEC-010).
-		_ = os.Remove(eml)
-		return fmt.Errorf("spool put %s: %w", m.ID, err)
-	}
-	if err := s.Save(m); err != nil {
-		_ = os.Remove(filepath.Join(s.dir, m.ID+".json.tmp"))
-		_ = os.Remove(eml)
-		return err
-	}
-	return nil
-}
-
-// Save atomically replaces the envelope of m.
-func (s *Spool) Save(m *Message) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("spool save %s: %w", m.ID, err)
-	}
-	if err := s.made.Make(); err != nil {
-		return fmt.Errorf("spool save %s: %w", m.ID, err)
-	}
-	final := filepath.Join(s.dir, m.ID+".json")
-	tmp := final + ".tmp"
-	if err := writeFileSync(tmp, b); err != nil {
-		return fmt.Errorf("spool save %s: %w", m.ID, err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("spool save %s: %w", m.ID, err)
-	}
-	return syncDir(s.dir)
-}
-
-// Data reads a message's data.
-func (s *Spool) Data(id string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir, id+".eml"))
-	if err != nil {
-		return nil, fmt.Errorf("spool data %s: %w", id, err)
-	}
-	return b, nil
-}
-
-// Remove deletes a message whose recipients are all done. The directory is not
-// fsynced: a crash that brings the message back costs a duplicate delivery, never a
-// loss, and a sync here would cost every message an fsync.
-func (s *Spool) Remove(id string) error {
-	if err := os.Remove(filepath.Join(s.dir, id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("spool remove %s: %w", id, err)
-	}
-	_ = os.Remove(filepath.Join(s.dir, id+".eml"))
-	return nil
-}
-
-// List reads every envelope in the spool, oldest first.
-func (s *Spool) List() ([]*Message, error) {
-	ents, err := os.ReadDir(s.dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil // no message was ever spooled here
-	}
-	if err != nil {
-		return nil, fmt.Errorf("spool list: %w", err)
-	}
-	var out []*Message
-	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".json") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("spool list: %w", err)
-		}
-		var m Message
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("spool list: %s: %w", e.Name(), err)
-		}
-		out = append(out, &m)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
-}
-
-func writeFileSync(path string, data []byte) error { return lazydir.WriteFileSync(path, data) }
-
-func syncDir(dir string) error { return lazydir.SyncDir(dir) }

@@ -307,7 +307,7 @@ func (e *Server) Close() error {
 		e.cancel()
 	}
 	e.wg.Wait()
-	return nil
+	return e.queue.Close()
 }
 
 type dirAdapter struct{ d Directory }

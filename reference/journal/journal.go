@@ -1,0 +1,501 @@
+// Package journal is an append-only log of records in numbered segment files, made
+// durable by group commit: records appended while the previous batch is being written
+// and fsynced go out together in the next batch, with one write and one fsync, so
+// concurrent writers share the cost of durability. It knows nothing of what its records
+// mean; the queue's spool does.
+//
+// A record on disk is its payload's length (4 octets, big-endian), the CRC-32C of the
+// payload (4 octets) and the payload. A crash can leave only the last segment with a
+// torn record at its end (a segment is fsynced before the next one is begun): Open
+// cuts it off. Readers of a live log (another process) stop at a torn record instead.
+package journal
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mailflow/mailflow/reference/internal/lazydir"
+)
+
+// HeaderLen is the length of a record's header: what precedes its payload.
+const HeaderLen = 8
+
+// MaxRecord bounds a record's payload, so a corrupt length is not an allocation.
+const MaxRecord = 1 << 30
+
+// DefaultSegmentSize is where a segment ends and the next begins.
+const DefaultSegmentSize = 64 << 20
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Pos is where a record is: its segment and the offset of its header.
+type Pos struct {
+	Seg uint64
+	Off int64
+}
+
+// ErrClosed is the error of an append to a closed log.
+var ErrClosed = errors.New("journal: closed")
+
+// Option configures a Log.
+type Option func(*Log)
+
+// WithSegmentSize sets where segments end (DefaultSegmentSize).
+func WithSegmentSize(n int64) Option { return func(l *Log) { l.segSize = n } }
+
+// WithMakeDir sets how the log's directory is made before its first segment (a lazily
+// made directory, say); by default it is made with os.MkdirAll and its entry fsynced.
+func WithMakeDir(f func() error) Option { return func(l *Log) { l.makeDir = f } }
+
+// Log is a journal open for appending.
+type Log struct {
+	dir     string
+	segSize int64
+	makeDir func() error
+
+	mu      sync.Mutex
+	pending []*entry
+	kick    chan struct{}
+	closed  bool
+	done    chan struct{}
+
+	// Owned by the committer once Open returns.
+	head     *os.File
+	headSeg  uint64
+	headSize int64
+	dirMade  bool
+	dirty    bool // the head holds octets written since its last fsync
+
+	headNow atomic.Uint64 // headSeg, for other goroutines
+
+	rmu     sync.RWMutex
+	readers map[uint64]*os.File // segments open for reading
+
+	fsyncs  atomic.Int64
+	batches atomic.Int64
+
+	// writeAt writes to a segment; a test puts a full disk here.
+	writeAt func(f *os.File, b []byte, off int64) (int, error)
+}
+
+type entry struct {
+	payload []byte
+	sync    bool
+	done    func(Pos, error)
+}
+
+// Record is one record found by Replay.
+type Record struct {
+	Pos     Pos
+	Payload []byte
+}
+
+// Open opens the log in dir for appending, after calling replay for every record in it
+// in order (nil: no replay). A torn record at the end of the last segment is cut off. A
+// directory that does not exist is an empty log, made with the first append.
+func Open(dir string, replay func(Record) error, opts ...Option) (*Log, error) {
+	l := &Log{dir: dir, segSize: DefaultSegmentSize, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		readers: map[uint64]*os.File{}, writeAt: (*os.File).WriteAt}
+	for _, o := range opts {
+		o(l)
+	}
+	if l.makeDir == nil {
+		l.makeDir = func() error {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
+			return syncDir(filepath.Dir(dir))
+		}
+	}
+	segs, err := Segments(dir)
+	if err != nil {
+		return nil, err
+	}
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		end, err := scan(l.path(seg), seg, replay)
+		var torn *TornError
+		switch {
+		case errors.As(err, &torn) && last:
+			// What a crash left mid-write: never acknowledged, so cut off.
+			if err := os.Truncate(l.path(seg), end); err != nil {
+				return nil, fmt.Errorf("journal %s: cut torn record: %w", dir, err)
+			}
+		case err != nil:
+			return nil, fmt.Errorf("journal %s: %w", dir, err)
+		}
+		if last {
+			f, err := os.OpenFile(l.path(seg), os.O_WRONLY, 0o600)
+			if err != nil {
+				return nil, fmt.Errorf("journal %s: %w", dir, err)
+			}
+			l.head, l.headSeg, l.headSize, l.dirMade = f, seg, end, true
+			l.headNow.Store(seg)
+		}
+	}
+	go l.commit()
+	return l, nil
+}
+
+// Segments lists the segment numbers in dir, ascending; a missing dir has none.
+func Segments(dir string) ([]uint64, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", dir, err)
+	}
+	var segs []uint64
+	for _, e := range ents {
+		var n uint64
+		if _, err := fmt.Sscanf(e.Name(), "%016x.seg", &n); err == nil && e.Name() == segName(n) {
+			segs = append(segs, n)
+		}
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i] < segs[j] })
+	return segs, nil
+}
+
+func segName(n uint64) string { return fmt.Sprintf("%016x.seg", n) }
+
+func (l *Log) path(seg uint64) string { return filepath.Join(l.dir, segName(seg)) }
+
+// TornError is a record that ends before its length says or fails its checksum.
+type TornError struct {
+	Seg uint64
+	Off int64
+	Why string
+}
+
+func (e *TornError) Error() string {
+	return fmt.Sprintf("segment %s: torn record at offset %d: %s", segName(e.Seg), e.Off, e.Why)
+}
+
+// scan calls fn for each record of the segment file at path and returns the offset
+// after the last whole record. A record that is torn or corrupt ends the scan with a
+// *TornError.
+func scan(path string, seg uint64, fn func(Record) error) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var off int64
+	var hdr [HeaderLen]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return off, nil
+			}
+			return off, &TornError{seg, off, "short header"}
+		}
+		n := binary.BigEndian.Uint32(hdr[:4])
+		if n > MaxRecord {
+			return off, &TornError{seg, off, fmt.Sprintf("length %d", n)}
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			return off, &TornError{seg, off, "short payload"}
+		}
+		if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(hdr[4:]) {
+			return off, &TornError{seg, off, "checksum"}
+		}
+		if fn != nil {
+			if err := fn(Record{Pos: Pos{seg, off}, Payload: payload}); err != nil {
+				return off, err
+			}
+		}
+		off += HeaderLen + int64(n)
+	}
+}
+
+// Read calls fn for every whole record in dir, in order, without changing anything: for
+// a reader of a log another process is writing. It stops quietly at a torn record (an
+// append under way) and skips a segment deleted while it reads.
+func Read(dir string, fn func(Record) error) error {
+	segs, err := Segments(dir)
+	if err != nil {
+		return err
+	}
+	for _, seg := range segs {
+		_, err := scan(filepath.Join(dir, segName(seg)), seg, fn)
+		var torn *TornError
+		switch {
+		case errors.Is(err, os.ErrNotExist), errors.As(err, &torn):
+		case err != nil:
+			return fmt.Errorf("journal %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// Append queues payload for the next batch and calls done, from the committer, once it
+// is written (sync false) or written and fsynced (sync true), with its position or the
+// error that lost it. done must not block.
+func (l *Log) Append(payload []byte, sync bool, done func(Pos, error)) {
+	if len(payload) > MaxRecord {
+		done(Pos{}, fmt.Errorf("journal: record of %d octets", len(payload)))
+		return
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		done(Pos{}, ErrClosed)
+		return
+	}
+	l.pending = append(l.pending, &entry{payload: payload, sync: sync, done: done})
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// AppendSync appends payload and returns once it is durable.
+func (l *Log) AppendSync(payload []byte) (Pos, error) {
+	type result struct {
+		pos Pos
+		err error
+	}
+	ch := make(chan result, 1)
+	l.Append(payload, true, func(p Pos, err error) { ch <- result{p, err} })
+	r := <-ch
+	return r.pos, r.err
+}
+
+// Sync returns once everything appended before it is durable.
+func (l *Log) Sync() error {
+	_, err := l.AppendSync(nil)
+	return err
+}
+
+// commit writes the pending batches until the log is closed.
+func (l *Log) commit() {
+	defer close(l.done)
+	for {
+		<-l.kick
+		l.mu.Lock()
+		batch := l.pending
+		l.pending = nil
+		closed := l.closed
+		l.mu.Unlock()
+		if len(batch) > 0 {
+			l.write(batch)
+		}
+		if closed {
+			l.mu.Lock()
+			rest := l.pending
+			l.pending = nil
+			l.mu.Unlock()
+			if len(rest) > 0 {
+				l.write(rest)
+			}
+			if l.head != nil {
+				_ = l.head.Close()
+			}
+			return
+		}
+	}
+}
+
+// write puts one batch in the head segment (rotating as needed) with one write per
+// segment and, when any of it asks, one fsync per segment touched.
+func (l *Log) write(batch []*entry) {
+	var buf []byte
+	var written []*entry // in buf
+	var wantSync bool
+	flush := func() error {
+		start := l.headSize
+		if len(buf) > 0 {
+			if _, err := l.writeAt(l.head, buf, start); err != nil {
+				// A full disk leaves a part written: cut it off, so the next batch
+				// starts at a record boundary (SEC-010).
+				_ = l.head.Truncate(start)
+				return err
+			}
+			l.dirty = true
+		}
+		if wantSync && l.dirty {
+			if err := unix.Fdatasync(int(l.head.Fd())); err != nil {
+				_ = l.head.Truncate(start)
+				return err
+			}
+			l.fsyncs.Add(1)
+			l.dirty = false
+		}
+		l.headSize += int64(len(buf))
+		off := start
+		for _, e := range written {
+			if e.payload == nil {
+				e.done(Pos{}, nil)
+				continue
+			}
+			e.done(Pos{l.headSeg, off}, nil)
+			off += HeaderLen + int64(len(e.payload))
+		}
+		buf, written, wantSync = buf[:0], written[:0], false
+		return nil
+	}
+	fail := func(err error, from []*entry) {
+		for _, e := range from {
+			e.done(Pos{}, err)
+		}
+	}
+	l.batches.Add(1)
+	for i, e := range batch {
+		if e.payload == nil { // a Sync: covered by this batch's fsync
+			wantSync = wantSync || e.sync
+			written = append(written, e)
+			continue
+		}
+		need := HeaderLen + int64(len(e.payload))
+		if l.head == nil || l.headSize+int64(len(buf))+need > l.segSize && l.headSize+int64(len(buf)) > 0 {
+			if l.head != nil {
+				// The segment ends: it is made durable before the next one begins, so
+				// only the last segment can hold a torn record.
+				wantSync = true
+			}
+			if err := flush(); err != nil {
+				fail(err, written)
+				fail(err, batch[i:])
+				return
+			}
+			if err := l.rotate(); err != nil {
+				fail(err, batch[i:])
+				return
+			}
+		}
+		var hdr [HeaderLen]byte
+		binary.BigEndian.PutUint32(hdr[:4], uint32(len(e.payload)))
+		binary.BigEndian.PutUint32(hdr[4:], crc32.Checksum(e.payload, castagnoli))
+		buf = append(buf, hdr[:]...)
+		buf = append(buf, e.payload...)
+		written = append(written, e)
+		wantSync = wantSync || e.sync
+	}
+	if err := flush(); err != nil {
+		fail(err, written)
+	}
+}
+
+// rotate begins a new head segment, its directory entry durable before any record in
+// it is acknowledged.
+func (l *Log) rotate() error {
+	if !l.dirMade {
+		if err := l.makeDir(); err != nil {
+			return fmt.Errorf("journal %s: %w", l.dir, err)
+		}
+		l.dirMade = true
+	}
+	next := l.headSeg + 1
+	f, err := os.OpenFile(l.path(next), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", l.dir, err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		f.Close()
+		_ = os.Remove(l.path(next))
+		return fmt.Errorf("journal %s: %w", l.dir, err)
+	}
+	l.fsyncs.Add(1)
+	if l.head != nil {
+		_ = l.head.Close()
+	}
+	l.head, l.headSeg, l.headSize, l.dirty = f, next, 0, false
+	l.headNow.Store(next)
+	return nil
+}
+
+// ReadAt reads n octets at off in segment seg.
+func (l *Log) ReadAt(seg uint64, off int64, n int) ([]byte, error) {
+	l.rmu.RLock()
+	f := l.readers[seg]
+	l.rmu.RUnlock()
+	if f == nil {
+		l.rmu.Lock()
+		if f = l.readers[seg]; f == nil {
+			var err error
+			if f, err = os.Open(l.path(seg)); err != nil {
+				l.rmu.Unlock()
+				return nil, fmt.Errorf("journal %s: %w", l.dir, err)
+			}
+			l.readers[seg] = f
+		}
+		l.rmu.Unlock()
+	}
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("journal %s: segment %s at %d: %w", l.dir, segName(seg), off, err)
+	}
+	return b, nil
+}
+
+// Head is the segment appends go to now (0 before the first).
+func (l *Log) Head() uint64 { return l.headNow.Load() }
+
+// Remove deletes a segment no record of which is needed any more. The directory is not
+// fsynced: a segment that comes back after a crash only replays records its readers
+// know to be superseded.
+func (l *Log) Remove(seg uint64) error {
+	l.rmu.Lock()
+	if f := l.readers[seg]; f != nil {
+		f.Close()
+		delete(l.readers, seg)
+	}
+	l.rmu.Unlock()
+	if err := os.Remove(l.path(seg)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("journal %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// Stats are counts since Open.
+type Stats struct {
+	Fsyncs  int64 // fdatasync of a segment and fsync of the directory
+	Batches int64 // batches written
+}
+
+// Stats reads the counters.
+func (l *Log) Stats() Stats { return Stats{Fsyncs: l.fsyncs.Load(), Batches: l.batches.Load()} }
+
+// Close writes what is pending, fsyncs it and closes the log; appends after it fail.
+func (l *Log) Close() error {
+	err := l.Sync()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	<-l.done
+	l.rmu.Lock()
+	for s, f := range l.readers {
+		f.Close()
+		delete(l.readers, s)
+	}
+	l.rmu.Unlock()
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func syncDir(dir string) error { return lazydir.SyncDir(dir) }

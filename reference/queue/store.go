@@ -1,0 +1,610 @@
+package queue
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailflow/mailflow/reference/internal/lazydir"
+	"github.com/mailflow/mailflow/reference/journal"
+)
+
+// Spool is a directory holding a journal of messages (package journal): a message is
+// one record with its envelope and data, made durable by one fsync that concurrent
+// sessions share (group commit); what happens to it later is appended as further
+// records (its envelope as it now is, or that it is done), never rewritten in place.
+// Segments whose records no message needs any more are deleted, and sparse old ones
+// are compacted into the head, off the path of any session.
+type Spool struct {
+	dir  string
+	made *lazydir.Dir
+
+	mu   sync.Mutex
+	log  *journal.Log     // nil until Recover
+	live map[string]*slot // messages not done, by ID
+	pins map[uint64]int   // per segment: the data and latest envelopes of live messages in it
+	used map[uint64]int64 // per segment: octets of those
+	segs map[uint64]bool  // every segment known to exist
+	// compacting: a compaction pass is under way.
+	compacting bool
+	segSize    int64
+}
+
+// slot is where a live message's records are.
+// Each live message pins two segments, the same one or not: that of its message record
+// (data) and that of its latest envelope (state).
+type slot struct {
+	dataSeg   uint64
+	dataOff   int64 // of the data itself, past the record's header and envelope
+	dataLen   int64
+	dataSize  int64  // of the whole message record
+	stateSeg  uint64 // the segment of the latest envelope written
+	stateSize int64  // of that state record (0: the message record is the latest)
+	env       []byte // the latest envelope appended (JSON)
+}
+
+// Record kinds, the first octet of a journal record's payload.
+const (
+	recMessage = 'M' // uvarint length of the envelope, the envelope (JSON), the data
+	recState   = 'S' // the envelope (JSON) as it is now
+	recDone    = 'D' // the message ID: every recipient is done
+)
+
+// SpoolOption configures a Spool.
+type SpoolOption func(*Spool)
+
+// WithSegmentSize sets the size of the journal's segments.
+func WithSegmentSize(n int64) SpoolOption { return func(s *Spool) { s.segSize = n } }
+
+// OpenSpool opens the spool in dir. It writes nothing: the directory is made with the
+// first message, and until Recover the spool only reads, so a spool a live server
+// writes can be listed by another process.
+func OpenSpool(dir string, opts ...SpoolOption) (*Spool, error) {
+	made, err := lazydir.Open(dir, lazydir.SyncDir)
+	if err != nil {
+		return nil, fmt.Errorf("spool %s: %w", dir, err)
+	}
+	s := &Spool{dir: dir, made: made, segSize: journal.DefaultSegmentSize}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Dir is the spool directory.
+func (s *Spool) Dir() string { return s.dir }
+
+// NewID makes a queue ID that sorts by time of arrival.
+func NewID(now time.Time) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%x%s", now.UnixNano(), hex.EncodeToString(b[:]))
+}
+
+// replayed is what a replay keeps of one message.
+type replayed struct {
+	slot
+	done bool
+}
+
+// replay folds records into the messages they describe; the latest record of a
+// message wins.
+func replay(msgs map[string]*replayed) func(journal.Record) error {
+	return func(r journal.Record) error {
+		p := r.Payload
+		if len(p) == 0 {
+			return nil
+		}
+		switch p[0] {
+		case recMessage:
+			n, k := binary.Uvarint(p[1:])
+			if k <= 0 || uint64(len(p)-1-k) < n {
+				return fmt.Errorf("segment %d at %d: bad message record", r.Pos.Seg, r.Pos.Off)
+			}
+			env := p[1+k : 1+k+int(n)]
+			id, err := envID(env)
+			if err != nil {
+				return fmt.Errorf("segment %d at %d: %w", r.Pos.Seg, r.Pos.Off, err)
+			}
+			head := int64(journal.HeaderLen + 1 + k + int(n))
+			msgs[id] = &replayed{slot: slot{dataSeg: r.Pos.Seg, dataOff: r.Pos.Off + head, dataLen: int64(len(p)) - int64(1+k+int(n)),
+				dataSize: int64(journal.HeaderLen + len(p)), stateSeg: r.Pos.Seg, env: append([]byte(nil), env...)}}
+		case recState:
+			id, err := envID(p[1:])
+			if err != nil {
+				return fmt.Errorf("segment %d at %d: %w", r.Pos.Seg, r.Pos.Off, err)
+			}
+			if m := msgs[id]; m != nil && !m.done {
+				m.stateSeg, m.stateSize, m.env = r.Pos.Seg, int64(journal.HeaderLen+len(p)), append([]byte(nil), p[1:]...)
+			}
+		case recDone:
+			if m := msgs[string(p[1:])]; m != nil {
+				m.done = true
+			}
+		}
+		return nil
+	}
+}
+
+func envID(env []byte) (string, error) {
+	var m struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(env, &m); err != nil || m.ID == "" {
+		return "", fmt.Errorf("envelope without an ID: %v", err)
+	}
+	return m.ID, nil
+}
+
+func decode(env []byte) (*Message, error) {
+	var m Message
+	if err := json.Unmarshal(env, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Recover opens the spool for writing and returns the messages it holds, oldest first.
+// It cuts off a record a crash left half written (never acknowledged), and takes in
+// the one-file-per-message spool of earlier versions (ID.json and ID.eml). On a spool
+// already open for writing it returns what it holds.
+func (s *Spool) Recover() ([]*Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		if err := s.recover(); err != nil {
+			return nil, err
+		}
+	}
+	return s.liveMessages()
+}
+
+// recover opens the journal, under s.mu.
+func (s *Spool) recover() error {
+	msgs := map[string]*replayed{}
+	log, err := journal.Open(s.dir, replay(msgs), journal.WithSegmentSize(s.segSize), journal.WithMakeDir(s.made.Make))
+	if err != nil {
+		return fmt.Errorf("spool %s: %w", s.dir, err)
+	}
+	s.log = log
+	s.live, s.pins, s.used, s.segs = map[string]*slot{}, map[uint64]int{}, map[uint64]int64{}, map[uint64]bool{}
+	segs, err := journal.Segments(s.dir)
+	if err != nil {
+		return err
+	}
+	for _, seg := range segs {
+		s.segs[seg] = true
+	}
+	for _, r := range msgs {
+		if !r.done {
+			sl := r.slot
+			s.live[mustID(sl.env)] = &sl
+			s.pin(&sl)
+		}
+	}
+	if err := s.takeLegacy(); err != nil {
+		return err
+	}
+	s.sweep()
+	return nil
+}
+
+func mustID(env []byte) string {
+	id, _ := envID(env) // replay checked it
+	return id
+}
+
+// liveMessages decodes, under s.mu, the latest envelope of every live message.
+func (s *Spool) liveMessages() ([]*Message, error) {
+	envs := make(map[string][]byte, len(s.live))
+	for id, sl := range s.live {
+		envs[id] = sl.env
+	}
+	return s.decodeAll(envs)
+}
+
+// decodeAll decodes envelopes by message ID, oldest message first.
+func (s *Spool) decodeAll(envs map[string][]byte) ([]*Message, error) {
+	out := make([]*Message, 0, len(envs))
+	for id, env := range envs {
+		m, err := decode(env)
+		if err != nil {
+			return nil, fmt.Errorf("spool %s: message %s: %w", s.dir, id, err)
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// takeLegacy moves the messages of a one-file-per-message spool into the journal,
+// each durable there before its files go.
+func (s *Spool) takeLegacy() error {
+	ents, err := os.ReadDir(s.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("spool %s: %w", s.dir, err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".json") {
+			if strings.HasSuffix(name, ".json.tmp") {
+				_ = os.Remove(filepath.Join(s.dir, name))
+			}
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join(s.dir, name))
+		if err != nil {
+			return fmt.Errorf("spool %s: %w", s.dir, err)
+		}
+		m, err := decode(env)
+		if err != nil {
+			return fmt.Errorf("spool %s: %s: %w", s.dir, name, err)
+		}
+		eml := filepath.Join(s.dir, m.ID+".eml")
+		data, err := os.ReadFile(eml)
+		if err != nil {
+			return fmt.Errorf("spool %s: %w", s.dir, err)
+		}
+		s.mu.Unlock()
+		err = s.Put(m, data)
+		s.mu.Lock()
+		if err != nil {
+			return err
+		}
+		_ = os.Remove(filepath.Join(s.dir, name))
+		_ = os.Remove(eml)
+	}
+	return nil
+}
+
+// List returns the messages the spool holds, oldest first. On a spool open for writing
+// it is what has been appended, made durable first; otherwise it is read from disk as
+// far as whole records go.
+func (s *Spool) List() ([]*Message, error) {
+	s.mu.Lock()
+	log := s.log
+	s.mu.Unlock()
+	if log == nil {
+		msgs := map[string]*replayed{}
+		if err := journal.Read(s.dir, replay(msgs)); err != nil {
+			return nil, fmt.Errorf("spool %s: %w", s.dir, err)
+		}
+		envs := map[string][]byte{}
+		for id, r := range msgs {
+			if !r.done {
+				envs[id] = r.env
+			}
+		}
+		return s.decodeAll(envs)
+	}
+	if err := log.Sync(); err != nil {
+		return nil, fmt.Errorf("spool %s: %w", s.dir, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.liveMessages()
+}
+
+// writer is the journal, under s.mu, opened (recovered) by the first write.
+func (s *Spool) writer() (*journal.Log, error) {
+	if s.log == nil {
+		if err := s.recover(); err != nil {
+			return nil, err
+		}
+	}
+	return s.log, nil
+}
+
+// Put stores a new message, envelope and data in one record, and returns once it is
+// durable. A message is in the spool exactly when that record is whole on disk, so a
+// crash mid-Put leaves nothing of it, and a full disk leaves nothing behind (SEC-010).
+func (s *Spool) Put(m *Message, data []byte) error {
+	if m.ID == "" {
+		return errors.New("spool put: message has no ID")
+	}
+	env, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("spool put %s: %w", m.ID, err)
+	}
+	var n [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(n[:], uint64(len(env)))
+	rec := make([]byte, 0, 1+k+len(env)+len(data))
+	rec = append(rec, recMessage)
+	rec = append(rec, n[:k]...)
+	rec = append(rec, env...)
+	rec = append(rec, data...)
+	s.mu.Lock()
+	log, err := s.writer()
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	ch := make(chan error, 1)
+	head := int64(journal.HeaderLen + 1 + k + len(env))
+	log.Append(rec, true, func(p journal.Pos, err error) {
+		if err == nil {
+			sl := &slot{dataSeg: p.Seg, dataOff: p.Off + head, dataLen: int64(len(data)), dataSize: int64(journal.HeaderLen + len(rec)),
+				stateSeg: p.Seg, env: env}
+			s.mu.Lock()
+			s.segs[p.Seg] = true
+			s.live[m.ID] = sl
+			s.pin(sl)
+			s.mu.Unlock()
+		}
+		ch <- err
+	})
+	s.mu.Unlock()
+	if err := <-ch; err != nil {
+		return fmt.Errorf("spool put %s: %w", m.ID, err)
+	}
+	s.maybeCompact()
+	return nil
+}
+
+// Save appends m's envelope as it is now and returns once it is durable: for what
+// must survive a crash (an attempt under way, which counts towards poison).
+func (s *Spool) Save(m *Message) error { return s.state(m, true) }
+
+// Note appends m's envelope as it is now without waiting for it to be durable: the
+// next fsync covers it, and a crash before that costs a repeated attempt or notice,
+// never a message.
+func (s *Spool) Note(m *Message) error { return s.state(m, false) }
+
+func (s *Spool) state(m *Message, sync bool) error {
+	env, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("spool save %s: %w", m.ID, err)
+	}
+	rec := append([]byte{recState}, env...)
+	s.mu.Lock()
+	log, err := s.writer()
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	sl := s.live[m.ID]
+	if sl == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("spool save %s: not in the spool", m.ID)
+	}
+	sl.env = env
+	ch := make(chan error, 1)
+	log.Append(rec, sync, func(p journal.Pos, err error) {
+		if err == nil {
+			s.mu.Lock()
+			// A message's state records are written in the order appended, so the
+			// latest is in the newest segment (a compaction may have replaced the slot).
+			if cur := s.live[m.ID]; cur != nil && p.Seg >= cur.stateSeg {
+				s.segs[p.Seg] = true
+				s.pins[p.Seg]++
+				s.used[p.Seg] += int64(journal.HeaderLen + len(rec))
+				s.unpinSeg(cur.stateSeg, cur.stateSize)
+				cur.stateSeg, cur.stateSize = p.Seg, int64(journal.HeaderLen+len(rec))
+			}
+			s.mu.Unlock()
+		}
+		ch <- err
+	})
+	s.mu.Unlock()
+	if !sync {
+		return nil
+	}
+	if err := <-ch; err != nil {
+		return fmt.Errorf("spool save %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Remove records that a message is done. It does not wait for the record to be
+// durable: a crash that brings the message back costs a duplicate delivery, never a
+// loss.
+func (s *Spool) Remove(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	log, err := s.writer()
+	if err != nil {
+		return err
+	}
+	sl := s.live[id]
+	if sl == nil {
+		return nil
+	}
+	delete(s.live, id)
+	s.unpin(sl)
+	log.Append(append([]byte{recDone}, id...), false, func(journal.Pos, error) {})
+	return nil
+}
+
+// Data reads a message's data.
+func (s *Spool) Data(id string) ([]byte, error) {
+	s.mu.Lock()
+	sl := s.live[id]
+	log := s.log
+	s.mu.Unlock()
+	if sl == nil || log == nil {
+		return nil, fmt.Errorf("spool data %s: %w", id, os.ErrNotExist)
+	}
+	b, err := log.ReadAt(sl.dataSeg, sl.dataOff, int(sl.dataLen))
+	if err != nil {
+		return nil, fmt.Errorf("spool data %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// SpoolStats are the journal's counters since Recover.
+type SpoolStats = journal.Stats
+
+// Stats reads the journal's counters (zero before Recover).
+func (s *Spool) Stats() SpoolStats {
+	s.mu.Lock()
+	log := s.log
+	s.mu.Unlock()
+	if log == nil {
+		return SpoolStats{}
+	}
+	return log.Stats()
+}
+
+// Close makes what was appended durable and closes the journal.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	log := s.log
+	s.mu.Unlock()
+	if log == nil {
+		return nil
+	}
+	return log.Close()
+}
+
+// pin counts, under s.mu, a live message's two references against their segments.
+func (s *Spool) pin(sl *slot) {
+	s.pins[sl.dataSeg]++
+	s.used[sl.dataSeg] += sl.dataSize
+	s.pins[sl.stateSeg]++
+	s.used[sl.stateSeg] += sl.stateSize
+}
+
+func (s *Spool) unpin(sl *slot) {
+	s.unpinSeg(sl.dataSeg, sl.dataSize)
+	s.unpinSeg(sl.stateSeg, sl.stateSize)
+}
+
+// unpinSeg drops one pin of seg, under s.mu, and deletes a segment behind the head that
+// no live message needs.
+func (s *Spool) unpinSeg(seg uint64, size int64) {
+	s.pins[seg]--
+	s.used[seg] -= size
+	if s.pins[seg] <= 0 {
+		delete(s.pins, seg)
+		delete(s.used, seg)
+		if seg < s.log.Head() {
+			s.drop(seg)
+		}
+	}
+}
+
+// sweep deletes, under s.mu, every segment behind the head that no live message needs.
+func (s *Spool) sweep() {
+	head := s.log.Head()
+	for seg := range s.segs {
+		if seg < head && s.pins[seg] == 0 {
+			s.drop(seg)
+		}
+	}
+}
+
+func (s *Spool) drop(seg uint64) {
+	delete(s.segs, seg)
+	if err := s.log.Remove(seg); err != nil {
+		// Kept: it only replays records that later ones supersede.
+		s.segs[seg] = true
+	}
+}
+
+// maybeCompact starts a compaction pass when the journal has moved to a new segment
+// since the last one.
+func (s *Spool) maybeCompact() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	head := s.log.Head()
+	if s.compacting || len(s.segs) < 2 {
+		return
+	}
+	s.sweep()
+	var sparse []uint64
+	for seg := range s.segs {
+		if seg < head && s.used[seg] < s.segSize/4 {
+			sparse = append(sparse, seg)
+		}
+	}
+	if len(sparse) == 0 {
+		return
+	}
+	s.compacting = true
+	go s.compact(sparse)
+}
+
+// compact rewrites into the head the records live messages still need from sparse old
+// segments, durably, so those segments can go. A message's new record is appended
+// under s.mu with its latest envelope, so it cannot overtake a later state record.
+func (s *Spool) compact(segs []uint64) {
+	defer func() {
+		s.mu.Lock()
+		s.compacting = false
+		s.mu.Unlock()
+	}()
+	in := map[uint64]bool{}
+	for _, seg := range segs {
+		in[seg] = true
+	}
+	s.mu.Lock()
+	var ids []string
+	for id, sl := range s.live {
+		if in[sl.dataSeg] || in[sl.stateSeg] {
+			ids = append(ids, id)
+		}
+	}
+	log := s.log
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		s.mu.Lock()
+		sl := s.live[id]
+		s.mu.Unlock()
+		if sl == nil {
+			continue
+		}
+		data, err := log.ReadAt(sl.dataSeg, sl.dataOff, int(sl.dataLen))
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		if s.live[id] != sl {
+			s.mu.Unlock()
+			continue
+		}
+		env := sl.env
+		var n [binary.MaxVarintLen64]byte
+		k := binary.PutUvarint(n[:], uint64(len(env)))
+		rec := make([]byte, 0, 1+k+len(env)+len(data))
+		rec = append(append(append(append(rec, recMessage), n[:k]...), env...), data...)
+		head := int64(journal.HeaderLen + 1 + k + len(env))
+		wg.Add(1)
+		log.Append(rec, true, func(p journal.Pos, err error) {
+			defer wg.Done()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			cur := s.live[id]
+			if cur == nil {
+				return
+			}
+			moved := &slot{dataSeg: p.Seg, dataOff: p.Off + head, dataLen: cur.dataLen, dataSize: int64(journal.HeaderLen + len(rec)),
+				stateSeg: p.Seg, env: cur.env}
+			if string(cur.env) != string(env) {
+				// A state record followed the copy: it stays the latest.
+				moved.stateSeg, moved.stateSize = cur.stateSeg, cur.stateSize
+			}
+			s.segs[p.Seg] = true
+			s.live[id] = moved
+			s.pin(moved)
+			s.unpin(cur)
+		})
+		s.mu.Unlock()
+	}
+	wg.Wait()
+}
