@@ -259,6 +259,16 @@ type Result struct {
 	DeliverSpan time.Duration
 	// Latency quantiles of the time from a message's 250 to its arrival at the sink.
 	P50, P99 time.Duration
+	// Fsyncs made on the machine during the load (SyncCounter), nil when not counted.
+	Fsyncs *int64
+}
+
+// FsyncsPerMessage is Fsyncs per accepted message, or -1 when they were not counted.
+func (r Result) FsyncsPerMessage() float64 {
+	if r.Fsyncs == nil || r.Accepted == 0 {
+		return -1
+	}
+	return float64(*r.Fsyncs) / float64(r.Accepted)
 }
 
 // AcceptedPerSec is messages accepted per second of AcceptSpan.

@@ -27,6 +27,7 @@ type benchOptions struct {
 	messages                       int
 	queued, queuedSize             int
 	queuedClients                  int
+	runs                           int
 	wait, settle                   time.Duration
 }
 
@@ -47,6 +48,7 @@ func runBench(args []string) int {
 	sizes := fs.String("sizes", "10240,102400", "message sizes in bytes, comma-separated")
 	clients := fs.String("clients", "1,32", "concurrent clients, comma-separated")
 	fs.IntVar(&o.messages, "messages", 1000, "messages per size and client count")
+	fs.IntVar(&o.runs, "runs", 3, "runs of each load and MTA; the report gives the median and the spread")
 	fs.IntVar(&o.queued, "queued", 100000, "messages queued for the memory figure (0: none)")
 	fs.IntVar(&o.queuedSize, "queued-size", 10240, "size of the queued messages in bytes")
 	fs.IntVar(&o.queuedClients, "queued-clients", 32, "concurrent clients queueing them")
@@ -59,7 +61,7 @@ func runBench(args []string) int {
 	if o.sizes, err = intList(*sizes); err == nil {
 		o.clients, err = intList(*clients)
 	}
-	if err != nil || fs.NArg() > 0 || o.messages < 1 || (o.postfixPID != "" && o.postfix == "") {
+	if err != nil || fs.NArg() > 0 || o.messages < 1 || o.runs < 1 || (o.postfixPID != "" && o.postfix == "") {
 		fmt.Fprintln(os.Stderr, "usage: mailflow bench [--sizes 10240,102400] [--clients 1,32] [--messages N] [--queued N]\n"+
 			"                      [--sink ip:port] [--postfix ip:port [--postfix-pid FILE]]")
 		return 2
@@ -120,26 +122,45 @@ func bench(ctx context.Context, o benchOptions, progress io.Writer) (*benchRepor
 	}
 	defer edge.stop()
 	targets := []string{edge.addr, o.postfix}
+	syncs := true // until perf says it cannot count them here
 	for _, size := range o.sizes {
 		for _, c := range o.clients {
 			row := benchRow{size: size, clients: c}
 			rep.rows = append(rep.rows, row)
 			r := &rep.rows[len(rep.rows)-1]
-			for i, addr := range targets {
-				if addr == "" {
-					continue
-				}
-				fmt.Fprintf(progress, "bench: %s: %d messages of %s from %s\n", rep.heading(i), o.messages, kb(size), plural(c, "client"))
-				res, err := mtaload.Run(ctx, addr, sink, mtaload.Load{Messages: o.messages, Size: size, Clients: c},
-					mtaload.WithDeliveryWait(o.wait))
-				if res.Accepted > 0 {
-					r.res[i] = &res
-				}
-				if err != nil {
-					return rep, fmt.Errorf("%s, %s, %s: %w", rep.heading(i), kb(size), plural(c, "client"), err)
-				}
-				if res.Failed > 0 {
-					return rep, fmt.Errorf("%s: %d messages refused, the first: %w", rep.heading(i), res.Failed, res.FirstErr)
+			// Run by run, each MTA in turn, so both see the machine in much the same
+			// state; the median of the runs is reported, and their spread.
+			for run := 0; run < o.runs; run++ {
+				for i, addr := range targets {
+					if addr == "" {
+						continue
+					}
+					fmt.Fprintf(progress, "bench: %s: %d messages of %s from %s (run %d of %d)\n", rep.heading(i), o.messages, kb(size), plural(c, "client"), run+1, o.runs)
+					var counter *mtaload.SyncCounter
+					if syncs {
+						if counter, err = mtaload.StartSyncCounter(dir); err != nil {
+							fmt.Fprintf(progress, "bench: no fsync figures: %v\n", err)
+							rep.noSyncs, syncs = err.Error(), false
+						}
+					}
+					res, err := mtaload.Run(ctx, addr, sink, mtaload.Load{Messages: o.messages, Size: size, Clients: c},
+						mtaload.WithDeliveryWait(o.wait))
+					if counter != nil {
+						if n, cerr := counter.Stop(); cerr == nil && res.Accepted > 0 {
+							res.Fsyncs = &n
+						} else if cerr != nil {
+							fmt.Fprintf(progress, "bench: %v\n", cerr)
+						}
+					}
+					if res.Accepted > 0 {
+						r.res[i] = append(r.res[i], &res)
+					}
+					if err != nil {
+						return rep, fmt.Errorf("%s, %s, %s: %w", rep.heading(i), kb(size), plural(c, "client"), err)
+					}
+					if res.Failed > 0 {
+						return rep, fmt.Errorf("%s: %d messages refused, the first: %w", rep.heading(i), res.Failed, res.FirstErr)
+					}
 				}
 			}
 		}

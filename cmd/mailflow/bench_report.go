@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -11,14 +12,16 @@ import (
 
 // benchReport is what bench measured; a column is nil where it did not get that far.
 type benchReport struct {
-	opts   benchOptions
-	rows   []benchRow
-	memory [2]*benchMemory // reference, Postfix
+	opts    benchOptions
+	rows    []benchRow
+	memory  [2]*benchMemory // reference, Postfix
+	noSyncs string          // why fsyncs were not counted
 }
 
+// benchRow is one load: each MTA's runs of it.
 type benchRow struct {
 	size, clients int
-	res           [2]*mtaload.Result
+	res           [2][]*mtaload.Result
 }
 
 // benchMemory is one MTA holding the queued messages: read as soon as it held them
@@ -41,16 +44,17 @@ func (r *benchReport) print(w io.Writer) {
 	if r == nil {
 		return
 	}
-	fmt.Fprintf(w, "Queue throughput, one MTA relaying to one sink, fsync on; %d messages a row; ratio = reference / %s\n",
-		r.opts.messages, r.opts.postfixID)
+	fmt.Fprintf(w, "Queue throughput, one MTA relaying to one sink, fsync on; %d messages a row, the median of %s (± half the spread); ratio = reference / %s\n",
+		r.opts.messages, plural(r.opts.runs, "run"), r.opts.postfixID)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "load\tfigure\t%14s\t%14s\t%6s\n", r.heading(0), r.heading(1), "ratio")
 	for _, row := range r.rows {
-		printFigures(tw, fmt.Sprintf("%s, %s", kb(row.size), plural(row.clients, "client")), row.res, []figure[mtaload.Result]{
+		printRuns(tw, fmt.Sprintf("%s, %s", kb(row.size), plural(row.clients, "client")), row.res, []figure[mtaload.Result]{
 			{"accepted/s", "", (*mtaload.Result).AcceptedPerSec},
 			{"delivered/s", "", (*mtaload.Result).DeliveredPerSec},
 			{"p50 250->sink", " ms", func(x *mtaload.Result) float64 { return ms(x.P50) }},
 			{"p99 250->sink", " ms", func(x *mtaload.Result) float64 { return ms(x.P99) }},
+			{"fsyncs/message", "", (*mtaload.Result).FsyncsPerMessage},
 		})
 	}
 	if r.opts.queued > 0 {
@@ -61,6 +65,12 @@ func (r *benchReport) print(w io.Writer) {
 		printFigures(tw, fmt.Sprintf("%d x %s queued", r.opts.queued, kb(r.opts.queuedSize)), r.memory, figs)
 	}
 	tw.Flush()
+	if r.noSyncs != "" {
+		fmt.Fprintf(w, "fsyncs/message: not counted (%s)\n", r.noSyncs)
+	} else {
+		fmt.Fprintf(w, "fsyncs/message: fsync, fdatasync and sync_file_range calls on the whole machine during the load\n"+
+			"(perf tracepoints), per message accepted: what else runs meanwhile adds to it.\n")
+	}
 	if r.opts.queued > 0 {
 		fmt.Fprintf(w, "Queued: the Edge's spool filled with messages as the Edge leaves a deferred one, then the Edge\n"+
 			"started on it; %s's messages sent over SMTP, the sink deferring each.\n", r.opts.postfixID)
@@ -92,6 +102,37 @@ func printFigures[T any](tw io.Writer, load string, cols [2]*T, figs []figure[T]
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%14s\t%14s\t%6s\n", load, f.name, num(v[0], f.unit), num(v[1], f.unit), ratio(v[0], v[1]))
+		load = ""
+	}
+}
+
+// printRuns is printFigures over several runs of each column: the median of each
+// figure, and half its spread as a share of the median.
+func printRuns[T any](tw io.Writer, load string, cols [2][]*T, figs []figure[T]) {
+	for _, f := range figs {
+		var v [2]*float64
+		var spread [2]string
+		for i, runs := range cols {
+			var xs []float64
+			for _, c := range runs {
+				if x := f.get(c); x >= 0 {
+					xs = append(xs, x)
+				}
+			}
+			if len(xs) == 0 {
+				continue
+			}
+			sort.Float64s(xs)
+			med := xs[len(xs)/2]
+			if len(xs)%2 == 0 {
+				med = (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+			}
+			v[i] = &med
+			if len(xs) > 1 && med > 0 {
+				spread[i] = fmt.Sprintf(" ±%.0f%%", (xs[len(xs)-1]-xs[0])/2/med*100)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%14s\t%14s\t%6s\n", load, f.name, num(v[0], f.unit)+spread[0], num(v[1], f.unit)+spread[1], ratio(v[0], v[1]))
 		load = ""
 	}
 }

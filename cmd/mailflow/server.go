@@ -127,6 +127,9 @@ func runServer(args []string) int {
 
 	var closeFn func() error
 	var listeners []string
+	// The queue's fsyncs are logged on SIGUSR1, so `mailflow bench` can count them per
+	// accepted message.
+	var spoolStats func() queue.SpoolStats
 	if srv.Role == scenario.RoleEdge || srv.Role == scenario.RoleHub {
 		// A queue makes its spool with its first message, but `mailflow queue` reads this
 		// one from outside the server, where a spool not there yet would read as an error.
@@ -155,6 +158,7 @@ func runServer(args []string) int {
 			listeners = append(listeners, l.Name+"="+l.Addr)
 		}
 		closeFn = func() error { return errors.Join(e.Close(), dir.Close()) }
+		spoolStats = e.Queue().SpoolStats
 	case scenario.RoleHub:
 		if *ldapURL == "" {
 			fmt.Fprintln(os.Stderr, "mailflow server: a Hub needs --ldap")
@@ -187,6 +191,7 @@ func runServer(args []string) int {
 			listeners = append(listeners, l.Name+"="+l.Addr)
 		}
 		closeFn = func() error { return errors.Join(h.Close(), dir.Close()) }
+		spoolStats = h.Queue().SpoolStats
 	default:
 		if *ldapURL == "" {
 			fmt.Fprintln(os.Stderr, "mailflow server: a Mailbox server needs --ldap")
@@ -209,6 +214,17 @@ func runServer(args []string) int {
 		listeners = append(listeners, "mailbox="+m.Addr())
 		closeFn = func() error { return errors.Join(m.Close(), dir.Close()) }
 	}
+	if spoolStats != nil {
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
+		go func() {
+			for range usr1 {
+				st := spoolStats()
+				log.Info(spoolStatsMsg, "fsyncs", st.Fsyncs, "batches", st.Batches)
+			}
+		}()
+	}
 	out.Write(logline.Line{Ready: &logline.Ready{Server: srv.Name, Role: string(srv.Role), Listeners: listeners}})
 	<-ctx.Done()
 	if err := closeFn(); err != nil {
@@ -217,6 +233,9 @@ func runServer(args []string) int {
 	}
 	return 0
 }
+
+// spoolStatsMsg is the message of the log line SIGUSR1 asks for.
+const spoolStatsMsg = "spool stats"
 
 // runQueue lists what a server's spool holds, like Exchange's Get-Message: one line per
 // message with its pending recipients, then the count.

@@ -252,6 +252,9 @@ func (q *Queue) Enqueue(ctx context.Context, m *Message, data []byte) error {
 // maxFreshBytes bounds the data a queue keeps in memory for first attempts.
 const maxFreshBytes = 64 << 20
 
+// SpoolStats are the spool journal's counters (fsyncs, batches) since it opened.
+func (q *Queue) SpoolStats() SpoolStats { return q.spool.Stats() }
+
 // Close makes what the queue appended to its spool durable and closes the spool; call
 // it after Run has returned.
 func (q *Queue) Close() error { return q.spool.Close() }
