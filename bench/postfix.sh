@@ -20,6 +20,12 @@ if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'ok installed'; 
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix >/dev/null
 fi
+# perf counts the fsyncs of both MTAs alike (syscall tracepoints).
+if ! command -v perf >/dev/null; then
+  echo "bench-postfix: installing linux-perf" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
+fi
 
 # One random loopback /32 for the sink (2626), Postfix (2625) and the Edge (2525), so
 # a run does not meet another one's listeners.

@@ -5,9 +5,15 @@
 // mean; the queue's spool does.
 //
 // A record on disk is its payload's length (4 octets, big-endian), the CRC-32C of the
-// payload (4 octets) and the payload. A crash can leave only the last segment with a
-// torn record at its end (a segment is fsynced before the next one is begun): Open
-// cuts it off. Readers of a live log (another process) stop at a torn record instead.
+// payload (4 octets) and the payload; eight zero octets end a segment's records. A crash
+// can leave only the last segment with a torn record at its end (a segment is fsynced
+// before the next one is begun): Open cuts it off. Readers of a live log (another
+// process) stop at a torn record instead.
+//
+// Segments after the first are zero-filled ahead of time, in the background, at twice
+// the size of the one before up to the segment size: an fdatasync of octets written
+// inside a file's size flushes the data alone, where one that grows the file commits
+// the file system's journal too, which on ext4 costs it about twice as long.
 package journal
 
 import (
@@ -36,6 +42,10 @@ const MaxRecord = 1 << 30
 
 // DefaultSegmentSize is where a segment ends and the next begins.
 const DefaultSegmentSize = 64 << 20
+
+// firstSegment is the size of a log's first segment: a server that takes a few
+// messages keeps a small journal.
+const firstSegment = 1 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -74,8 +84,11 @@ type Log struct {
 	head     *os.File
 	headSeg  uint64
 	headSize int64
+	headCap  int64 // where the head ends: the next record that does not fit rotates
 	dirMade  bool
-	dirty    bool // the head holds octets written since its last fsync
+	// prep is the next segment being zero-filled, nil when none is.
+	prep  chan prepared
+	dirty bool // the head holds octets written since its last fsync
 
 	headNow atomic.Uint64 // headSeg, for other goroutines
 
@@ -140,9 +153,20 @@ func Open(dir string, replay func(Record) error, opts ...Option) (*Log, error) {
 			if err != nil {
 				return nil, fmt.Errorf("journal %s: %w", dir, err)
 			}
+			fi, err := f.Stat()
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("journal %s: %w", dir, err)
+			}
 			l.head, l.headSeg, l.headSize, l.dirMade = f, seg, end, true
+			l.headCap = max(fi.Size(), min(l.segSize, firstSegment))
 			l.headNow.Store(seg)
 		}
+	}
+	// A segment being zero-filled when the process ended is begun again when needed.
+	tmps, _ := filepath.Glob(filepath.Join(dir, "*.seg.tmp"))
+	for _, t := range tmps {
+		_ = os.Remove(t)
 	}
 	go l.commit()
 	return l, nil
@@ -203,6 +227,12 @@ func scan(path string, seg uint64, fn func(Record) error) (int64, error) {
 			return off, &TornError{seg, off, "short header"}
 		}
 		n := binary.BigEndian.Uint32(hdr[:4])
+		if n == 0 {
+			if binary.BigEndian.Uint32(hdr[4:]) == 0 {
+				return off, nil // the zero-filled rest of the segment
+			}
+			return off, &TornError{seg, off, "empty record"}
+		}
 		if n > MaxRecord {
 			return off, &TornError{seg, off, fmt.Sprintf("length %d", n)}
 		}
@@ -306,6 +336,11 @@ func (l *Log) commit() {
 			if l.head != nil {
 				_ = l.head.Close()
 			}
+			if l.prep != nil {
+				if p := <-l.prep; p.err == nil {
+					_ = os.Remove(l.path(p.seg) + ".tmp")
+				}
+			}
 			return
 		}
 	}
@@ -339,7 +374,7 @@ func (l *Log) write(batch []*entry) {
 		l.headSize += int64(len(buf))
 		off := start
 		for _, e := range written {
-			if e.payload == nil {
+			if len(e.payload) == 0 {
 				e.done(Pos{}, nil)
 				continue
 			}
@@ -356,13 +391,13 @@ func (l *Log) write(batch []*entry) {
 	}
 	l.batches.Add(1)
 	for i, e := range batch {
-		if e.payload == nil { // a Sync: covered by this batch's fsync
+		if len(e.payload) == 0 { // a Sync: covered by this batch's fsync
 			wantSync = wantSync || e.sync
 			written = append(written, e)
 			continue
 		}
 		need := HeaderLen + int64(len(e.payload))
-		if l.head == nil || l.headSize+int64(len(buf))+need > l.segSize && l.headSize+int64(len(buf)) > 0 {
+		if l.head == nil || l.headSize+int64(len(buf))+need > l.headCap && l.headSize+int64(len(buf)) > 0 {
 			if l.head != nil {
 				// The segment ends: it is made durable before the next one begins, so
 				// only the last segment can hold a torn record.
@@ -389,6 +424,55 @@ func (l *Log) write(batch []*entry) {
 	if err := flush(); err != nil {
 		fail(err, written)
 	}
+	if l.head != nil && l.prep == nil && l.headSize > l.headCap/2 {
+		l.prepare(l.headSeg+1, l.nextCap())
+	}
+}
+
+// prepared is a zero-filled segment file under its temporary name.
+type prepared struct {
+	seg  uint64
+	size int64
+	err  error
+}
+
+func (l *Log) nextCap() int64 {
+	if l.head == nil {
+		return min(l.segSize, firstSegment)
+	}
+	return min(l.segSize, 2*l.headCap)
+}
+
+// prepare zero-fills segment seg of size octets, in the background, under a temporary
+// name that Open removes.
+func (l *Log) prepare(seg uint64, size int64) {
+	ch := make(chan prepared, 1)
+	l.prep = ch
+	go func() {
+		err := zeroFill(l.path(seg)+".tmp", size)
+		ch <- prepared{seg, size, err}
+	}()
+}
+
+func zeroFill(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	zero := make([]byte, min(size, 1<<20))
+	for off := int64(0); off < size; off += int64(len(zero)) {
+		if _, err := f.WriteAt(zero[:min(int64(len(zero)), size-off)], off); err != nil {
+			f.Close()
+			_ = os.Remove(path)
+			return err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		_ = os.Remove(path)
+		return err
+	}
+	return f.Close()
 }
 
 // rotate begins a new head segment, its directory entry durable before any record in
@@ -400,10 +484,34 @@ func (l *Log) rotate() error {
 		}
 		l.dirMade = true
 	}
-	next := l.headSeg + 1
-	f, err := os.OpenFile(l.path(next), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("journal %s: %w", l.dir, err)
+	next, size := l.headSeg+1, l.nextCap()
+	var f *os.File
+	var err error
+	if l.prep != nil {
+		select {
+		case p := <-l.prep:
+			l.prep = nil
+			if p.err == nil && p.seg != next {
+				_ = os.Remove(l.path(p.seg) + ".tmp") // begun for a segment made without it
+			}
+			if p.err == nil && p.seg == next {
+				if err := os.Rename(l.path(next)+".tmp", l.path(next)); err == nil {
+					f, err = os.OpenFile(l.path(next), os.O_WRONLY, 0o600)
+					if err != nil {
+						return fmt.Errorf("journal %s: %w", l.dir, err)
+					}
+					size = p.size
+				}
+			}
+		default:
+			// Not filled yet: this segment grows as it is written, and the next one
+			// is zero-filled once it is half full.
+		}
+	}
+	if f == nil {
+		if f, err = os.OpenFile(l.path(next), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err != nil {
+			return fmt.Errorf("journal %s: %w", l.dir, err)
+		}
 	}
 	if err := syncDir(l.dir); err != nil {
 		f.Close()
@@ -414,7 +522,7 @@ func (l *Log) rotate() error {
 	if l.head != nil {
 		_ = l.head.Close()
 	}
-	l.head, l.headSeg, l.headSize, l.dirty = f, next, 0, false
+	l.head, l.headSeg, l.headSize, l.headCap, l.dirty = f, next, 0, size, false
 	l.headNow.Store(next)
 	return nil
 }

@@ -188,3 +188,50 @@ func TestRemove(t *testing.T) {
 }
 
 var errNoSpace = fmt.Errorf("no space left on device")
+
+// TestZeroFilledSegments: segments zero-filled ahead of time end their records at the
+// first zero header, for the log that reopens them and for a reader, and appends after
+// a reopen go right after the last record.
+func TestZeroFilledSegments(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := Open(dir, nil, WithSegmentSize(4096))
+	var want []string
+	for i := 0; i < 200; i++ {
+		p := fmt.Sprintf("%03d %s", i, bytes.Repeat([]byte{'r'}, 90))
+		want = append(want, p)
+		if _, err := l.AppendSync([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := records(t, dir); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("a reader of the live log saw %d records, want %d", len(got), len(want))
+	}
+	l.Close()
+	segs, _ := Segments(dir)
+	filled := 0
+	for _, seg := range segs {
+		if fi, _ := os.Stat(filepath.Join(dir, segName(seg))); fi.Size() == 4096 {
+			filled++
+		}
+	}
+	t.Logf("%d segments, %d of them zero-filled ahead", len(segs), filled)
+	var got []string
+	l2, err := Open(dir, func(r Record) error { got = append(got, string(r.Payload)); return nil }, WithSegmentSize(4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("replayed %d records, want %d", len(got), len(want))
+	}
+	if _, err := l2.AppendSync([]byte("after the reopen")); err != nil {
+		t.Fatal(err)
+	}
+	l2.Close()
+	all := records(t, dir)
+	if len(all) != len(want)+1 || all[len(all)-1] != "after the reopen" {
+		t.Fatalf("after the reopen the log holds %d records ending %q", len(all), all[len(all)-1])
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(tmps) > 0 {
+		t.Errorf("left behind: %v", tmps)
+	}
+}
