@@ -12,7 +12,7 @@ REPORT_DIR  ?= report
 PROCS       ?= 2
 
 .PHONY: all run test unit suites bench fuzz lint tools build clean mta-images reference-image flake \
-	test-containers test-mta bench-containers bench-postfix docker-check docker-clean soak
+	test-containers test-mta bench-containers bench-postfix bench-org docker-check docker-clean soak
 
 # Docker targets stop at once, with one line, when no engine answers.
 DOCKER_CHECK = @docker info >/dev/null 2>&1 || { echo "make $@: no Docker engine answers (docker info failed); the container and MTA targets need one"; exit 1; }
@@ -137,6 +137,12 @@ soak:
 ## ratios. BENCH_ARGS goes to `mailflow bench` (e.g. BENCH_ARGS='--queued 20000').
 bench-postfix: build
 	@bench/postfix.sh $(BENCH_ARGS)
+
+## bench-org: 10,000 messages through generated organisations of 10, 50 and 200 sites,
+## whole in this process with fsync on (Edge -> Hubs across sites -> Mailbox stores):
+## msgs/s end to end, latency per hop, RSS
+bench-org: build
+	./bin/mailflow bench --org $(or $(ORG_SITES),10,50,200)
 
 ## bench-containers: start-up and teardown of a five-container reference topology
 bench-containers:

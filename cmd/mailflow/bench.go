@@ -54,8 +54,32 @@ func runBench(args []string) int {
 	fs.IntVar(&o.queuedClients, "queued-clients", 32, "concurrent clients queueing them")
 	fs.DurationVar(&o.settle, "settle", 110*time.Second, "how long both MTAs hold their queued messages before their memory is read again (Postfix ends idle workers after 100 s)")
 	fs.DurationVar(&o.wait, "wait", 10*time.Minute, "longest wait for the deliveries (or deferrals) of one load after its last 250")
+	org := fs.String("org", "", "instead: sites of generated organisations, comma-separated (e.g. 10,50,200), each run whole in this process")
+	var oo orgOptions
+	fs.IntVar(&oo.messages, "org-messages", 10000, "with --org: messages sent through each organisation")
+	fs.IntVar(&oo.clients, "org-clients", 32, "with --org: concurrent clients sending them to the Edge")
+	fs.IntVar(&oo.size, "org-size", 10240, "with --org: message size in bytes")
+	fs.IntVar(&oo.recipientsPerMbx, "org-recipients", 20, "with --org: recipients per Mailbox server")
+	fs.DurationVar(&oo.wait, "org-wait", 5*time.Minute, "with --org: longest wait for the messages to be stored after the last 250")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *org != "" {
+		var err error
+		if oo.sites, err = intList(*org); err != nil || fs.NArg() > 0 || oo.messages < 1 || oo.clients < 1 || oo.recipientsPerMbx < 1 {
+			fmt.Fprintln(os.Stderr, "usage: mailflow bench --org 10,50,200 [--org-messages N] [--org-clients N] [--org-size BYTES]")
+			return 2
+		}
+		oo.dir = o.dir
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		rs, err := benchOrg(ctx, oo, os.Stderr)
+		printOrg(os.Stdout, oo, rs)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow bench:", err)
+			return 1
+		}
+		return 0
 	}
 	var err error
 	if o.sizes, err = intList(*sizes); err == nil {

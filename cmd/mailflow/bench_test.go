@@ -90,3 +90,26 @@ func TestQueueAndMeasure(t *testing.T) {
 		t.Errorf("queued %d, deferred %d, memory %+v; want %d tried once, one process", m.queued, sink.Deferred(), m.busy, o.queued)
 	}
 }
+
+// TestBenchOrg runs `mailflow bench --org` small: a generated organisation of two
+// sites in this process, every message stored, every figure printed.
+func TestBenchOrg(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an organisation")
+	}
+	o := orgOptions{sites: []int{2}, messages: 40, size: 2048, clients: 4, recipientsPerMbx: 2, wait: time.Minute, dir: t.TempDir()}
+	rs, err := benchOrg(context.Background(), o, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].accepted != o.messages || rs[0].delivered != o.messages || len(rs[0].e2e) != o.messages {
+		t.Fatalf("results %+v; want %d accepted, stored and timed", rs, o.messages)
+	}
+	var out bytes.Buffer
+	printOrg(&out, o, rs)
+	for _, want := range []string{"msgs/s end to end", "p99 250->store", "p50 Hub->store", "peak RSS"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -57,8 +58,11 @@ type Entry struct {
 	ForwardTo string
 }
 
-// Client talks to one directory server. It is safe for concurrent use; requests share
-// one connection, made on first use and again after a failure.
+// Client talks to one directory server. It is safe for concurrent use: requests go
+// over a few connections side by side (PoolSize), each made when first needed and
+// again after a failure, as Exchange's transport keeps several to its domain
+// controllers; a session waiting on another's lookup would put every RCPT of a busy
+// server in one line.
 type Client struct {
 	url     string
 	baseDN  string
@@ -66,8 +70,19 @@ type Client struct {
 	bindDN  string
 	bindPW  string
 
-	sem  chan struct{} // guards conn; a channel so waiting honours the context
+	sem  chan struct{} // one slot per request under way; a channel so waiting honours the context
+	idle chan *pooled  // connections not in use
+	mu   sync.Mutex    // guards gen
+	gen  int           // bumped by Close: older connections are not reused
+}
+
+// PoolSize is how many requests a Client has under way at once, each on its own
+// connection.
+const PoolSize = 4
+
+type pooled struct {
 	conn *ldap.Conn
+	gen  int
 }
 
 // Option configures a Client.
@@ -85,23 +100,62 @@ func WithBind(dn, password string) Option {
 // New makes a client for the server at url ("ldap://host:port") searching under baseDN.
 // It does not connect until first used.
 func New(url, baseDN string, opts ...Option) *Client {
-	c := &Client{url: url, baseDN: baseDN, timeout: 2 * time.Second, sem: make(chan struct{}, 1)}
+	c := &Client{url: url, baseDN: baseDN, timeout: 2 * time.Second, sem: make(chan struct{}, PoolSize), idle: make(chan *pooled, PoolSize)}
 	for _, o := range opts {
 		o(c)
 	}
 	return c
 }
 
-// Close drops the connection; a later call connects again.
+// Close drops the connections (those in use once their request ends); a later call
+// connects again.
 func (c *Client) Close() error {
-	c.sem <- struct{}{}
-	defer func() { <-c.sem }()
-	if c.conn == nil {
-		return nil
+	c.mu.Lock()
+	c.gen++
+	c.mu.Unlock()
+	var errs []error
+	for {
+		select {
+		case p := <-c.idle:
+			errs = append(errs, p.conn.Close())
+		default:
+			return errors.Join(errs...)
+		}
 	}
-	err := c.conn.Close()
-	c.conn = nil
-	return err
+}
+
+// take is an idle connection of this generation, or nil.
+func (c *Client) take() *pooled {
+	c.mu.Lock()
+	gen := c.gen
+	c.mu.Unlock()
+	for {
+		select {
+		case p := <-c.idle:
+			if p.gen == gen && !p.conn.IsClosing() {
+				return p
+			}
+			_ = p.conn.Close()
+		default:
+			return &pooled{gen: gen}
+		}
+	}
+}
+
+// put returns a connection for the next request, unless Close came since it was made.
+func (c *Client) put(p *pooled) {
+	c.mu.Lock()
+	stale := p.gen != c.gen
+	c.mu.Unlock()
+	if stale {
+		_ = p.conn.Close()
+		return
+	}
+	select {
+	case c.idle <- p:
+	default:
+		_ = p.conn.Close()
+	}
 }
 
 var entryAttrs = []string{"mail", "proxyAddresses", "objectClass", "homeMDB", "msExchHomeServerName", "member", "targetAddress", "altRecipient"}
@@ -236,32 +290,29 @@ func (c *Client) search(ctx context.Context, req *ldap.SearchRequest) (*ldap.Sea
 	}
 	defer func() { <-c.sem }()
 
+	p := c.take()
 	for {
 		fresh := false
-		if c.conn == nil || c.conn.IsClosing() {
-			if c.conn != nil {
-				_ = c.conn.Close()
-			}
+		if p.conn == nil {
 			conn, err := c.dial(ctx)
 			if err != nil {
-				c.conn = nil
 				return nil, err
 			}
-			c.conn, fresh = conn, true
+			p.conn, fresh = conn, true
 		}
-		conn := c.conn
+		conn := p.conn
 		// go-ldap requests take no context: closing the connection is what cuts one short.
 		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 		res, err := conn.Search(req)
 		if !stop() {
-			c.conn = nil
 			return nil, &UnavailableError{ctx.Err()}
 		}
 		if err == nil || !isConnError(err) {
+			c.put(p)
 			return res, err // the server's own answer, success or not
 		}
 		_ = conn.Close()
-		c.conn = nil
+		p.conn = nil
 		if fresh {
 			return nil, &UnavailableError{err}
 		}
