@@ -180,6 +180,10 @@ func seedSpool(ctx context.Context, dir string, n, size, workers int) error {
 		})
 	}
 	wg.Wait()
+	// The Edge, another process, is the next to write this spool.
+	if err := sp.Close(); err != nil && first == nil {
+		first = err
+	}
 	if first != nil {
 		return first
 	}

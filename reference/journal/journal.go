@@ -108,7 +108,8 @@ type entry struct {
 	done    func(Pos, error)
 }
 
-// Record is one record found by Replay.
+// Record is one record found by a replay. Its Payload is valid only until the
+// function it is given to returns.
 type Record struct {
 	Pos     Pos
 	Payload []byte
@@ -219,6 +220,7 @@ func scan(path string, seg uint64, fn func(Record) error) (int64, error) {
 	r := bufio.NewReaderSize(f, 1<<20)
 	var off int64
 	var hdr [HeaderLen]byte
+	var buf []byte // reused: a replay of a big spool reads every message's data
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -236,7 +238,10 @@ func scan(path string, seg uint64, fn func(Record) error) (int64, error) {
 		if n > MaxRecord {
 			return off, &TornError{seg, off, fmt.Sprintf("length %d", n)}
 		}
-		payload := make([]byte, n)
+		if cap(buf) < int(n) {
+			buf = make([]byte, n)
+		}
+		payload := buf[:n]
 		if _, err := io.ReadFull(r, payload); err != nil {
 			return off, &TornError{seg, off, "short payload"}
 		}

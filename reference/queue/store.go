@@ -36,6 +36,7 @@ type Spool struct {
 	segs map[uint64]bool  // every segment known to exist
 	// compacting: a compaction pass is under way.
 	compacting bool
+	compaction sync.WaitGroup
 	segSize    int64
 }
 
@@ -457,8 +458,10 @@ func (s *Spool) Stats() SpoolStats {
 	return log.Stats()
 }
 
-// Close makes what was appended durable and closes the journal.
+// Close waits for a compaction under way, makes what was appended durable and closes
+// the journal.
 func (s *Spool) Close() error {
+	s.compaction.Wait()
 	s.mu.Lock()
 	log := s.log
 	s.mu.Unlock()
@@ -533,6 +536,7 @@ func (s *Spool) maybeCompact() {
 		return
 	}
 	s.compacting = true
+	s.compaction.Add(1)
 	go s.compact(sparse)
 }
 
@@ -540,6 +544,7 @@ func (s *Spool) maybeCompact() {
 // segments, durably, so those segments can go. A message's new record is appended
 // under s.mu with its latest envelope, so it cannot overtake a later state record.
 func (s *Spool) compact(segs []uint64) {
+	defer s.compaction.Done()
 	defer func() {
 		s.mu.Lock()
 		s.compacting = false
