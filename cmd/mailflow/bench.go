@@ -270,6 +270,21 @@ func measureMemory(ctx context.Context, rep *benchReport, sink *mtaload.Sink, di
 			}
 		}
 	}
+	// What a full queue costs new mail: the same load as a throughput row, taken while
+	// each MTA holds the deferred messages (due again long after the load).
+	addrs := [2]string{edge.addr, o.postfix}
+	for i, m := range rep.memory {
+		if m == nil {
+			continue
+		}
+		fmt.Fprintf(progress, "bench: %s: %d messages of %s from %s with %d queued\n", rep.heading(i), o.messages, kb(o.queuedSize), plural(o.queuedClients, "client"), o.queued)
+		res, err := mtaload.Run(ctx, addrs[i], sink, mtaload.Load{Messages: o.messages, Size: o.queuedSize, Clients: o.queuedClients},
+			mtaload.WithDeliveryWait(o.wait))
+		if err != nil {
+			return fmt.Errorf("%s, with %d queued: %w", rep.heading(i), o.queued, err)
+		}
+		m.loaded = &res
+	}
 	return edge.stop()
 }
 

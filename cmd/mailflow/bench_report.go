@@ -30,6 +30,8 @@ type benchMemory struct {
 	queued        int
 	fill          time.Duration // until it held them all
 	busy, settled mtaload.Memory
+	// loaded is a throughput load run while the messages were held.
+	loaded *mtaload.Result
 }
 
 func (r *benchReport) heading(i int) string {
@@ -62,6 +64,15 @@ func (r *benchReport) print(w io.Writer) {
 		if r.opts.settle > 0 {
 			figs = append(figs, heldFigures(r.opts.settle.String()+" later", func(m *benchMemory) mtaload.Memory { return m.settled })...)
 		}
+		figs = append(figs,
+			figure[benchMemory]{"then accepted/s", "", func(m *benchMemory) float64 { return loadedFigure(m, (*mtaload.Result).AcceptedPerSec) }},
+			figure[benchMemory]{"then delivered/s", "", func(m *benchMemory) float64 { return loadedFigure(m, (*mtaload.Result).DeliveredPerSec) }})
+		figs = append(figs, figure[benchMemory]{"accepted/s vs empty queue", "", func(m *benchMemory) float64 {
+			if empty := r.emptyRow(m); empty > 0 && m.loaded != nil {
+				return m.loaded.AcceptedPerSec() / empty
+			}
+			return -1
+		}})
 		printFigures(tw, fmt.Sprintf("%d x %s queued", r.opts.queued, kb(r.opts.queuedSize)), r.memory, figs)
 	}
 	tw.Flush()
@@ -75,6 +86,37 @@ func (r *benchReport) print(w io.Writer) {
 		fmt.Fprintf(w, "Queued: the Edge's spool filled with messages as the Edge leaves a deferred one, then the Edge\n"+
 			"started on it; %s's messages sent over SMTP, the sink deferring each.\n", r.opts.postfixID)
 	}
+}
+
+func loadedFigure(m *benchMemory, get func(*mtaload.Result) float64) float64 {
+	if m.loaded == nil {
+		return -1
+	}
+	return get(m.loaded)
+}
+
+// emptyRow is the median accepted/s of the throughput row with the held load's size and
+// clients, for the MTA m is of; -1 when there is none.
+func (r *benchReport) emptyRow(m *benchMemory) float64 {
+	col := 0
+	if r.memory[1] == m {
+		col = 1
+	}
+	for _, row := range r.rows {
+		if row.size != r.opts.queuedSize || row.clients != r.opts.queuedClients {
+			continue
+		}
+		var xs []float64
+		for _, res := range row.res[col] {
+			xs = append(xs, res.AcceptedPerSec())
+		}
+		if len(xs) == 0 {
+			return -1
+		}
+		sort.Float64s(xs)
+		return xs[len(xs)/2]
+	}
+	return -1
 }
 
 // heldFigures are the memory figures of one reading.
@@ -97,8 +139,9 @@ func printFigures[T any](tw io.Writer, load string, cols [2]*T, figs []figure[T]
 		var v [2]*float64
 		for i, c := range cols {
 			if c != nil {
-				x := f.get(c)
-				v[i] = &x
+				if x := f.get(c); x >= 0 { // a figure not measured is negative
+					v[i] = &x
+				}
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%14s\t%14s\t%6s\n", load, f.name, num(v[0], f.unit), num(v[1], f.unit), ratio(v[0], v[1]))

@@ -55,7 +55,7 @@ func TestBench(t *testing.T) {
 	}
 	var out bytes.Buffer
 	rep.print(&out)
-	for _, want := range []string{"2 KB, 3 clients", "p99 250->sink", "fsyncs/message", "20 x 1 KB queued", "RSS when all held"} {
+	for _, want := range []string{"2 KB, 3 clients", "p99 250->sink", "fsyncs/message", "20 x 1 KB queued", "RSS when all held", "then accepted/s", "accepted/s vs empty queue"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
