@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -214,6 +215,9 @@ func runServer(args []string) int {
 		listeners = append(listeners, "mailbox="+m.Addr())
 		closeFn = func() error { return errors.Join(m.Close(), dir.Close()) }
 	}
+	// Reading a big spool back leaves its records behind as garbage: return that memory
+	// now rather than hold it until the runtime gets round to it.
+	debug.FreeOSMemory()
 	if spoolStats != nil {
 		usr1 := make(chan os.Signal, 1)
 		signal.Notify(usr1, syscall.SIGUSR1)

@@ -221,10 +221,12 @@ func (q *Queue) Enqueue(ctx context.Context, m *Message, data []byte) error {
 	if m.Queue == "" {
 		m.Queue = QueueSubmission
 	}
+	m.From = intern(m.From)
 	for i := range m.Recipients {
 		if m.Recipients[i].State == "" {
 			m.Recipients[i].State = Pending
 		}
+		m.Recipients[i].Addr = intern(m.Recipients[i].Addr)
 	}
 	// The first attempt follows at once: the envelope counts it as under way from the
 	// start, which spares that attempt an envelope write of its own.
@@ -550,7 +552,7 @@ func (q *Queue) record(m *Message, outcomes []Outcome, finished bool) bool {
 			o = Outcome{Rcpt: r.Addr, Status: StatusTemporary, Reply: "451 4.4.0 no delivery attempt was made"}
 		}
 		r.Attempts++
-		r.Reply = o.Reply
+		r.Reply = intern(o.Reply)
 		switch o.Status {
 		case StatusDelivered:
 			r.State = Delivered
@@ -577,8 +579,8 @@ func (q *Queue) record(m *Message, outcomes []Outcome, finished bool) bool {
 		return true
 	}
 	m.NextAttempt = now.Add(q.sched.RetryAfter(m.Attempts))
-	m.LastReply = deferReply
-	m.Queue = queueName
+	m.LastReply = intern(deferReply)
+	m.Queue = intern(queueName)
 	if m.Queue == "" {
 		m.Queue = "Retry"
 	}

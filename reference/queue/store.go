@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/mailflow/mailflow/reference/internal/lazydir"
 	"github.com/mailflow/mailflow/reference/journal"
@@ -50,7 +51,11 @@ type slot struct {
 	dataSize  int64  // of the whole message record
 	stateSeg  uint64 // the segment of the latest envelope written
 	stateSize int64  // of that state record (0: the message record is the latest)
-	env       []byte // the latest envelope appended (JSON)
+	envOff    int64  // where that envelope (JSON) is in stateSeg
+	envLen    int
+	// pending counts state records appended and not yet written: until they are, the
+	// envelope on disk is not the latest.
+	pending int
 }
 
 // Record kinds, the first octet of a journal record's payload.
@@ -94,6 +99,7 @@ func NewID(now time.Time) string {
 // replayed is what a replay keeps of one message.
 type replayed struct {
 	slot
+	env  []byte // the latest envelope, for the messages Recover returns
 	done bool
 }
 
@@ -118,7 +124,8 @@ func replay(msgs map[string]*replayed) func(journal.Record) error {
 			}
 			head := int64(journal.HeaderLen + 1 + k + int(n))
 			msgs[id] = &replayed{slot: slot{dataSeg: r.Pos.Seg, dataOff: r.Pos.Off + head, dataLen: int64(len(p)) - int64(1+k+int(n)),
-				dataSize: int64(journal.HeaderLen + len(p)), stateSeg: r.Pos.Seg, env: append([]byte(nil), env...)}}
+				dataSize: int64(journal.HeaderLen + len(p)), stateSeg: r.Pos.Seg, envOff: r.Pos.Off + int64(journal.HeaderLen+1+k), envLen: int(n)},
+				env: append([]byte(nil), env...)}
 		case recState:
 			id, err := envID(p[1:])
 			if err != nil {
@@ -126,6 +133,7 @@ func replay(msgs map[string]*replayed) func(journal.Record) error {
 			}
 			if m := msgs[id]; m != nil && !m.done {
 				m.stateSeg, m.stateSize, m.env = r.Pos.Seg, int64(journal.HeaderLen+len(p)), append([]byte(nil), p[1:]...)
+				m.envOff, m.envLen = r.Pos.Off+journal.HeaderLen+1, len(p)-1
 			}
 		case recDone:
 			if m := msgs[string(p[1:])]; m != nil {
@@ -151,7 +159,22 @@ func decode(env []byte) (*Message, error) {
 	if err := json.Unmarshal(env, &m); err != nil {
 		return nil, err
 	}
+	// A queue that holds many messages holds many copies of a few strings: the
+	// sender of a mailing, the next hop's deferral, the queue's name, the state. One
+	// copy each keeps a queue of 100,000 within what Postfix takes for as many.
+	m.From, m.LastReply, m.Queue = intern(m.From), intern(m.LastReply), intern(m.Queue)
+	for i := range m.Recipients {
+		r := &m.Recipients[i]
+		r.Addr, r.State, r.Reply = intern(r.Addr), State(intern(string(r.State))), intern(r.Reply)
+	}
 	return &m, nil
+}
+
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 // Recover opens the spool for writing and returns the messages it holds, oldest first.
@@ -160,57 +183,59 @@ func decode(env []byte) (*Message, error) {
 // already open for writing it returns what it holds.
 func (s *Spool) Recover() ([]*Message, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.log == nil {
-		if err := s.recover(); err != nil {
+		defer s.mu.Unlock()
+		envs, err := s.recover()
+		if err != nil {
 			return nil, err
 		}
+		return s.decodeAll(envs)
 	}
-	return s.liveMessages()
+	s.mu.Unlock()
+	return s.List()
 }
 
-// recover opens the journal, under s.mu.
-func (s *Spool) recover() error {
+// recover opens the journal, under s.mu, and returns the latest envelope of each
+// message it holds.
+func (s *Spool) recover() (map[string][]byte, error) {
 	msgs := map[string]*replayed{}
 	log, err := journal.Open(s.dir, replay(msgs), journal.WithSegmentSize(s.segSize), journal.WithMakeDir(s.made.Make))
 	if err != nil {
-		return fmt.Errorf("spool %s: %w", s.dir, err)
+		return nil, fmt.Errorf("spool %s: %w", s.dir, err)
 	}
 	s.log = log
 	s.live, s.pins, s.used, s.segs = map[string]*slot{}, map[uint64]int{}, map[uint64]int64{}, map[uint64]bool{}
 	segs, err := journal.Segments(s.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, seg := range segs {
 		s.segs[seg] = true
 	}
+	envs := map[string][]byte{}
 	for _, r := range msgs {
 		if !r.done {
 			sl := r.slot
-			s.live[mustID(sl.env)] = &sl
+			id := mustID(r.env)
+			s.live[id] = &sl
 			s.pin(&sl)
+			envs[id] = r.env
 		}
 	}
-	if err := s.takeLegacy(); err != nil {
-		return err
+	legacy, err := s.takeLegacy()
+	if err != nil {
+		return nil, err
+	}
+	for id, env := range legacy {
+		envs[id] = env
 	}
 	s.sweep()
-	return nil
+	return envs, nil
 }
 
 func mustID(env []byte) string {
 	id, _ := envID(env) // replay checked it
 	return id
-}
-
-// liveMessages decodes, under s.mu, the latest envelope of every live message.
-func (s *Spool) liveMessages() ([]*Message, error) {
-	envs := make(map[string][]byte, len(s.live))
-	for id, sl := range s.live {
-		envs[id] = sl.env
-	}
-	return s.decodeAll(envs)
 }
 
 // decodeAll decodes envelopes by message ID, oldest message first.
@@ -227,16 +252,31 @@ func (s *Spool) decodeAll(envs map[string][]byte) ([]*Message, error) {
 	return out, nil
 }
 
+// liveMessages reads and decodes, under s.mu, the latest envelope of every live
+// message; the caller has made the journal's appends written.
+func (s *Spool) liveMessages() ([]*Message, error) {
+	envs := make(map[string][]byte, len(s.live))
+	for id, sl := range s.live {
+		env, err := s.log.ReadAt(sl.stateSeg, sl.envOff, sl.envLen)
+		if err != nil {
+			return nil, fmt.Errorf("spool %s: message %s: %w", s.dir, id, err)
+		}
+		envs[id] = env
+	}
+	return s.decodeAll(envs)
+}
+
 // takeLegacy moves the messages of a one-file-per-message spool into the journal,
 // each durable there before its files go.
-func (s *Spool) takeLegacy() error {
+func (s *Spool) takeLegacy() (map[string][]byte, error) {
 	ents, err := os.ReadDir(s.dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("spool %s: %w", s.dir, err)
+		return nil, fmt.Errorf("spool %s: %w", s.dir, err)
 	}
+	envs := map[string][]byte{}
 	for _, e := range ents {
 		name := e.Name()
 		if !strings.HasSuffix(name, ".json") {
@@ -247,27 +287,28 @@ func (s *Spool) takeLegacy() error {
 		}
 		env, err := os.ReadFile(filepath.Join(s.dir, name))
 		if err != nil {
-			return fmt.Errorf("spool %s: %w", s.dir, err)
+			return nil, fmt.Errorf("spool %s: %w", s.dir, err)
 		}
 		m, err := decode(env)
 		if err != nil {
-			return fmt.Errorf("spool %s: %s: %w", s.dir, name, err)
+			return nil, fmt.Errorf("spool %s: %s: %w", s.dir, name, err)
 		}
 		eml := filepath.Join(s.dir, m.ID+".eml")
 		data, err := os.ReadFile(eml)
 		if err != nil {
-			return fmt.Errorf("spool %s: %w", s.dir, err)
+			return nil, fmt.Errorf("spool %s: %w", s.dir, err)
 		}
 		s.mu.Unlock()
 		err = s.Put(m, data)
 		s.mu.Lock()
 		if err != nil {
-			return err
+			return nil, err
 		}
+		envs[m.ID] = env
 		_ = os.Remove(filepath.Join(s.dir, name))
 		_ = os.Remove(eml)
 	}
-	return nil
+	return envs, nil
 }
 
 // List returns the messages the spool holds, oldest first. On a spool open for writing
@@ -301,7 +342,7 @@ func (s *Spool) List() ([]*Message, error) {
 // writer is the journal, under s.mu, opened (recovered) by the first write.
 func (s *Spool) writer() (*journal.Log, error) {
 	if s.log == nil {
-		if err := s.recover(); err != nil {
+		if _, err := s.recover(); err != nil {
 			return nil, err
 		}
 	}
@@ -337,7 +378,7 @@ func (s *Spool) Put(m *Message, data []byte) error {
 	log.Append(rec, true, func(p journal.Pos, err error) {
 		if err == nil {
 			sl := &slot{dataSeg: p.Seg, dataOff: p.Off + head, dataLen: int64(len(data)), dataSize: int64(journal.HeaderLen + len(rec)),
-				stateSeg: p.Seg, env: env}
+				stateSeg: p.Seg, envOff: p.Off + int64(journal.HeaderLen+1+k), envLen: len(env)}
 			s.mu.Lock()
 			s.segs[p.Seg] = true
 			s.live[m.ID] = sl
@@ -380,22 +421,25 @@ func (s *Spool) state(m *Message, sync bool) error {
 		s.mu.Unlock()
 		return fmt.Errorf("spool save %s: not in the spool", m.ID)
 	}
-	sl.env = env
+	sl.pending++
 	ch := make(chan error, 1)
 	log.Append(rec, sync, func(p journal.Pos, err error) {
-		if err == nil {
-			s.mu.Lock()
-			// A message's state records are written in the order appended, so the
-			// latest is in the newest segment (a compaction may have replaced the slot).
-			if cur := s.live[m.ID]; cur != nil && p.Seg >= cur.stateSeg {
+		s.mu.Lock()
+		// A message's state records are written in the order appended, so each one
+		// written is its latest (a compaction may have replaced the slot meanwhile,
+		// and carried the count over).
+		if cur := s.live[m.ID]; cur != nil {
+			cur.pending--
+			if err == nil {
 				s.segs[p.Seg] = true
 				s.pins[p.Seg]++
 				s.used[p.Seg] += int64(journal.HeaderLen + len(rec))
 				s.unpinSeg(cur.stateSeg, cur.stateSize)
 				cur.stateSeg, cur.stateSize = p.Seg, int64(journal.HeaderLen+len(rec))
+				cur.envOff, cur.envLen = p.Off+journal.HeaderLen+1, len(env)
 			}
-			s.mu.Unlock()
 		}
+		s.mu.Unlock()
 		ch <- err
 	})
 	s.mu.Unlock()
@@ -541,8 +585,9 @@ func (s *Spool) maybeCompact() {
 }
 
 // compact rewrites into the head the records live messages still need from sparse old
-// segments, durably, so those segments can go. A message's new record is appended
-// under s.mu with its latest envelope, so it cannot overtake a later state record.
+// segments, durably, so those segments can go. A message's copy is appended under s.mu
+// with its latest envelope, so it cannot overtake a later state record; a message with
+// a state record not written yet waits for the next pass.
 func (s *Spool) compact(segs []uint64) {
 	defer s.compaction.Done()
 	defer func() {
@@ -567,26 +612,34 @@ func (s *Spool) compact(segs []uint64) {
 	for _, id := range ids {
 		s.mu.Lock()
 		sl := s.live[id]
+		var was slot
+		if sl != nil {
+			was = *sl
+		}
 		s.mu.Unlock()
-		if sl == nil {
+		if sl == nil || was.pending > 0 {
+			continue // gone, or its latest envelope not written yet: the next pass
+		}
+		data, err := log.ReadAt(was.dataSeg, was.dataOff, int(was.dataLen))
+		if err != nil {
 			continue
 		}
-		data, err := log.ReadAt(sl.dataSeg, sl.dataOff, int(sl.dataLen))
+		env, err := log.ReadAt(was.stateSeg, was.envOff, was.envLen)
 		if err != nil {
 			continue
 		}
 		s.mu.Lock()
-		if s.live[id] != sl {
+		if s.live[id] != sl || *sl != was {
 			s.mu.Unlock()
-			continue
+			continue // a state record came meanwhile: the next pass
 		}
-		env := sl.env
 		var n [binary.MaxVarintLen64]byte
 		k := binary.PutUvarint(n[:], uint64(len(env)))
 		rec := make([]byte, 0, 1+k+len(env)+len(data))
 		rec = append(append(append(append(rec, recMessage), n[:k]...), env...), data...)
 		head := int64(journal.HeaderLen + 1 + k + len(env))
 		wg.Add(1)
+		// Appended under s.mu: a state record appended after it is written after it.
 		log.Append(rec, true, func(p journal.Pos, err error) {
 			defer wg.Done()
 			if err != nil {
@@ -598,12 +651,10 @@ func (s *Spool) compact(segs []uint64) {
 			if cur == nil {
 				return
 			}
+			// Written in order: no state record appended after the copy has been
+			// written yet, so the copy holds the latest envelope written.
 			moved := &slot{dataSeg: p.Seg, dataOff: p.Off + head, dataLen: cur.dataLen, dataSize: int64(journal.HeaderLen + len(rec)),
-				stateSeg: p.Seg, env: cur.env}
-			if string(cur.env) != string(env) {
-				// A state record followed the copy: it stays the latest.
-				moved.stateSeg, moved.stateSize = cur.stateSeg, cur.stateSize
-			}
+				stateSeg: p.Seg, envOff: p.Off + int64(journal.HeaderLen+1+k), envLen: len(env), pending: cur.pending}
 			s.segs[p.Seg] = true
 			s.live[id] = moved
 			s.pin(moved)
