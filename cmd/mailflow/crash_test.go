@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -98,27 +101,43 @@ func TestCrash(t *testing.T) {
 	addr := net.JoinHostPort(ip, strconv.Itoa(port))
 
 	var child *exec.Cmd
+	var exited chan error
+	var stderr *bytes.Buffer
 	start := func() {
 		t.Helper()
 		child = serverChild(args)
+		// What the server says is shown if it does not come up: a spool it cannot
+		// open after a kill would be a finding of its own.
+		stderr = &bytes.Buffer{}
+		lw := &lockedWriter{w: stderr}
+		said := func() string { lw.mu.Lock(); defer lw.mu.Unlock(); return stderr.String() }
+		child.Stderr = lw
 		if err := child.Start(); err != nil {
 			t.Fatal(err)
 		}
+		exited = make(chan error, 1)
+		go func(c *exec.Cmd, ch chan error) { ch <- c.Wait() }(child, exited)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			if c, err := net.Dial("tcp", addr); err == nil {
 				c.Close()
 				return
 			}
+			select {
+			case err := <-exited:
+				exited <- err
+				t.Fatalf("the server exited at start (%v): %s", err, said())
+			default:
+			}
 			if time.Now().After(deadline) {
-				t.Fatalf("the server did not listen on %s within 10 s", addr)
+				t.Fatalf("the server did not listen on %s within 10 s: %s", addr, said())
 			}
 			runtime_Gosched()
 		}
 	}
 	kill := func() {
 		_ = child.Process.Signal(syscall.SIGKILL)
-		_ = child.Wait()
+		<-exited
 	}
 	defer func() { kill() }()
 
@@ -220,3 +239,15 @@ func first(s []string, n int) []string { return s[:min(n, len(s))] }
 // runtime_Gosched yields while polling for a listener or for deliveries; a poll loop
 // that spins would starve the server of the machine's two cores.
 func runtime_Gosched() { <-time.After(5 * time.Millisecond) }
+
+// lockedWriter lets the process's stderr be written while a failing test reads it.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}

@@ -100,6 +100,26 @@ type Log struct {
 
 	// writeAt writes to a segment; a test puts a full disk here.
 	writeAt func(f *os.File, b []byte, off int64) (int, error)
+
+	// The syncer fsyncs what the committer has written, so the committer goes on
+	// writing while a commit is under way: a record that need not wait for durability
+	// is in the file (and survives the process) within a write, not a commit, of
+	// being appended, and the records that do wait share the next commit.
+	smu      sync.Mutex
+	swaiting []waiter
+	sclosing bool
+	skick    chan struct{}
+	sdone    chan struct{}
+}
+
+// waiter is a record written and waiting for the fsync of its file; or, with retire
+// set, a segment file the committer is done with, closed once the waiters before it
+// are served.
+type waiter struct {
+	e      *entry
+	pos    Pos
+	f      *os.File
+	retire *os.File
 }
 
 type entry struct {
@@ -120,7 +140,7 @@ type Record struct {
 // directory that does not exist is an empty log, made with the first append.
 func Open(dir string, replay func(Record) error, opts ...Option) (*Log, error) {
 	l := &Log{dir: dir, segSize: DefaultSegmentSize, kick: make(chan struct{}, 1), done: make(chan struct{}),
-		readers: map[uint64]*os.File{}, writeAt: (*os.File).WriteAt}
+		readers: map[uint64]*os.File{}, writeAt: (*os.File).WriteAt, skick: make(chan struct{}, 1), sdone: make(chan struct{})}
 	for _, o := range opts {
 		o(l)
 	}
@@ -170,6 +190,7 @@ func Open(dir string, replay func(Record) error, opts ...Option) (*Log, error) {
 		_ = os.Remove(t)
 	}
 	go l.commit()
+	go l.syncer()
 	return l, nil
 }
 
@@ -339,8 +360,14 @@ func (l *Log) commit() {
 				l.write(rest)
 			}
 			if l.head != nil {
-				_ = l.head.Close()
+				l.toSyncer(waiter{retire: l.head})
+				l.head = nil
 			}
+			l.smu.Lock()
+			l.sclosing = true
+			l.smu.Unlock()
+			l.kickSyncer()
+			<-l.sdone
 			if l.prep != nil {
 				if p := <-l.prep; p.err == nil {
 					_ = os.Remove(l.path(p.seg) + ".tmp")
@@ -352,12 +379,13 @@ func (l *Log) commit() {
 }
 
 // write puts one batch in the head segment (rotating as needed) with one write per
-// segment and, when any of it asks, one fsync per segment touched.
+// segment; the records that wait for durability are answered by the syncer.
 func (l *Log) write(batch []*entry) {
 	var buf []byte
 	var written []*entry // in buf
-	var wantSync bool
-	flush := func() error {
+	// flush writes buf; with final (the segment ends) it fsyncs here and answers every
+	// record written, otherwise the records that wait for durability go to the syncer.
+	flush := func(final bool) error {
 		start := l.headSize
 		if len(buf) > 0 {
 			if _, err := l.writeAt(l.head, buf, start); err != nil {
@@ -366,27 +394,33 @@ func (l *Log) write(batch []*entry) {
 				_ = l.head.Truncate(start)
 				return err
 			}
-			l.dirty = true
 		}
-		if wantSync && l.dirty {
+		if final && l.head != nil {
 			if err := unix.Fdatasync(int(l.head.Fd())); err != nil {
 				_ = l.head.Truncate(start)
 				return err
 			}
 			l.fsyncs.Add(1)
-			l.dirty = false
 		}
 		l.headSize += int64(len(buf))
 		off := start
+		var ws []waiter
 		for _, e := range written {
-			if len(e.payload) == 0 {
-				e.done(Pos{}, nil)
+			var pos Pos
+			if len(e.payload) > 0 {
+				pos = Pos{l.headSeg, off}
+				off += HeaderLen + int64(len(e.payload))
+			}
+			if final || !e.sync || l.head == nil {
+				e.done(pos, nil)
 				continue
 			}
-			e.done(Pos{l.headSeg, off}, nil)
-			off += HeaderLen + int64(len(e.payload))
+			ws = append(ws, waiter{e: e, pos: pos, f: l.head})
 		}
-		buf, written, wantSync = buf[:0], written[:0], false
+		if len(ws) > 0 {
+			l.toSyncer(ws...)
+		}
+		buf, written = buf[:0], written[:0]
 		return nil
 	}
 	fail := func(err error, from []*entry) {
@@ -396,19 +430,15 @@ func (l *Log) write(batch []*entry) {
 	}
 	l.batches.Add(1)
 	for i, e := range batch {
-		if len(e.payload) == 0 { // a Sync: covered by this batch's fsync
-			wantSync = wantSync || e.sync
+		if len(e.payload) == 0 { // a Sync: covered by the next fsync of the head
 			written = append(written, e)
 			continue
 		}
 		need := HeaderLen + int64(len(e.payload))
 		if l.head == nil || l.headSize+int64(len(buf))+need > l.headCap && l.headSize+int64(len(buf)) > 0 {
-			if l.head != nil {
-				// The segment ends: it is made durable before the next one begins, so
-				// only the last segment can hold a torn record.
-				wantSync = true
-			}
-			if err := flush(); err != nil {
+			// The segment ends: it is made durable before the next one begins, so only
+			// the last segment can hold a torn record.
+			if err := flush(true); err != nil {
 				fail(err, written)
 				fail(err, batch[i:])
 				return
@@ -424,9 +454,8 @@ func (l *Log) write(batch []*entry) {
 		buf = append(buf, hdr[:]...)
 		buf = append(buf, e.payload...)
 		written = append(written, e)
-		wantSync = wantSync || e.sync
 	}
-	if err := flush(); err != nil {
+	if err := flush(false); err != nil {
 		fail(err, written)
 	}
 	if l.head != nil && l.prep == nil && l.headSize > l.headCap/2 {
@@ -480,6 +509,63 @@ func zeroFill(path string, size int64) error {
 	return f.Close()
 }
 
+func (l *Log) toSyncer(ws ...waiter) {
+	l.smu.Lock()
+	l.swaiting = append(l.swaiting, ws...)
+	l.smu.Unlock()
+	l.kickSyncer()
+}
+
+func (l *Log) kickSyncer() {
+	select {
+	case l.skick <- struct{}{}:
+	default:
+	}
+}
+
+// syncer fsyncs, once for all of them, the files of the records waiting, then answers
+// them, until the log is closed and nothing waits.
+func (l *Log) syncer() {
+	defer close(l.sdone)
+	for {
+		<-l.skick
+		for {
+			l.smu.Lock()
+			ws := l.swaiting
+			l.swaiting = nil
+			closing := l.sclosing
+			l.smu.Unlock()
+			if len(ws) == 0 {
+				if closing {
+					return
+				}
+				break
+			}
+			errs := map[*os.File]error{}
+			for _, w := range ws {
+				if w.f == nil {
+					continue
+				}
+				if _, done := errs[w.f]; !done {
+					errs[w.f] = unix.Fdatasync(int(w.f.Fd()))
+					l.fsyncs.Add(1)
+				}
+			}
+			for _, w := range ws {
+				if w.retire != nil {
+					_ = w.retire.Close()
+					continue
+				}
+				if err := errs[w.f]; err != nil {
+					w.e.done(Pos{}, fmt.Errorf("journal %s: fsync: %w", l.dir, err))
+					continue
+				}
+				w.e.done(w.pos, nil)
+			}
+		}
+	}
+}
+
 // rotate begins a new head segment, its directory entry durable before any record in
 // it is acknowledged.
 func (l *Log) rotate() error {
@@ -525,9 +611,9 @@ func (l *Log) rotate() error {
 	}
 	l.fsyncs.Add(1)
 	if l.head != nil {
-		_ = l.head.Close()
+		l.toSyncer(waiter{retire: l.head})
 	}
-	l.head, l.headSeg, l.headSize, l.headCap, l.dirty = f, next, 0, size, false
+	l.head, l.headSeg, l.headSize, l.headCap = f, next, 0, size
 	l.headNow.Store(next)
 	return nil
 }

@@ -425,12 +425,12 @@ func (s *Spool) state(m *Message, sync bool) error {
 	ch := make(chan error, 1)
 	log.Append(rec, sync, func(p journal.Pos, err error) {
 		s.mu.Lock()
-		// A message's state records are written in the order appended, so each one
-		// written is its latest (a compaction may have replaced the slot meanwhile,
-		// and carried the count over).
+		// A record that waited for its fsync may be answered after a later one that
+		// did not: only the latest in the journal is the message's envelope (a
+		// compaction may have replaced the slot meanwhile, and carried the count over).
 		if cur := s.live[m.ID]; cur != nil {
 			cur.pending--
-			if err == nil {
+			if err == nil && cur.before(p) {
 				s.segs[p.Seg] = true
 				s.pins[p.Seg]++
 				s.used[p.Seg] += int64(journal.HeaderLen + len(rec))
@@ -513,6 +513,12 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	return log.Close()
+}
+
+// before says whether the slot's latest envelope is in the journal before the record
+// at p.
+func (sl *slot) before(p journal.Pos) bool {
+	return p.Seg > sl.stateSeg || p.Seg == sl.stateSeg && p.Off+journal.HeaderLen >= sl.envOff
 }
 
 // pin counts, under s.mu, a live message's two references against their segments.
@@ -651,10 +657,13 @@ func (s *Spool) compact(segs []uint64) {
 			if cur == nil {
 				return
 			}
-			// Written in order: no state record appended after the copy has been
-			// written yet, so the copy holds the latest envelope written.
 			moved := &slot{dataSeg: p.Seg, dataOff: p.Off + head, dataLen: cur.dataLen, dataSize: int64(journal.HeaderLen + len(rec)),
 				stateSeg: p.Seg, envOff: p.Off + int64(journal.HeaderLen+1+k), envLen: len(env), pending: cur.pending}
+			if !cur.before(p) {
+				// A state record appended after the copy was answered first (it did
+				// not wait for an fsync): it stays the latest.
+				moved.stateSeg, moved.stateSize, moved.envOff, moved.envLen = cur.stateSeg, cur.stateSize, cur.envOff, cur.envLen
+			}
 			s.segs[p.Seg] = true
 			s.live[id] = moved
 			s.pin(moved)

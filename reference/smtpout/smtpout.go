@@ -407,7 +407,20 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 	} else {
 		cl = smtp.NewClient(conn)
 	}
-	defer cl.Close()
+	// A session that ends well ends with QUIT, sent once the results are handed back:
+	// the queue records a delivery a round trip sooner, and a crash in that round trip
+	// is one duplicate less (the next hop has the message; the spool would not know).
+	quit := false
+	defer func() {
+		if !quit {
+			_ = cl.Close()
+			return
+		}
+		go func() {
+			_ = cl.Quit()
+			_ = cl.Close()
+		}()
+	}()
 	if err := cl.Hello(c.helo); err != nil {
 		return fail(err, true)
 	}
@@ -441,7 +454,7 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 		}
 		pending = more
 	}
-	_ = cl.Quit()
+	quit = true
 	return results, false
 }
 
