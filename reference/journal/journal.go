@@ -87,8 +87,7 @@ type Log struct {
 	headCap  int64 // where the head ends: the next record that does not fit rotates
 	dirMade  bool
 	// prep is the next segment being zero-filled, nil when none is.
-	prep  chan prepared
-	dirty bool // the head holds octets written since its last fsync
+	prep chan prepared
 
 	headNow atomic.Uint64 // headSeg, for other goroutines
 
