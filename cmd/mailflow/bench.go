@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,7 @@ type benchOptions struct {
 	messages                       int
 	queued, queuedSize             int
 	queuedClients                  int
-	runs                           int
+	runs, sustained                int
 	wait, settle                   time.Duration
 }
 
@@ -49,6 +50,7 @@ func runBench(args []string) int {
 	clients := fs.String("clients", "1,32", "concurrent clients, comma-separated")
 	fs.IntVar(&o.messages, "messages", 1000, "messages per size and client count")
 	fs.IntVar(&o.runs, "runs", 3, "runs of each load and MTA; the report gives the median and the spread")
+	fs.IntVar(&o.sustained, "sustained", 25000, "messages of the sustained load (the first size, the most clients; 0: none)")
 	fs.IntVar(&o.queued, "queued", 100000, "messages queued for the memory figure (0: none)")
 	fs.IntVar(&o.queuedSize, "queued-size", 10240, "size of the queued messages in bytes")
 	fs.IntVar(&o.queuedClients, "queued-clients", 32, "concurrent clients queueing them")
@@ -147,10 +149,21 @@ func bench(ctx context.Context, o benchOptions, progress io.Writer) (*benchRepor
 	defer edge.stop()
 	targets := []string{edge.addr, o.postfix}
 	syncs := true // until perf says it cannot count them here
+	var loads []benchRow
 	for _, size := range o.sizes {
 		for _, c := range o.clients {
-			row := benchRow{size: size, clients: c}
-			rep.rows = append(rep.rows, row)
+			loads = append(loads, benchRow{size: size, clients: c, messages: o.messages})
+		}
+	}
+	if o.sustained > 0 {
+		// The delivery side keeping up, not a burst: many more messages than a row, from
+		// the most clients, of the first size.
+		loads = append(loads, benchRow{size: o.sizes[0], clients: slices.Max(o.clients), messages: o.sustained})
+	}
+	for _, load := range loads {
+		{
+			size, c := load.size, load.clients
+			rep.rows = append(rep.rows, load)
 			r := &rep.rows[len(rep.rows)-1]
 			// Run by run, each MTA in turn, so both see the machine in much the same
 			// state; the median of the runs is reported, and their spread.
@@ -159,7 +172,7 @@ func bench(ctx context.Context, o benchOptions, progress io.Writer) (*benchRepor
 					if addr == "" {
 						continue
 					}
-					fmt.Fprintf(progress, "bench: %s: %d messages of %s from %s (run %d of %d)\n", rep.heading(i), o.messages, kb(size), plural(c, "client"), run+1, o.runs)
+					fmt.Fprintf(progress, "bench: %s: %d messages of %s from %s (run %d of %d)\n", rep.heading(i), load.messages, kb(size), plural(c, "client"), run+1, o.runs)
 					var counter *mtaload.SyncCounter
 					if syncs {
 						if counter, err = mtaload.StartSyncCounter(dir); err != nil {
@@ -167,7 +180,7 @@ func bench(ctx context.Context, o benchOptions, progress io.Writer) (*benchRepor
 							rep.noSyncs, syncs = err.Error(), false
 						}
 					}
-					res, err := mtaload.Run(ctx, addr, sink, mtaload.Load{Messages: o.messages, Size: size, Clients: c},
+					res, err := mtaload.Run(ctx, addr, sink, mtaload.Load{Messages: load.messages, Size: size, Clients: c},
 						mtaload.WithDeliveryWait(o.wait))
 					if counter != nil {
 						if n, cerr := counter.Stop(); cerr == nil && res.Accepted > 0 {

@@ -20,8 +20,8 @@ type benchReport struct {
 
 // benchRow is one load: each MTA's runs of it.
 type benchRow struct {
-	size, clients int
-	res           [2][]*mtaload.Result
+	size, clients, messages int
+	res                     [2][]*mtaload.Result
 }
 
 // benchMemory is one MTA holding the queued messages: read as soon as it held them
@@ -51,9 +51,19 @@ func (r *benchReport) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "load\tfigure\t%14s\t%14s\t%6s\n", r.heading(0), r.heading(1), "ratio")
 	for _, row := range r.rows {
-		printRuns(tw, fmt.Sprintf("%s, %s", kb(row.size), plural(row.clients, "client")), row.res, []figure[mtaload.Result]{
+		load := fmt.Sprintf("%s, %s", kb(row.size), plural(row.clients, "client"))
+		if row.messages != r.opts.messages {
+			load += fmt.Sprintf(", %d sustained", row.messages)
+		}
+		printRuns(tw, load, row.res, []figure[mtaload.Result]{
 			{"accepted/s", "", (*mtaload.Result).AcceptedPerSec},
 			{"delivered/s", "", (*mtaload.Result).DeliveredPerSec},
+			{"delivered/accepted", "", func(x *mtaload.Result) float64 {
+				if a := x.AcceptedPerSec(); a > 0 {
+					return x.DeliveredPerSec() / a
+				}
+				return -1
+			}},
 			{"p50 250->sink", " ms", func(x *mtaload.Result) float64 { return ms(x.P50) }},
 			{"p99 250->sink", " ms", func(x *mtaload.Result) float64 { return ms(x.P99) }},
 			{"fsyncs/message", "", (*mtaload.Result).FsyncsPerMessage},
@@ -103,7 +113,7 @@ func (r *benchReport) emptyRow(m *benchMemory) float64 {
 		col = 1
 	}
 	for _, row := range r.rows {
-		if row.size != r.opts.queuedSize || row.clients != r.opts.queuedClients {
+		if row.size != r.opts.queuedSize || row.clients != r.opts.queuedClients || row.messages != r.opts.messages {
 			continue
 		}
 		var xs []float64

@@ -31,21 +31,21 @@ func TestBench(t *testing.T) {
 	}
 	useServerChild(t)
 	o := benchOptions{sizes: []int{2048}, clients: []int{1, 3}, messages: 6, queued: 20, queuedSize: 1024,
-		queuedClients: 4, wait: time.Minute, settle: time.Millisecond, postfixID: "Postfix", dir: t.TempDir(), runs: 2}
+		queuedClients: 4, wait: time.Minute, settle: time.Millisecond, postfixID: "Postfix", dir: t.TempDir(), runs: 2, sustained: 9}
 	rep, err := bench(context.Background(), o, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.rows) != 2 {
-		t.Fatalf("%d rows, want one per client count", len(rep.rows))
+	if len(rep.rows) != 3 {
+		t.Fatalf("%d rows, want one per client count and the sustained one", len(rep.rows))
 	}
 	for _, row := range rep.rows {
 		if len(row.res[0]) != o.runs || row.res[1] != nil {
 			t.Fatalf("%d clients: %d reference runs, %d Postfix runs; want %d of the reference only", row.clients, len(row.res[0]), len(row.res[1]), o.runs)
 		}
 		for _, r := range row.res[0] {
-			if r.Delivered != o.messages {
-				t.Errorf("%d clients: reference %+v; want %d delivered", row.clients, r, o.messages)
+			if r.Delivered != row.messages {
+				t.Errorf("%d clients: reference %+v; want %d delivered", row.clients, r, row.messages)
 			}
 		}
 	}
@@ -55,7 +55,7 @@ func TestBench(t *testing.T) {
 	}
 	var out bytes.Buffer
 	rep.print(&out)
-	for _, want := range []string{"2 KB, 3 clients", "p99 250->sink", "fsyncs/message", "20 x 1 KB queued", "RSS when all held", "then accepted/s", "accepted/s vs empty queue"} {
+	for _, want := range []string{"2 KB, 3 clients", "2 KB, 3 clients, 9 sustained", "delivered/accepted", "p99 250->sink", "fsyncs/message", "20 x 1 KB queued", "RSS when all held", "then accepted/s", "accepted/s vs empty queue"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
