@@ -7,8 +7,9 @@
 // A record on disk is its payload's length (4 octets, big-endian), the CRC-32C of the
 // payload (4 octets) and the payload; eight zero octets end a segment's records. A crash
 // can leave only the last segment with a torn record at its end (a segment is fsynced
-// before the next one is begun): Open cuts it off. Readers of a live log (another
-// process) stop at a torn record instead.
+// before the next one is begun): Open cuts off everything after the last whole record
+// of the last segment. Readers of a live log (another process) stop at a torn record
+// instead.
 //
 // Segments after the first are zero-filled ahead of time, in the background, at twice
 // the size of the one before up to the segment size: an fdatasync of octets written
@@ -164,10 +165,7 @@ func Open(dir string, replay func(Record) error, opts ...Option) (*Log, error) {
 		var torn *TornError
 		switch {
 		case errors.As(err, &torn) && last:
-			// What a crash left mid-write: never acknowledged, so cut off.
-			if err := os.Truncate(l.path(seg), end); err != nil {
-				return nil, fmt.Errorf("journal %s: cut torn record: %w", dir, err)
-			}
+			// What a crash left mid-write: never acknowledged; cut off below.
 		case err != nil:
 			return nil, fmt.Errorf("journal %s: %w", dir, err)
 		}
@@ -181,8 +179,21 @@ func Open(dir string, replay func(Record) error, opts ...Option) (*Log, error) {
 				f.Close()
 				return nil, fmt.Errorf("journal %s: %w", dir, err)
 			}
+			if fi.Size() > end {
+				// Whatever follows the last whole record goes, zeros or not: a crash
+				// can leave a later record of an unacknowledged batch on disk behind
+				// an earlier one that is not, and appends here would bring it back
+				// (FuzzReplay found this). The cut is durable before any append.
+				if err := f.Truncate(end); err == nil {
+					err = l.fdatasync(int(f.Fd()))
+				}
+				if err != nil {
+					f.Close()
+					return nil, fmt.Errorf("journal %s: cut after the last record: %w", dir, err)
+				}
+			}
 			l.head, l.headSeg, l.headSize, l.dirMade = f, seg, end, true
-			l.headCap = max(fi.Size(), min(l.segSize, firstSegment))
+			l.headCap = max(end, min(l.segSize, firstSegment))
 			l.headNow.Store(seg)
 		}
 	}
