@@ -184,7 +184,8 @@ func Open(dir string, replay func(Record) error, opts ...Option) (*Log, error) {
 				// can leave a later record of an unacknowledged batch on disk behind
 				// an earlier one that is not, and appends here would bring it back
 				// (FuzzReplay found this). The cut is durable before any append.
-				if err := f.Truncate(end); err == nil {
+				err := f.Truncate(end)
+				if err == nil {
 					err = l.fdatasync(int(f.Fd()))
 				}
 				if err != nil {
