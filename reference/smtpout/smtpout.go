@@ -161,6 +161,18 @@ func New(r Resolver, helo string, opts ...Option) *Client {
 	for _, o := range opts {
 		o(c)
 	}
+	// A TLS session with a next hop is resumed by the next connection to it (RFC 8446
+	// §2.2): its certificate was verified when the session began, and a resumed
+	// handshake skips the certificate and its signatures, which a connection per
+	// message would otherwise pay every time.
+	cfg := &tls.Config{}
+	if c.tlsConfig != nil {
+		cfg = c.tlsConfig.Clone()
+	}
+	if cfg.ClientSessionCache == nil {
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(256)
+	}
+	c.tlsConfig = cfg
 	return c
 }
 

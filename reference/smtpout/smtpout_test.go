@@ -2,14 +2,17 @@ package smtpout
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
+	"github.com/mailflow/mailflow/fixtures/testca"
 	"github.com/mailflow/mailflow/reference/resolve"
 	"github.com/mailflow/mailflow/scenario"
 )
@@ -197,5 +200,41 @@ func TestSendSplitsWhenTooManyRecipients(t *testing.T) {
 	}
 	if len(got) != 3 || got[0] != 2 || got[1] != 2 || got[2] != 1 {
 		t.Errorf("transactions took %v recipients, want [2 2 1]", got)
+	}
+}
+
+// TestTLSSessionsResume: the second STARTTLS session to a next hop resumes the first
+// one's TLS session, and both deliver.
+func TestTLSSessionsResume(t *testing.T) {
+	ca := testca.Shared()
+	srv, err := ca.ServerConfig("mx1.tls.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var resumed []bool
+	srv.VerifyConnection = func(cs tls.ConnectionState) error {
+		mu.Lock()
+		defer mu.Unlock()
+		resumed = append(resumed, cs.DidResume)
+		return nil
+	}
+	h := host(t, "mx1.tls.test", "127.207.1.21", internet.WithTLS(srv))
+	c := New(dns(t, "127.207.1.53"), "edge1.contoso.test", WithPort(port), WithTimeout(5*time.Second),
+		WithTLSConfig(ca.ClientConfig("mx1.tls.test")))
+	for i := 0; i < 2; i++ {
+		res := c.Send(context.Background(), Hop{Hosts: []string{"[127.207.1.21]"}, RequireTLS: true}, "x@contoso.test",
+			[]string{"a@tls.test"}, []byte("Subject: t\r\n\r\nhi\r\n"), nil)
+		if len(res) != 1 || !res[0].Delivered {
+			t.Fatalf("message %d: %+v, want delivered", i, res)
+		}
+	}
+	if n := len(h.Messages()); n != 2 {
+		t.Fatalf("%d messages at the next hop, want 2", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(resumed) != 2 || resumed[0] || !resumed[1] {
+		t.Errorf("handshakes resumed: %v, want [false true]", resumed)
 	}
 }
