@@ -161,43 +161,41 @@ func bench(ctx context.Context, o benchOptions, progress io.Writer) (*benchRepor
 		loads = append(loads, benchRow{size: o.sizes[0], clients: slices.Max(o.clients), messages: o.sustained})
 	}
 	for _, load := range loads {
-		{
-			size, c := load.size, load.clients
-			rep.rows = append(rep.rows, load)
-			r := &rep.rows[len(rep.rows)-1]
-			// Run by run, each MTA in turn, so both see the machine in much the same
-			// state; the median of the runs is reported, and their spread.
-			for run := 0; run < o.runs; run++ {
-				for i, addr := range targets {
-					if addr == "" {
-						continue
+		size, c := load.size, load.clients
+		rep.rows = append(rep.rows, load)
+		r := &rep.rows[len(rep.rows)-1]
+		// Run by run, each MTA in turn, so both see the machine in much the same
+		// state; the median of the runs is reported, and their spread.
+		for run := 0; run < o.runs; run++ {
+			for i, addr := range targets {
+				if addr == "" {
+					continue
+				}
+				fmt.Fprintf(progress, "bench: %s: %d messages of %s from %s (run %d of %d)\n", rep.heading(i), load.messages, kb(size), plural(c, "client"), run+1, o.runs)
+				var counter *mtaload.SyncCounter
+				if syncs {
+					if counter, err = mtaload.StartSyncCounter(dir); err != nil {
+						fmt.Fprintf(progress, "bench: no fsync figures: %v\n", err)
+						rep.noSyncs, syncs = err.Error(), false
 					}
-					fmt.Fprintf(progress, "bench: %s: %d messages of %s from %s (run %d of %d)\n", rep.heading(i), load.messages, kb(size), plural(c, "client"), run+1, o.runs)
-					var counter *mtaload.SyncCounter
-					if syncs {
-						if counter, err = mtaload.StartSyncCounter(dir); err != nil {
-							fmt.Fprintf(progress, "bench: no fsync figures: %v\n", err)
-							rep.noSyncs, syncs = err.Error(), false
-						}
+				}
+				res, err := mtaload.Run(ctx, addr, sink, mtaload.Load{Messages: load.messages, Size: size, Clients: c},
+					mtaload.WithDeliveryWait(o.wait))
+				if counter != nil {
+					if n, cerr := counter.Stop(); cerr == nil && res.Accepted > 0 {
+						res.Fsyncs = &n
+					} else if cerr != nil {
+						fmt.Fprintf(progress, "bench: %v\n", cerr)
 					}
-					res, err := mtaload.Run(ctx, addr, sink, mtaload.Load{Messages: load.messages, Size: size, Clients: c},
-						mtaload.WithDeliveryWait(o.wait))
-					if counter != nil {
-						if n, cerr := counter.Stop(); cerr == nil && res.Accepted > 0 {
-							res.Fsyncs = &n
-						} else if cerr != nil {
-							fmt.Fprintf(progress, "bench: %v\n", cerr)
-						}
-					}
-					if res.Accepted > 0 {
-						r.res[i] = append(r.res[i], &res)
-					}
-					if err != nil {
-						return rep, fmt.Errorf("%s, %s, %s: %w", rep.heading(i), kb(size), plural(c, "client"), err)
-					}
-					if res.Failed > 0 {
-						return rep, fmt.Errorf("%s: %d messages refused, the first: %w", rep.heading(i), res.Failed, res.FirstErr)
-					}
+				}
+				if res.Accepted > 0 {
+					r.res[i] = append(r.res[i], &res)
+				}
+				if err != nil {
+					return rep, fmt.Errorf("%s, %s, %s: %w", rep.heading(i), kb(size), plural(c, "client"), err)
+				}
+				if res.Failed > 0 {
+					return rep, fmt.Errorf("%s: %d messages refused, the first: %w", rep.heading(i), res.Failed, res.FirstErr)
 				}
 			}
 		}

@@ -124,9 +124,17 @@ func (r *benchReport) emptyRow(m *benchMemory) float64 {
 			return -1
 		}
 		sort.Float64s(xs)
-		return xs[len(xs)/2]
+		return median(xs)
 	}
 	return -1
+}
+
+// median of sorted xs, which are not empty.
+func median(xs []float64) float64 {
+	if len(xs)%2 == 0 {
+		return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+	}
+	return xs[len(xs)/2]
 }
 
 // heldFigures are the memory figures of one reading.
@@ -145,22 +153,18 @@ type figure[T any] struct {
 }
 
 func printFigures[T any](tw io.Writer, load string, cols [2]*T, figs []figure[T]) {
-	for _, f := range figs {
-		var v [2]*float64
-		for i, c := range cols {
-			if c != nil {
-				if x := f.get(c); x >= 0 { // a figure not measured is negative
-					v[i] = &x
-				}
-			}
+	var runs [2][]*T
+	for i, c := range cols {
+		if c != nil {
+			runs[i] = []*T{c}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%14s\t%14s\t%6s\n", load, f.name, num(v[0], f.unit), num(v[1], f.unit), ratio(v[0], v[1]))
-		load = ""
 	}
+	printRuns(tw, load, runs, figs)
 }
 
-// printRuns is printFigures over several runs of each column: the median of each
-// figure, and half its spread as a share of the median.
+// printRuns writes figures over several runs of each column: the median of each
+// figure, and half its spread as a share of the median; a figure not measured is
+// negative.
 func printRuns[T any](tw io.Writer, load string, cols [2][]*T, figs []figure[T]) {
 	for _, f := range figs {
 		var v [2]*float64
@@ -176,10 +180,7 @@ func printRuns[T any](tw io.Writer, load string, cols [2][]*T, figs []figure[T])
 				continue
 			}
 			sort.Float64s(xs)
-			med := xs[len(xs)/2]
-			if len(xs)%2 == 0 {
-				med = (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
-			}
+			med := median(xs)
 			v[i] = &med
 			if len(xs) > 1 && med > 0 {
 				spread[i] = fmt.Sprintf(" ±%.0f%%", (xs[len(xs)-1]-xs[0])/2/med*100)

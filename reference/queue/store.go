@@ -58,6 +58,23 @@ type slot struct {
 	pending int
 }
 
+// messageRecord encodes a message record and says where its envelope starts in it.
+func messageRecord(env, data []byte) (rec []byte, envStart int) {
+	var n [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(n[:], uint64(len(env)))
+	rec = make([]byte, 0, 1+k+len(env)+len(data))
+	rec = append(append(append(append(rec, recMessage), n[:k]...), env...), data...)
+	return rec, 1 + k
+}
+
+// messageSlot is where the parts of a message record of recLen octets written at p are:
+// its envelope of envLen octets at envStart, its data after it.
+func messageSlot(p journal.Pos, recLen, envStart, envLen int) *slot {
+	envOff := p.Off + journal.HeaderLen + int64(envStart)
+	return &slot{dataSeg: p.Seg, dataOff: envOff + int64(envLen), dataLen: int64(recLen - envStart - envLen),
+		dataSize: int64(journal.HeaderLen + recLen), stateSeg: p.Seg, envOff: envOff, envLen: envLen}
+}
+
 // Record kinds, the first octet of a journal record's payload.
 const (
 	recMessage = 'M' // uvarint length of the envelope, the envelope (JSON), the data
@@ -122,10 +139,7 @@ func replay(msgs map[string]*replayed) func(journal.Record) error {
 			if err != nil {
 				return fmt.Errorf("segment %d at %d: %w", r.Pos.Seg, r.Pos.Off, err)
 			}
-			head := int64(journal.HeaderLen + 1 + k + int(n))
-			msgs[id] = &replayed{slot: slot{dataSeg: r.Pos.Seg, dataOff: r.Pos.Off + head, dataLen: int64(len(p)) - int64(1+k+int(n)),
-				dataSize: int64(journal.HeaderLen + len(p)), stateSeg: r.Pos.Seg, envOff: r.Pos.Off + int64(journal.HeaderLen+1+k), envLen: int(n)},
-				env: append([]byte(nil), env...)}
+			msgs[id] = &replayed{slot: *messageSlot(r.Pos, len(p), 1+k, int(n)), env: append([]byte(nil), env...)}
 		case recState:
 			id, err := envID(p[1:])
 			if err != nil {
@@ -360,13 +374,7 @@ func (s *Spool) Put(m *Message, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("spool put %s: %w", m.ID, err)
 	}
-	var n [binary.MaxVarintLen64]byte
-	k := binary.PutUvarint(n[:], uint64(len(env)))
-	rec := make([]byte, 0, 1+k+len(env)+len(data))
-	rec = append(rec, recMessage)
-	rec = append(rec, n[:k]...)
-	rec = append(rec, env...)
-	rec = append(rec, data...)
+	rec, envStart := messageRecord(env, data)
 	s.mu.Lock()
 	log, err := s.writer()
 	if err != nil {
@@ -374,11 +382,9 @@ func (s *Spool) Put(m *Message, data []byte) error {
 		return err
 	}
 	ch := make(chan error, 1)
-	head := int64(journal.HeaderLen + 1 + k + len(env))
 	log.Append(rec, true, func(p journal.Pos, err error) {
 		if err == nil {
-			sl := &slot{dataSeg: p.Seg, dataOff: p.Off + head, dataLen: int64(len(data)), dataSize: int64(journal.HeaderLen + len(rec)),
-				stateSeg: p.Seg, envOff: p.Off + int64(journal.HeaderLen+1+k), envLen: len(env)}
+			sl := messageSlot(p, len(rec), envStart, len(env))
 			s.mu.Lock()
 			s.segs[p.Seg] = true
 			s.live[m.ID] = sl
@@ -639,11 +645,7 @@ func (s *Spool) compact(segs []uint64) {
 			s.mu.Unlock()
 			continue // a state record came meanwhile: the next pass
 		}
-		var n [binary.MaxVarintLen64]byte
-		k := binary.PutUvarint(n[:], uint64(len(env)))
-		rec := make([]byte, 0, 1+k+len(env)+len(data))
-		rec = append(append(append(append(rec, recMessage), n[:k]...), env...), data...)
-		head := int64(journal.HeaderLen + 1 + k + len(env))
+		rec, envStart := messageRecord(env, data)
 		wg.Add(1)
 		// Appended under s.mu: a state record appended after it is written after it.
 		log.Append(rec, true, func(p journal.Pos, err error) {
@@ -657,8 +659,8 @@ func (s *Spool) compact(segs []uint64) {
 			if cur == nil {
 				return
 			}
-			moved := &slot{dataSeg: p.Seg, dataOff: p.Off + head, dataLen: cur.dataLen, dataSize: int64(journal.HeaderLen + len(rec)),
-				stateSeg: p.Seg, envOff: p.Off + int64(journal.HeaderLen+1+k), envLen: len(env), pending: cur.pending}
+			moved := messageSlot(p, len(rec), envStart, len(env))
+			moved.pending = cur.pending
 			if !cur.before(p) {
 				// A state record appended after the copy was answered first (it did
 				// not wait for an fsync): it stays the latest.
