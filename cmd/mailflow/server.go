@@ -58,6 +58,7 @@ func runServer(args []string) int {
 	outPort := fs.Int("out-port", 25, "port of next hops that name none")
 	listen := fs.String("listen", "0.0.0.0", "address the receive connectors bind")
 	clockControl := fs.String("clock-control", "", "ip:port where a harness steps this server's clock over HTTP (POST /advance?by=1h); empty: wall time")
+	seed := fs.Uint64("seed", 0, "seed of the random first choice among equal-preference MXs, so a run can be repeated; 0: random (servers sharing a seed choose alike)")
 	clockOffset := fs.Duration("clock-offset", 0, "with --clock-control: how far the clock starts ahead of wall time (a restarted server rejoins a stepped world)")
 	var hubs, peers, orgRanges stringList
 	fs.Var(&hubs, "hub", "ip:port of a Hub of the subscribed site (repeatable)")
@@ -149,7 +150,7 @@ func runServer(args []string) int {
 		e, err := edge.Start(ctx, edge.Config{
 			Scenario: s, Server: srv, Addr: addr, OutPort: *outPort, Hubs: hubs, OrgRanges: orgRanges,
 			SpoolDir: *spool + "/" + srv.Name, Directory: dir, Resolver: resolve.New(*dnsAddr),
-			Trace: out, Clock: clk, ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log,
+			Trace: out, Clock: clk, ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log, Seed: *seed,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "mailflow server:", err)
@@ -182,7 +183,7 @@ func runServer(args []string) int {
 		h, err := hub.Start(ctx, hub.Config{
 			Scenario: s, Server: srv, Addr: addr, OutPort: *outPort, Peers: peerMap, OrgRanges: orgRanges,
 			SpoolDir: *spool + "/" + srv.Name, Directory: dir, Resolver: res, Trace: out, Clock: clk,
-			ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log,
+			ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log, Seed: *seed,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "mailflow server:", err)

@@ -67,6 +67,7 @@ type options struct {
 	startup   time.Duration
 	clock     bool
 	offset    time.Duration
+	seed      uint64
 }
 
 // ClockPort is where a container started WithClockControl takes clock steps
@@ -86,6 +87,10 @@ func (o Option) Customize(*testcontainers.GenericContainerRequest) error { retur
 func WithClockControl(offset time.Duration) Option {
 	return func(o *options) { o.clock, o.offset = true, offset }
 }
+
+// WithSeed makes the server's random choices (the first of equal-preference MXs,
+// DNS-003) a repeatable sequence (`mailflow server --seed`).
+func WithSeed(seed uint64) Option { return func(o *options) { o.seed = seed } }
 
 // WithScenario gives the container its scenario slice (scenario.Marshal of
 // Scenario.SliceFor) and the name of the server it runs.
@@ -229,6 +234,9 @@ func run(ctx context.Context, role scenario.Role, img string, custom []testconta
 	}
 	if o.clock {
 		cmd = append(cmd, "--clock-control", ":"+strconv.Itoa(ClockPort), "--clock-offset", o.offset.String())
+	}
+	if o.seed != 0 {
+		cmd = append(cmd, "--seed", strconv.FormatUint(o.seed, 10))
 	}
 	if o.cert != nil {
 		cmd = append(cmd, "--tls-cert", certPath, "--tls-key", keyPath)

@@ -42,6 +42,9 @@ type Config struct {
 	// gets the implicit EdgeSync connector on port 25 that lets those Hubs send
 	// outbound Internet mail through it (ROUTE-015), over STARTTLS.
 	OrgRanges []string
+	// Seed makes the first choice among equal-preference MXs repeatable (DNS-003); 0
+	// keeps it random.
+	Seed uint64
 }
 
 // Server is a running Edge Transport server: a transport server routing as an Edge.
@@ -66,6 +69,6 @@ func (cfg Config) transport() transport.Config {
 		Scenario: cfg.Scenario, Server: cfg.Server, Addr: cfg.Addr, PortMap: cfg.PortMap, OutPort: cfg.OutPort,
 		Hubs: cfg.Hubs, SpoolDir: cfg.SpoolDir, Directory: cfg.Directory, Resolver: cfg.Resolver,
 		Trace: cfg.Trace, Clock: cfg.Clock, ServerTLS: cfg.ServerTLS, ClientTLS: cfg.ClientTLS,
-		Logger: cfg.Logger, OrgRanges: cfg.OrgRanges,
+		Logger: cfg.Logger, OrgRanges: cfg.OrgRanges, Seed: cfg.Seed,
 	}
 }

@@ -47,6 +47,9 @@ type Config struct {
 	ServerTLS    *tls.Config
 	ClientTLS    *tls.Config
 	Logger       *slog.Logger
+	// Seed makes the first choice among equal-preference MXs repeatable (DNS-003); 0
+	// keeps it random.
+	Seed uint64
 }
 
 // DefaultConnector is the receive connector a Hub gets when the scenario gives it none:
@@ -113,7 +116,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	tcfg := transport.Config{
 		Scenario: cfg.Scenario, Server: &srv, Addr: cfg.Addr, PortMap: cfg.PortMap, OutPort: cfg.OutPort,
 		SpoolDir: cfg.SpoolDir, Directory: nil, Resolver: cfg.Resolver, Trace: cfg.Trace, Clock: cfg.Clock,
-		ServerTLS: cfg.ServerTLS, ClientTLS: cfg.ClientTLS, Logger: cfg.Logger,
+		ServerTLS: cfg.ServerTLS, ClientTLS: cfg.ClientTLS, Logger: cfg.Logger, Seed: cfg.Seed,
 		Router: h, Connectors: conns, ShadowRanges: cfg.OrgRanges,
 	}
 	if srv.ShadowRedundancy != nil && *srv.ShadowRedundancy {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -123,6 +124,10 @@ type Client struct {
 	log       *slog.Logger
 	selfNames map[string]bool
 	selfAddrs map[netip.Addr]bool
+	// rnd, when set, makes the equal-preference choices (DNS-003) a repeatable
+	// sequence; nil draws from the runtime's randomly seeded generator.
+	rndMu sync.Mutex
+	rnd   *rand.Rand
 }
 
 // Option configures a Client.
@@ -138,6 +143,18 @@ func WithTLSConfig(t *tls.Config) Option { return func(c *Client) { c.tlsConfig 
 func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
 func WithLogger(l *slog.Logger) Option   { return func(c *Client) { c.log = l } }
 
+// WithSeed draws the random first choice among MXs of equal preference (DNS-003) from a
+// generator seeded with seed, so that a run can be repeated choice for choice; 0 keeps
+// the runtime's randomly seeded one. Servers that share a seed make the same sequence
+// of choices, so a seed is for test runs, not for a fleet.
+func WithSeed(seed uint64) Option {
+	return func(c *Client) {
+		if seed != 0 {
+			c.rnd = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+		}
+	}
+}
+
 // WithSelf names what the sending server is known by: its host names and the addresses
 // it listens on. An MX that is one of them marks where the domain's mail would loop back
 // (RFC 5321 §5.1, TRACE-005). The helo name always counts.
@@ -150,6 +167,16 @@ func WithSelf(names []string, addrs []netip.Addr) Option {
 			c.selfAddrs[a.Unmap()] = true
 		}
 	}
+}
+
+func (c *Client) shuffle(n int, swap func(i, j int)) {
+	if c.rnd == nil {
+		rand.Shuffle(n, swap)
+		return
+	}
+	c.rndMu.Lock()
+	defer c.rndMu.Unlock()
+	c.rnd.Shuffle(n, swap)
 }
 
 func hostKey(name string) string { return strings.ToLower(strings.TrimSuffix(name, ".")) }
@@ -231,7 +258,7 @@ func (c *Client) targets(ctx context.Context, h Hop) ([]target, error) {
 					j++
 				}
 				group := ex[i:j]
-				rand.Shuffle(len(group), func(a, b int) { group[a], group[b] = group[b], group[a] })
+				c.shuffle(len(group), func(a, b int) { group[a], group[b] = group[b], group[a] })
 				i = j
 			}
 			for _, e := range ex {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -236,5 +237,36 @@ func TestTLSSessionsResume(t *testing.T) {
 	defer mu.Unlock()
 	if len(resumed) != 2 || resumed[0] || !resumed[1] {
 		t.Errorf("handshakes resumed: %v, want [false true]", resumed)
+	}
+}
+
+// A seed repeats the equal-preference choices (DNS-003) draw for draw; without one they
+// come from the runtime's generator.
+func TestSeedRepeatsChoices(t *testing.T) {
+	draws := func(c *Client) []int {
+		var out []int
+		for i := 0; i < 64; i++ {
+			group := []int{0, 1, 2}
+			c.shuffle(len(group), func(a, b int) { group[a], group[b] = group[b], group[a] })
+			out = append(out, group[0])
+		}
+		return out
+	}
+	a, b := draws(New(nil, "a.test", WithSeed(7))), draws(New(nil, "b.test", WithSeed(7)))
+	if !slices.Equal(a, b) {
+		t.Fatalf("seed 7 drew %v, then %v", a, b)
+	}
+	if c := draws(New(nil, "c.test", WithSeed(8))); slices.Equal(a, c) {
+		t.Fatalf("seeds 7 and 8 drew the same %v", a)
+	}
+	if New(nil, "d.test", WithSeed(0)).rnd != nil {
+		t.Fatal("seed 0 made a seeded generator")
+	}
+	seen := map[int]int{}
+	for _, v := range a {
+		seen[v]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("64 draws of a seeded shuffle of 3 chose first only %v", seen)
 	}
 }

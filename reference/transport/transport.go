@@ -66,6 +66,9 @@ type Config struct {
 	// ShadowRanges are the clients told what the server holds, when shadow redundancy
 	// is on (the organisation's servers, as shadows); empty means OrgRanges.
 	ShadowRanges []string
+	// Seed makes the random first choice among equal-preference MXs (DNS-003) a
+	// repeatable sequence; 0 leaves it to the runtime's randomly seeded generator.
+	Seed uint64
 }
 
 // Shadower keeps shadow copies of relayed messages: Prepare comes before a hop's
@@ -118,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	e.out = smtpout.New(cfg.Resolver, cfg.Server.FQDN,
 		smtpout.WithPort(cfg.OutPort), smtpout.WithLocalAddr(cfg.Addr),
 		smtpout.WithSelf([]string{cfg.Server.FQDN}, ownAddrs(cfg.Addr)),
-		smtpout.WithTLSConfig(cfg.ClientTLS), smtpout.WithLogger(log))
+		smtpout.WithTLSConfig(cfg.ClientTLS), smtpout.WithLogger(log), smtpout.WithSeed(cfg.Seed))
 	e.queue, err = queue.New(sp, queue.WithClock(cfg.Clock), queue.WithTrace(cfg.Trace),
 		queue.WithServer(cfg.Server.Name), queue.WithSchedule(Schedule(cfg.Server)),
 		queue.WithLogger(log), queue.WithDeliverer(e), queue.WithFailureHandler(e.sendDSN),

@@ -199,6 +199,7 @@ func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Serve
 		mailflow.WithLogLines(func(l logline.Line) { t.onLine(name, l) }),
 		// A server started again (CrashServer, WipeServer) rejoins the stepped world.
 		mailflow.WithClockControl(t.clock.Elapsed()),
+		mailflow.WithSeed(fixtureset.Seed(srv.Name)),
 		testcontainers.WithLabels(dockernet.Labels(nil)),
 	}
 	switch srv.Role {

@@ -231,7 +231,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port,
 			Peers: peers, OrgRanges: orgRanges, SpoolDir: t.spoolRoot + "/" + srv.Name,
 			Directory: t.dir, Org: org, Resolver: res, Trace: t.trace, Clock: t.clock,
-			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
+			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log, Seed: fixtureset.Seed(srv.Name),
 		}
 		h, err := hub.Start(ctx, hcfg)
 		if err != nil {
@@ -256,6 +256,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: orgRanges,
 			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
 			Trace: t.trace, Clock: t.clock, ServerTLS: stc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
+			Seed: fixtureset.Seed(srv.Name),
 		}
 		e, err := edge.Start(ctx, cfg)
 		if err != nil {

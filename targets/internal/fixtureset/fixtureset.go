@@ -7,6 +7,7 @@ package fixtureset
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"strings"
@@ -165,4 +166,16 @@ func StartDNS(ctx context.Context, s *scenario.Scenario, addr string, z *Zone) (
 		d.SetFailure(f.Name, m)
 	}
 	return d, nil
+}
+
+// Seed is the seed a target gives a server of the scenario for its random choices
+// (DNS-003): fixed per server name, so both targets make the same choices run after run
+// and a verdict does not depend on the draw.
+func Seed(server string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(strings.ToLower(server)))
+	if s := h.Sum64(); s != 0 {
+		return s
+	}
+	return 1
 }
