@@ -62,6 +62,8 @@ func runBench(args []string) int {
 	fs.IntVar(&oo.clients, "org-clients", 32, "with --org: concurrent clients sending them to the Edge")
 	fs.IntVar(&oo.size, "org-size", 10240, "with --org: message size in bytes")
 	fs.IntVar(&oo.recipientsPerMbx, "org-recipients", 20, "with --org: recipients per Mailbox server")
+	cpuProfile := fs.String("org-cpuprofile", "", "with --org: write a CPU profile of the runs to this file (go tool pprof)")
+	blockProfile := fs.String("org-blockprofile", "", "with --org: write where goroutines waited (blocking and mutex profiles) to FILE.block and FILE.mutex")
 	fs.DurationVar(&oo.wait, "org-wait", 5*time.Minute, "with --org: longest wait for the messages to be stored after the last 250")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -75,7 +77,16 @@ func runBench(args []string) int {
 		oo.dir = o.dir
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		// The organisation runs in this process, so its profile is this process's.
+		endProfiles, err := startProfiles(*cpuProfile, *blockProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow bench:", err)
+			return 1
+		}
 		rs, err := benchOrg(ctx, oo, os.Stderr)
+		if perr := endProfiles(); perr != nil {
+			fmt.Fprintln(os.Stderr, "mailflow bench:", perr)
+		}
 		printOrg(os.Stdout, oo, rs)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "mailflow bench:", err)

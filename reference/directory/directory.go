@@ -201,6 +201,16 @@ func (c *Client) Lookup(ctx context.Context, addr string) (*Entry, error) {
 	return e, nil
 }
 
+// Exists reports whether any recipient object has addr among its addresses (ErrNotFound
+// when none has): what recipient filtering needs, in one search, where Lookup also reads
+// the mailbox database, forwarding target and group members.
+func (c *Client) Exists(ctx context.Context, addr string) error {
+	if _, err := c.findOne(ctx, "(proxyAddresses=smtp:"+ldap.EscapeFilter(addr)+")", []string{"objectClass"}); err != nil {
+		return fmt.Errorf("lookup %s: %w", addr, err)
+	}
+	return nil
+}
+
 // Authenticate checks user's password by binding as the user's entry, found by its
 // primary address, on a connection of its own so the shared one keeps its identity.
 func (c *Client) Authenticate(ctx context.Context, user, password string) error {

@@ -80,6 +80,26 @@ func TestLookupNotFound(t *testing.T) {
 	}
 }
 
+// Exists answers as Lookup does, for every kind of recipient and every address form,
+// in one search.
+func TestExists(t *testing.T) {
+	srv, c := start(t)
+	for _, addr := range []string{"alice@contoso.test", "A.Smith@CONTOSO.test", "team@contoso.test", "partner@contoso.test"} {
+		before := len(srv.Searches())
+		if err := c.Exists(context.Background(), addr); err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+		if n := len(srv.Searches()) - before; n != 1 {
+			t.Errorf("%s: %d searches, want 1", addr, n)
+		}
+	}
+	for _, addr := range []string{"nobody@contoso.test", "alice@fabrikam.test", "*", "a)(mail=*"} {
+		if err := c.Exists(context.Background(), addr); !errors.Is(err, ErrNotFound) || IsUnavailable(err) {
+			t.Errorf("%s: %v, want ErrNotFound", addr, err)
+		}
+	}
+}
+
 func TestMailboxMove(t *testing.T) {
 	srv, c := start(t)
 	srv.SetHomeServer("alice@contoso.test", "MBX9")

@@ -25,6 +25,9 @@ import (
 // Directory is the recipient directory the server's receive connectors consult.
 type Directory interface {
 	Lookup(ctx context.Context, addr string) (*directory.Entry, error)
+	// Exists is the recipient filter's question: is addr anyone's (directory.ErrNotFound
+	// when not).
+	Exists(ctx context.Context, addr string) error
 	Authenticate(ctx context.Context, user, password string) error
 }
 
@@ -316,7 +319,7 @@ func (e *Server) Close() error {
 type dirAdapter struct{ d Directory }
 
 func (a dirAdapter) Exists(ctx context.Context, addr string) error {
-	_, err := a.d.Lookup(ctx, addr)
+	err := a.d.Exists(ctx, addr)
 	if errors.Is(err, directory.ErrNotFound) {
 		return fmt.Errorf("%s: %w", addr, smtpd.ErrUnknown)
 	}
