@@ -128,6 +128,9 @@ type Client struct {
 	// sequence; nil draws from the runtime's randomly seeded generator.
 	rndMu sync.Mutex
 	rnd   *rand.Rand
+	// cache keeps sessions with named next hops between messages; noReuse keeps none.
+	cache   cache
+	noReuse bool
 }
 
 // Option configures a Client.
@@ -142,6 +145,10 @@ func WithLocalAddr(a netip.Addr) Option  { return func(c *Client) { c.localAddr 
 func WithTLSConfig(t *tls.Config) Option { return func(c *Client) { c.tlsConfig = t } }
 func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
 func WithLogger(l *slog.Logger) Option   { return func(c *Client) { c.log = l } }
+
+// WithoutReuse ends every session after its message: no session is kept for the next
+// message to the same next hop.
+func WithoutReuse() Option { return func(c *Client) { c.noReuse = true } }
 
 // WithSeed draws the random first choice among MXs of equal preference (DNS-003) from a
 // generator seeded with seed, so that a run can be repeated choice for choice; 0 keeps
@@ -168,6 +175,10 @@ func WithSelf(names []string, addrs []netip.Addr) Option {
 		}
 	}
 }
+
+// Close ends the sessions kept for further messages. Sending after Close still works;
+// its sessions are not kept.
+func (c *Client) Close() { c.cache.close() }
 
 func (c *Client) shuffle(n int, swap func(i, j int)) {
 	if c.rnd == nil {
@@ -410,18 +421,82 @@ func reply(err error) (string, bool) {
 // sendTo runs one session; next reports that the caller should try the next target
 // because this one never got as far as a transaction.
 func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts []string, data []byte, params *DSN) ([]Result, bool) {
+	key, keep := c.sessionKey(t, h)
+	var s *session
+	if keep {
+		s = c.cache.take(key)
+	}
+	if s == nil {
+		var res []Result
+		var next bool
+		if s, res, next = c.open(ctx, t, h, rcpts); s == nil {
+			return res, next
+		}
+	}
+	s.uses++
+	_ = s.conn.SetDeadline(time.Now().Add(c.timeout))
+	results := make([]Result, len(rcpts))
+	pending := make([]int, len(rcpts))
+	for i := range pending {
+		pending[i] = i
+	}
+	// A next hop that takes only so many recipients per transaction answers the rest
+	// 452 (or 552): those go in the next transaction of the same session, until a
+	// transaction takes none (RFC 5321 §4.5.3.1.10, QUEUE-008).
+	for first := true; len(pending) > 0; first = false {
+		if !first {
+			if err := s.cl.Reset(); err != nil {
+				r, _ := s.reply(err)
+				for _, i := range pending {
+					results[i] = Result{Rcpt: rcpts[i], Reply: r, RemoteMTA: t.name}
+				}
+				_ = s.cl.Close()
+				return results, false
+			}
+		}
+		more, progressed := c.transaction(s, t, from, rcpts, pending, data, params, results)
+		if !progressed {
+			break
+		}
+		pending = more
+	}
+	// A session that ends well ends with QUIT, or is kept for the next message, once
+	// the results are handed back: the queue records a delivery a round trip sooner,
+	// and a crash in that round trip is one duplicate less (the next hop has the
+	// message; the spool would not know).
+	switch {
+	case s.broken:
+		_ = s.cl.Close()
+	case keep:
+		defer c.cache.put(key, s)
+	default:
+		defer func() { go s.quit() }()
+	}
+	return results, false
+}
+
+// sessionKey says which kept sessions a message to t may use; false for a hop whose
+// sessions are not kept (an MX of the recipient's domain).
+func (c *Client) sessionKey(t target, h Hop) (sessionKey, bool) {
+	return sessionKey{addr: t.addr, name: t.name, user: h.Username, tls: h.RequireTLS}, len(h.Hosts) > 0 && !c.noReuse
+}
+
+// open connects to t and gets as far as a transaction could start: greeting, EHLO,
+// STARTTLS when the hop requires it, AUTH when it has a login. A nil session comes with
+// every recipient's result and whether to try the next target.
+func (c *Client) open(ctx context.Context, t target, h Hop, rcpts []string) (*session, []Result, bool) {
 	d := net.Dialer{Timeout: c.timeout}
 	if c.localAddr.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: c.localAddr.AsSlice()}
 	}
 	conn, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
-		return all(rcpts, Result{Reply: "451 4.4.1 Connection to " + t.name + " failed: " + err.Error(), RemoteMTA: t.name}), true
+		return nil, all(rcpts, Result{Reply: "451 4.4.1 Connection to " + t.name + " failed: " + err.Error(), RemoteMTA: t.name}), true
 	}
 	_ = conn.SetDeadline(time.Now().Add(c.timeout))
-	fail := func(err error, next bool) ([]Result, bool) {
+	fail := func(err error, next bool) (*session, []Result, bool) {
 		r, perm := reply(err)
-		return all(rcpts, Result{Reply: r, Permanent: perm && !next, RemoteMTA: t.name}), next
+		return nil, all(rcpts, Result{Reply: r, Permanent: perm && !next, RemoteMTA: t.name}), next
 	}
 	var cl *smtp.Client
 	if h.RequireTLS {
@@ -441,66 +516,40 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 			if errors.As(err, &se) {
 				return fail(err, true)
 			}
-			return all(rcpts, Result{Reply: "451 4.7.5 STARTTLS with " + t.name + " failed: " + err.Error(), RemoteMTA: t.name}), true
+			return nil, all(rcpts, Result{Reply: "451 4.7.5 STARTTLS with " + t.name + " failed: " + err.Error(), RemoteMTA: t.name}), true
 		}
 	} else {
 		cl = smtp.NewClient(conn)
 	}
-	// A session that ends well ends with QUIT, sent once the results are handed back:
-	// the queue records a delivery a round trip sooner, and a crash in that round trip
-	// is one duplicate less (the next hop has the message; the spool would not know).
-	quit := false
-	defer func() {
-		if !quit {
-			_ = cl.Close()
-			return
-		}
-		go func() {
-			_ = cl.Quit()
-			_ = cl.Close()
-		}()
-	}()
 	if err := cl.Hello(c.helo); err != nil {
+		_ = cl.Close()
 		return fail(err, true)
 	}
 	if h.Username != "" {
 		if err := cl.Auth(sasl.NewPlainClient("", h.Username, h.Password)); err != nil {
+			_ = cl.Close()
 			r, _ := reply(err)
-			return all(rcpts, Result{Reply: r, RemoteMTA: t.name}), true
+			return nil, all(rcpts, Result{Reply: r, RemoteMTA: t.name}), true
 		}
 	}
-	results := make([]Result, len(rcpts))
-	pending := make([]int, len(rcpts))
-	for i := range pending {
-		pending[i] = i
+	return &session{cl: cl, conn: conn}, nil, false
+}
+
+// reply is the result text for err, marking the session broken when the connection
+// failed or the next hop is closing it (421) rather than answering a command.
+func (s *session) reply(err error) (string, bool) {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || se.Code == 421 {
+		s.broken = true
 	}
-	// A next hop that takes only so many recipients per transaction answers the rest
-	// 452 (or 552): those go in the next transaction of the same session, until a
-	// transaction takes none (RFC 5321 §4.5.3.1.10, QUEUE-008).
-	for first := true; len(pending) > 0; first = false {
-		if !first {
-			if err := cl.Reset(); err != nil {
-				r, _ := reply(err)
-				for _, i := range pending {
-					results[i] = Result{Rcpt: rcpts[i], Reply: r, RemoteMTA: t.name}
-				}
-				return results, false
-			}
-		}
-		more, progressed := c.transaction(cl, t, from, rcpts, pending, data, params, results)
-		if !progressed {
-			break
-		}
-		pending = more
-	}
-	quit = true
-	return results, false
+	return reply(err)
 }
 
 // transaction sends one MAIL, a RCPT for each of rcpts[pending] and, when any is
 // accepted, the data, filling in results. It returns the recipients refused only for
 // being too many, to go again, and whether any recipient was accepted.
-func (c *Client) transaction(cl *smtp.Client, t target, from string, rcpts []string, pending []int, data []byte, d *DSN, results []Result) (again []int, progressed bool) {
+func (c *Client) transaction(s *session, t target, from string, rcpts []string, pending []int, data []byte, d *DSN, results []Result) (again []int, progressed bool) {
+	cl := s.cl
 	// go-smtp writes the DSN parameters only when the server advertised DSN.
 	passed, _ := cl.Extension("DSN")
 	passed = passed && d != nil
@@ -542,7 +591,7 @@ func (c *Client) transaction(cl *smtp.Client, t target, from string, rcpts []str
 		opts.UTF8 = opts.UTF8 || !isASCII(rcpts[i])
 	}
 	if err := cl.Mail(from, opts); err != nil {
-		r, perm := reply(err)
+		r, perm := s.reply(err)
 		for _, i := range pending {
 			results[i] = Result{Rcpt: rcpts[i], Reply: r, Permanent: perm, RemoteMTA: t.name}
 		}
@@ -556,7 +605,7 @@ func (c *Client) transaction(cl *smtp.Client, t target, from string, rcpts []str
 			accepted = append(accepted, i)
 			continue
 		}
-		results[i].Reply, results[i].Permanent = reply(err)
+		results[i].Reply, results[i].Permanent = s.reply(err)
 		var se *smtp.SMTPError
 		if len(accepted) > 0 && errors.As(err, &se) && (se.Code == 452 || se.Code == 552) {
 			// Too many recipients for this transaction: temporary, whatever the class.
@@ -580,7 +629,7 @@ func (c *Client) transaction(cl *smtp.Client, t target, from string, rcpts []str
 			}
 		}
 	}
-	r, perm := reply(err)
+	r, perm := s.reply(err)
 	for _, i := range accepted {
 		results[i].Reply, results[i].Permanent = r, perm
 	}

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,8 +223,9 @@ func TestTLSSessionsResume(t *testing.T) {
 		return nil
 	}
 	h := host(t, "mx1.tls.test", "127.207.1.21", internet.WithTLS(srv))
+	// Without reuse: a kept session would carry the second message without a handshake.
 	c := New(dns(t, "127.207.1.53"), "edge1.contoso.test", WithPort(port), WithTimeout(5*time.Second),
-		WithTLSConfig(ca.ClientConfig("mx1.tls.test")))
+		WithTLSConfig(ca.ClientConfig("mx1.tls.test")), WithoutReuse())
 	for i := 0; i < 2; i++ {
 		res := c.Send(context.Background(), Hop{Hosts: []string{"[127.207.1.21]"}, RequireTLS: true}, "x@contoso.test",
 			[]string{"a@tls.test"}, []byte("Subject: t\r\n\r\nhi\r\n"), nil)
@@ -268,5 +271,51 @@ func TestSeedRepeatsChoices(t *testing.T) {
 	}
 	if len(seen) != 3 {
 		t.Fatalf("64 draws of a seeded shuffle of 3 chose first only %v", seen)
+	}
+}
+
+// TestSessionReuse: messages to a smart host share a session, up to ReuseLimit of them;
+// messages to an MX each get their own (DNS-003); a kept session the next hop has closed
+// is replaced without failing the message; Close ends kept sessions.
+func TestSessionReuse(t *testing.T) {
+	smart := host(t, "smart.reuse.test", "127.207.1.31")
+	mx := host(t, "mx1.reuse.test", "127.207.1.32")
+	r := dns(t, "127.207.1.54", "reuse.test. MX 10 mx1.reuse.test.", "mx1.reuse.test. A 127.207.1.32")
+	c := New(r, "edge1.contoso.test", WithPort(port), WithTimeout(5*time.Second))
+	send := func(h Hop, n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			res := c.Send(context.Background(), h, "x@contoso.test", []string{"a@reuse.test"}, []byte("Subject: t\r\n\r\nhi\r\n"), nil)
+			if len(res) != 1 || !res[0].Delivered {
+				t.Fatalf("message %d: %+v, want delivered", i, res)
+			}
+		}
+	}
+	viaSmart := Hop{Hosts: []string{"[127.207.1.31]"}}
+	send(viaSmart, ReuseLimit+1)
+	if n, m := smart.Connections(), len(smart.Messages()); n != 2 || m != ReuseLimit+1 {
+		t.Errorf("smart host: %d messages over %d connections, want %d over 2", m, n, ReuseLimit+1)
+	}
+	send(Hop{Domain: "reuse.test"}, 3)
+	if n := mx.Connections(); n != 3 {
+		t.Errorf("MX: %d connections for 3 messages, want one each", n)
+	}
+
+	// The next hop goes away and comes back at the same address: the kept session no
+	// longer answers, and the message goes over a new one.
+	smart.Close()
+	again := host(t, "smart.reuse.test", "127.207.1.31")
+	send(viaSmart, 1)
+	if n, m := again.Connections(), len(again.Messages()); n != 1 || m != 1 {
+		t.Errorf("after the restart: %d messages over %d connections, want 1 over 1", m, n)
+	}
+
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for ss := again.Sessions(); len(ss) == 0 || !strings.Contains(ss[0].Transcript, "C: QUIT"); ss = again.Sessions() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the kept session did not end with QUIT after Close: %+v", again.Sessions())
+		}
+		runtime.Gosched()
 	}
 }

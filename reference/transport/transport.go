@@ -313,7 +313,9 @@ func (e *Server) Close() error {
 		e.cancel()
 	}
 	e.wg.Wait()
-	return e.queue.Close()
+	err := e.queue.Close()
+	e.out.Close()
+	return err
 }
 
 type dirAdapter struct{ d Directory }
