@@ -141,8 +141,9 @@ bench-postfix: build
 ## bench-org: 10,000 messages through generated organisations of 10, 50 and 200 sites,
 ## whole in this process with fsync on (Edge -> Hubs across sites -> Mailbox stores):
 ## msgs/s end to end, latency per hop, RSS
+ORG_SITES ?= 10,50,200
 bench-org: build
-	./bin/mailflow bench --org $(or $(ORG_SITES),10,50,200)
+	./bin/mailflow bench --org $(ORG_SITES)
 
 ## bench-containers: start-up and teardown of a five-container reference topology
 bench-containers:

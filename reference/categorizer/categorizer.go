@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/directory"
+	"github.com/mailflow/mailflow/reference/ttlcache"
 )
 
 // Kind is what a recipient resolved to.
@@ -120,26 +120,20 @@ type Categorizer struct {
 	ttl      time.Duration
 	maxDepth int
 
-	mu      sync.Mutex
-	cache   map[string]cached // lower-case address looked up -> answer
-	sweepAt int               // cache size that triggers dropping expired answers
-}
-
-// cached is one directory answer: an entry, or nil for "no such recipient".
-type cached struct {
-	entry   *directory.Entry
-	expires time.Time
+	// cache holds answers by lower-case address: an entry, or nil for "no such
+	// recipient".
+	cache *ttlcache.Cache[*directory.Entry]
 }
 
 // New makes a categorizer asking dir.
 func New(dir Directory, opts ...Option) *Categorizer {
 	c := &Categorizer{
 		dir: dir, clock: clock.Real{}, ttl: defaultTTL, maxDepth: defaultMaxDepth,
-		cache: map[string]cached{}, sweepAt: 1024,
 	}
 	for _, o := range opts {
 		o(c)
 	}
+	c.cache = ttlcache.New[*directory.Entry](c.clock, c.ttl)
 	return c
 }
 
@@ -278,14 +272,8 @@ func (r *run) add(res Result) {
 // recipient has addr; answers are cached, errors are not.
 func (c *Categorizer) lookup(ctx context.Context, addr string) (*directory.Entry, error) {
 	key := strings.ToLower(addr)
-	if c.ttl > 0 {
-		c.mu.Lock()
-		a, ok := c.cache[key]
-		now := c.clock.Now()
-		c.mu.Unlock()
-		if ok && now.Before(a.expires) {
-			return a.entry, nil
-		}
+	if e, ok := c.cache.Get(key); ok {
+		return e, nil
 	}
 	e, err := c.dir.Lookup(ctx, addr)
 	switch {
@@ -294,23 +282,6 @@ func (c *Categorizer) lookup(ctx context.Context, addr string) (*directory.Entry
 	case err != nil:
 		return nil, fmt.Errorf("%w: resolving %s: %w", ErrTemporary, addr, err)
 	}
-	if c.ttl > 0 {
-		c.store(key, e)
-	}
+	c.cache.Put(key, e)
 	return e, nil
-}
-
-func (c *Categorizer) store(key string, e *directory.Entry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.clock.Now()
-	if len(c.cache) >= c.sweepAt {
-		for k, a := range c.cache {
-			if !now.Before(a.expires) {
-				delete(c.cache, k)
-			}
-		}
-		c.sweepAt = max(1024, 2*len(c.cache))
-	}
-	c.cache[key] = cached{entry: e, expires: now.Add(c.ttl)}
 }
