@@ -80,6 +80,9 @@ type Client struct {
 // connection.
 const PoolSize = 4
 
+// queueWaits is how many timeouts a request waits at most for a connection of the pool.
+const queueWaits = 5
+
 type pooled struct {
 	conn *ldap.Conn
 	gen  int
@@ -291,14 +294,21 @@ func unavailable(err error) error {
 // that broke since its last use (the directory restarted) is replaced and the request
 // retried once; a fresh connection that fails is an outage.
 func (c *Client) search(ctx context.Context, req *ldap.SearchRequest) (*ldap.SearchResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+	// The timeout is the directory's to answer in, not the wait for a connection: a
+	// burst of lookups queues for the pool, and counting the queue against each request
+	// would turn a busy directory into timed-out ones, which then reconnect all at
+	// once. The wait has a bound of its own, for a directory that answers nothing.
+	wait, cancelWait := context.WithTimeout(ctx, c.timeout*queueWaits)
 	select {
 	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, &UnavailableError{ctx.Err()}
+		cancelWait()
+	case <-wait.Done():
+		cancelWait()
+		return nil, &UnavailableError{fmt.Errorf("no directory connection free for %s: %w", c.timeout*queueWaits, wait.Err())}
 	}
 	defer func() { <-c.sem }()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 
 	p := c.take()
 	for {

@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"slices"
 	"sync"
@@ -266,5 +267,92 @@ func TestConcurrentLookups(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// slowProxy relays to addr, holding each chunk of the directory's answers for delay.
+func slowProxy(t *testing.T, addr string, delay time.Duration) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.206.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				_ = c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); _, _ = io.Copy(up, c) }()
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := up.Read(buf)
+					if err != nil {
+						return
+					}
+					time.Sleep(delay) // the directory's slowness, not the test's
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
+
+// A burst of lookups larger than the pool waits its turn: the timeout bounds the
+// directory's answer, not the queue for a connection, so a slow but answering
+// directory is not reported unavailable.
+func TestBurstQueuesForThePool(t *testing.T) {
+	srv, err := ldapfake.Start(context.Background(), "127.206.0.4:0", recipients)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	const timeout = 300 * time.Millisecond
+	c := New("ldap://"+slowProxy(t, srv.Addr(), 60*time.Millisecond), srv.BaseDN(), WithTimeout(timeout))
+	t.Cleanup(func() { _ = c.Close() })
+	const n = 6 * PoolSize // each two searches: far more than one timeout in the queue
+	errs := make(chan error, n)
+	begin := time.Now()
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := c.Lookup(context.Background(), "alice@contoso.test")
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("lookup %d: %v", i, err)
+		}
+	}
+	if d := time.Since(begin); d < timeout {
+		t.Fatalf("the burst took %v, less than one timeout: it did not queue", d)
 	}
 }

@@ -22,8 +22,6 @@ const (
 	// smtp_connection_cache_time_limit (2 s): long enough for a queue's backlog, short
 	// enough that a next hop does not hold idle sessions.
 	IdleLimit = 2 * time.Second
-	// probeTimeout bounds the RSET that checks a kept session before it is used.
-	probeTimeout = 5 * time.Second
 )
 
 // sessionKey is what a kept session may be reused for: the same address reached under
@@ -41,7 +39,10 @@ type session struct {
 	// broken is set when the connection failed rather than the next hop answering:
 	// such a session is never kept.
 	broken bool
-	idle   *time.Timer
+	// mailFailed says the last transaction got no further than MAIL; dirty, that the
+	// next hop still holds one.
+	mailFailed, dirty bool
+	idle              *time.Timer
 }
 
 // cache holds the sessions kept between messages.
@@ -51,29 +52,24 @@ type cache struct {
 	closed bool
 }
 
-// take hands out a kept session for key that still answers, or nil. A session that
-// fails the RSET probe (the next hop closed it, or restarted) is closed and the next
-// one tried.
+// take hands out the session for key kept last, or nil. It is not probed: a session
+// the next hop has closed meanwhile fails at MAIL, before any recipient, and the
+// caller then opens a new one, which costs what a probe would only when it is needed.
 func (c *cache) take(key sessionKey) *session {
-	for {
-		c.mu.Lock()
-		ss := c.kept[key]
-		if len(ss) == 0 {
-			c.mu.Unlock()
-			return nil
-		}
-		s := ss[len(ss)-1]
-		c.kept[key] = ss[:len(ss)-1]
+	c.mu.Lock()
+	ss := c.kept[key]
+	if len(ss) == 0 {
 		c.mu.Unlock()
-		// Whoever removes a session from kept owns it: an idle timer that fires now
-		// finds it gone and leaves it alone.
-		s.idle.Stop()
-		_ = s.conn.SetDeadline(time.Now().Add(probeTimeout))
-		if err := s.cl.Reset(); err == nil {
-			return s
-		}
-		_ = s.cl.Close()
+		return nil
 	}
+	s := ss[len(ss)-1]
+	c.kept[key] = ss[:len(ss)-1]
+	c.mu.Unlock()
+	// Whoever removes a session from kept owns it: an idle timer that fires now finds
+	// it gone and leaves it alone.
+	s.idle.Stop()
+	s.mailFailed = false
+	return s
 }
 
 // put keeps s for the next message to key, or ends it with QUIT when it has carried

@@ -426,6 +426,7 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 	if keep {
 		s = c.cache.take(key)
 	}
+	reused := s != nil
 	if s == nil {
 		var res []Result
 		var next bool
@@ -455,6 +456,20 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 			}
 		}
 		more, progressed := c.transaction(s, t, from, rcpts, pending, data, params, results)
+		if first && reused && s.broken && s.mailFailed {
+			// A kept session the next hop closed while it waited (its idle timeout,
+			// a restart): MAIL was never taken, so the message goes over a new one.
+			_ = s.cl.Close()
+			reused = false
+			var res []Result
+			var next bool
+			if s, res, next = c.open(ctx, t, h, rcpts); s == nil {
+				return res, next
+			}
+			s.uses++
+			_ = s.conn.SetDeadline(time.Now().Add(c.timeout))
+			more, progressed = c.transaction(s, t, from, rcpts, pending, data, params, results)
+		}
 		if !progressed {
 			break
 		}
@@ -466,6 +481,8 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 	// message; the spool would not know).
 	switch {
 	case s.broken:
+		_ = s.cl.Close()
+	case keep && s.dirty && s.cl.Reset() != nil:
 		_ = s.cl.Close()
 	case keep:
 		defer c.cache.put(key, s)
@@ -591,12 +608,16 @@ func (c *Client) transaction(s *session, t target, from string, rcpts []string, 
 		opts.UTF8 = opts.UTF8 || !isASCII(rcpts[i])
 	}
 	if err := cl.Mail(from, opts); err != nil {
+		s.mailFailed = true
 		r, perm := s.reply(err)
 		for _, i := range pending {
 			results[i] = Result{Rcpt: rcpts[i], Reply: r, Permanent: perm, RemoteMTA: t.name}
 		}
 		return nil, false
 	}
+	// Until the reply to the data, the next hop holds a transaction that a kept
+	// session must RSET before its next MAIL.
+	s.dirty = true
 	var accepted []int
 	for _, i := range pending {
 		results[i] = Result{Rcpt: rcpts[i], RemoteMTA: t.name, DSNPassed: passed}
@@ -620,7 +641,9 @@ func (c *Client) transaction(s *session, t target, from string, rcpts []string, 
 	if err == nil {
 		if _, err = w.Write(data); err == nil {
 			var resp *smtp.DataResponse
-			if resp, err = w.CloseWithResponse(); err == nil {
+			resp, err = w.CloseWithResponse()
+			s.dirty = false // the reply to the data ends the transaction, whatever it says
+			if err == nil {
 				for _, i := range accepted {
 					results[i].Delivered = true
 					results[i].Reply = "250 " + resp.StatusText

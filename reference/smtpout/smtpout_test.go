@@ -296,6 +296,28 @@ func TestSessionReuse(t *testing.T) {
 	if n, m := smart.Connections(), len(smart.Messages()); n != 2 || m != ReuseLimit+1 {
 		t.Errorf("smart host: %d messages over %d connections, want %d over 2", m, n, ReuseLimit+1)
 	}
+	// A transaction whose every recipient is refused leaves MAIL open at the next hop:
+	// the kept session is reset before the next message.
+	smart.SetRecipientBehaviour("refused@reuse.test", scenario.Behaviour{Action: "reject", Stage: "rcpt", Code: 550, Enhanced: "5.1.1"})
+	res := c.Send(context.Background(), viaSmart, "x@contoso.test", []string{"refused@reuse.test"}, []byte("Subject: t\r\n\r\nhi\r\n"), nil)
+	if len(res) != 1 || res[0].Delivered || !res[0].Permanent {
+		t.Fatalf("refused recipient: %+v", res)
+	}
+	send(viaSmart, 1)
+	if n, m := smart.Connections(), len(smart.Messages()); n != 2 || m != ReuseLimit+2 {
+		t.Errorf("smart host: %d messages over %d connections, want %d over 2", m, n, ReuseLimit+2)
+	}
+	// The reference's own server refuses MAIL inside a transaction (SEC-007); this
+	// host does not, so the RSET is looked for on the wire.
+	for _, ss := range smart.Sessions() {
+		tr := ss.Transcript
+		if i := strings.Index(tr, "C: RCPT TO:<refused@reuse.test>"); i >= 0 {
+			rest := tr[i:]
+			if r, m := strings.Index(rest, "C: RSET"), strings.Index(rest, "C: MAIL"); r < 0 || m < r {
+				t.Errorf("no RSET between the refused transaction and the next MAIL:\n%s", rest)
+			}
+		}
+	}
 	send(Hop{Domain: "reuse.test"}, 3)
 	if n := mx.Connections(); n != 3 {
 		t.Errorf("MX: %d connections for 3 messages, want one each", n)

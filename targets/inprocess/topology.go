@@ -48,7 +48,7 @@ type Topology struct {
 	trace      *trace.Log
 	dns        *dnsfake.Server
 	ldap       *ldapfake.Server
-	dir        *directory.Client
+	dirs       []*directory.Client
 	fleet      *internet.Fleet
 	edges      map[string]*edge.Server
 	edgeCfgs   map[string]edge.Config // how each Edge was started, to start it again
@@ -168,9 +168,17 @@ func (t *Topology) startFixtures(ctx context.Context) error {
 		return fmt.Errorf("inprocess: ldap: %w", err)
 	}
 	t.ldap = l
-	t.dir = directory.New("ldap://"+l.Addr(), l.BaseDN())
 	t.listeners = append(t.listeners, Listener{Name: "directory", Kind: "ldap", Addr: l.Addr()})
 	return nil
+}
+
+// directory is a directory client of a server's own, as every Exchange server keeps
+// its own connections to AD: servers sharing one would queue for its connections
+// under load, and a lookup's time limit would run out in the queue.
+func (t *Topology) directory() *directory.Client {
+	d := directory.New("ldap://"+t.ldap.Addr(), t.ldap.BaseDN())
+	t.dirs = append(t.dirs, d)
+	return d
 }
 
 // portMap moves privileged ports up so the world runs unprivileged: the SMTP port 25
@@ -207,7 +215,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 		tc := ca.LazyServerConfig(srv.FQDN, ip.String())
 		m, err := mailbox.Start(ctx, mailbox.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, Port: t.port, StoreDir: t.spoolRoot + "/" + srv.Name + "/store",
-			ServerTLS: tc, Directory: t.dir, Trace: t.trace, Clock: t.clock, Logger: t.log,
+			ServerTLS: tc, Directory: t.directory(), Trace: t.trace, Clock: t.clock, Logger: t.log,
 		})
 		if err != nil {
 			return fmt.Errorf("inprocess: mailbox %s: %w", srv.Name, err)
@@ -230,7 +238,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 		hcfg := hub.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port,
 			Peers: peers, OrgRanges: orgRanges, SpoolDir: t.spoolRoot + "/" + srv.Name,
-			Directory: t.dir, Org: org, Resolver: res, Trace: t.trace, Clock: t.clock,
+			Directory: t.directory(), Org: org, Resolver: res, Trace: t.trace, Clock: t.clock,
 			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log, Seed: fixtureset.Seed(srv.Name),
 		}
 		h, err := hub.Start(ctx, hcfg)
@@ -254,7 +262,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 		stc := ca.LazyServerConfig(srv.FQDN, ip.String())
 		cfg := edge.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: orgRanges,
-			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
+			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.directory(), Resolver: res,
 			Trace: t.trace, Clock: t.clock, ServerTLS: stc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
 			Seed: fixtureset.Seed(srv.Name),
 		}
@@ -397,8 +405,8 @@ func (t *Topology) Stop(ctx context.Context) error {
 		for _, m := range t.mailboxes {
 			errs = append(errs, m.Close())
 		}
-		if t.dir != nil {
-			errs = append(errs, t.dir.Close())
+		for _, d := range t.dirs {
+			errs = append(errs, d.Close())
 		}
 		if t.fleet != nil {
 			errs = append(errs, t.fleet.Close())
