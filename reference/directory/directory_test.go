@@ -169,39 +169,13 @@ func TestOutageAndRecovery(t *testing.T) {
 
 // A server that accepts and then says nothing must cost one timeout, not a hang.
 func TestSilentServerTimesOut(t *testing.T) {
-	l, err := net.Listen("tcp", "127.206.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var held []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, conn)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		wg.Wait()
-		for _, conn := range held {
-			_ = conn.Close()
-		}
-	})
+	addr := listen(t, "127.206.0.2:0", func(net.Conn) {})
 
 	const timeout = 200 * time.Millisecond
-	c := New("ldap://"+l.Addr().String(), ldapfake.BaseDN, WithTimeout(timeout))
+	c := New("ldap://"+addr, ldapfake.BaseDN, WithTimeout(timeout))
 	defer c.Close()
 	begin := time.Now()
-	_, err = c.Lookup(context.Background(), "alice@contoso.test")
+	_, err := c.Lookup(context.Background(), "alice@contoso.test")
 	if !IsUnavailable(err) {
 		t.Fatalf("silent server: %v, want unavailable", err)
 	}
@@ -270,60 +244,66 @@ func TestConcurrentLookups(t *testing.T) {
 	}
 }
 
-// slowProxy relays to addr, holding each chunk of the directory's answers for delay.
-func slowProxy(t *testing.T, addr string, delay time.Duration) string {
+// listen accepts connections at addr and hands each to serve; the connections are
+// closed when the test ends.
+func listen(t *testing.T, addr string, serve func(net.Conn)) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.206.0.3:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var conns []net.Conn
+	var held []net.Conn
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for {
-			c, err := l.Accept()
+			conn, err := l.Accept()
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", addr)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
 			mu.Lock()
-			conns = append(conns, c, up)
+			held = append(held, conn)
 			mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); _, _ = io.Copy(up, c) }()
-			go func() {
-				defer wg.Done()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := up.Read(buf)
-					if err != nil {
-						return
-					}
-					time.Sleep(delay) // the directory's slowness, not the test's
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
+			wg.Add(1)
+			go func() { defer wg.Done(); serve(conn) }()
 		}
 	}()
 	t.Cleanup(func() {
 		_ = l.Close()
 		mu.Lock()
-		for _, c := range conns {
-			_ = c.Close()
+		for _, conn := range held {
+			_ = conn.Close()
 		}
 		mu.Unlock()
 		wg.Wait()
 	})
 	return l.Addr().String()
+}
+
+// slowProxy relays to addr, holding each chunk of the directory's answers for delay.
+func slowProxy(t *testing.T, addr string, delay time.Duration) string {
+	t.Helper()
+	return listen(t, "127.206.0.3:0", func(c net.Conn) {
+		up, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := up.Read(buf)
+			if err != nil {
+				return
+			}
+			time.Sleep(delay) // the directory's slowness, not the test's
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	})
 }
 
 // A burst of lookups larger than the pool waits its turn: the timeout bounds the

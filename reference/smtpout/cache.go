@@ -132,6 +132,12 @@ func (c *cache) close() {
 	wg.Wait()
 }
 
+// begin counts a message the session carries and gives it timeout to do so.
+func (s *session) begin(timeout time.Duration) {
+	s.uses++
+	_ = s.conn.SetDeadline(time.Now().Add(timeout))
+}
+
 // quit ends the session politely, within a second.
 func (s *session) quit() {
 	_ = s.conn.SetDeadline(time.Now().Add(time.Second))

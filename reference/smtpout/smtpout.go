@@ -434,8 +434,7 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 			return res, next
 		}
 	}
-	s.uses++
-	_ = s.conn.SetDeadline(time.Now().Add(c.timeout))
+	s.begin(c.timeout)
 	results := make([]Result, len(rcpts))
 	pending := make([]int, len(rcpts))
 	for i := range pending {
@@ -460,14 +459,12 @@ func (c *Client) sendTo(ctx context.Context, t target, h Hop, from string, rcpts
 			// A kept session the next hop closed while it waited (its idle timeout,
 			// a restart): MAIL was never taken, so the message goes over a new one.
 			_ = s.cl.Close()
-			reused = false
-			var res []Result
-			var next bool
-			if s, res, next = c.open(ctx, t, h, rcpts); s == nil {
+			fresh, res, next := c.open(ctx, t, h, rcpts)
+			if fresh == nil {
 				return res, next
 			}
-			s.uses++
-			_ = s.conn.SetDeadline(time.Now().Add(c.timeout))
+			s, reused = fresh, false
+			s.begin(c.timeout)
 			more, progressed = c.transaction(s, t, from, rcpts, pending, data, params, results)
 		}
 		if !progressed {
