@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/directory"
@@ -19,7 +18,6 @@ import (
 	"github.com/mailflow/mailflow/reference/shadow"
 	"github.com/mailflow/mailflow/reference/smtpd"
 	"github.com/mailflow/mailflow/reference/smtpout"
-	"github.com/mailflow/mailflow/reference/ttlcache"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
 )
@@ -213,11 +211,6 @@ func (e *Server) listen(log *slog.Logger) error {
 		byBind[addr] = append(byBind[addr], c)
 	}
 	filtering := e.cfg.Server.RecipientFiltering == nil || *e.cfg.Server.RecipientFiltering
-	// Every connector of the server answers from one recipient cache.
-	var dir *dirAdapter
-	if e.cfg.Directory != nil {
-		dir = newDirAdapter(e.cfg.Directory, e.cfg.Clock)
-	}
 	for _, addr := range order {
 		conns := byBind[addr]
 		opts := []smtpd.Option{
@@ -227,7 +220,7 @@ func (e *Server) listen(log *slog.Logger) error {
 			smtpd.WithNullMXCheck(e.cfg.Resolver),
 		}
 		if e.cfg.Directory != nil {
-			opts = append(opts, smtpd.WithDirectory(dir), smtpd.WithAuthenticator(e.cfg.Directory))
+			opts = append(opts, smtpd.WithDirectory(dirAdapter{e.cfg.Directory}), smtpd.WithAuthenticator(e.cfg.Directory))
 		}
 		if e.primary != nil {
 			opts = append(opts, smtpd.WithExtension(e.primary.Extension()))
@@ -325,38 +318,16 @@ func (e *Server) Close() error {
 	return err
 }
 
-// RecipientCacheTTL is how long the recipient filter reuses the directory's answer
-// about an address, either way: an Edge answers from its EdgeSync replica, which
-// learns of new and removed recipients at each recipient synchronisation, every 5
-// minutes by default (Set-EdgeSyncServiceConfig -RecipientSyncInterval). A directory
-// outage is never cached: it is asked again at the next RCPT.
-const RecipientCacheTTL = 5 * time.Minute
+// dirAdapter is the recipient filter's view of the directory. It asks at every RCPT:
+// an answer kept for a while would let the Edge take mail faster than the Hubs behind
+// it categorize it, and the reference has no back pressure to slow it down.
+type dirAdapter struct{ d Directory }
 
-// dirAdapter is the recipient filter's view of the directory.
-type dirAdapter struct {
-	d Directory
-	// known holds, by lower-case address, nil for a recipient that exists and the
-	// refusal for one that does not.
-	known *ttlcache.Cache[error]
-}
-
-func newDirAdapter(d Directory, c clock.Clock) *dirAdapter {
-	return &dirAdapter{d: d, known: ttlcache.New[error](c, RecipientCacheTTL)}
-}
-
-func (a *dirAdapter) Exists(ctx context.Context, addr string) error {
-	key := strings.ToLower(addr)
-	if err, ok := a.known.Get(key); ok {
-		return err
-	}
+func (a dirAdapter) Exists(ctx context.Context, addr string) error {
 	err := a.d.Exists(ctx, addr)
-	switch {
-	case errors.Is(err, directory.ErrNotFound):
-		err = fmt.Errorf("%s: %w", addr, smtpd.ErrUnknown)
-	case err != nil:
-		return err
+	if errors.Is(err, directory.ErrNotFound) {
+		return fmt.Errorf("%s: %w", addr, smtpd.ErrUnknown)
 	}
-	a.known.Put(key, err)
 	return err
 }
 

@@ -1,6 +1,5 @@
 // Package ttlcache keeps answers for a time on an injected clock: the directory answers
-// a Hub's categorizer reuses (CAT-002) and those an Edge's recipient filter reuses, as
-// its EdgeSync replica would hold them between synchronisations.
+// a Hub's categorizer reuses (CAT-002).
 package ttlcache
 
 import (
