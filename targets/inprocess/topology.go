@@ -172,13 +172,16 @@ func (t *Topology) startFixtures(ctx context.Context) error {
 	return nil
 }
 
-// directory is a directory client of a server's own, as every Exchange server keeps
-// its own connections to AD: servers sharing one would queue for its connections
-// under load, and a lookup's time limit would run out in the queue.
+// directory is the directory client the servers share. One pool for the whole
+// organisation is the back pressure this topology has: an Edge whose recipient lookups
+// wait behind the Hubs' takes mail no faster than they can categorize it, where clients
+// of their own let an Edge accept faster than the first Hub's directory connections can
+// resolve, and the Hub defers what waits too long.
 func (t *Topology) directory() *directory.Client {
-	d := directory.New("ldap://"+t.ldap.Addr(), t.ldap.BaseDN())
-	t.dirs = append(t.dirs, d)
-	return d
+	if len(t.dirs) == 0 {
+		t.dirs = append(t.dirs, directory.New("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()))
+	}
+	return t.dirs[0]
 }
 
 // portMap moves privileged ports up so the world runs unprivileged: the SMTP port 25
