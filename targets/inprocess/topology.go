@@ -48,7 +48,7 @@ type Topology struct {
 	trace      *trace.Log
 	dns        *dnsfake.Server
 	ldap       *ldapfake.Server
-	dirs       []*directory.Client
+	dir        *directory.Client
 	fleet      *internet.Fleet
 	edges      map[string]*edge.Server
 	edgeCfgs   map[string]edge.Config // how each Edge was started, to start it again
@@ -168,20 +168,14 @@ func (t *Topology) startFixtures(ctx context.Context) error {
 		return fmt.Errorf("inprocess: ldap: %w", err)
 	}
 	t.ldap = l
+	// One client for every server, one pool for the whole organisation: that is the
+	// back pressure this topology has. An Edge whose recipient lookups wait behind the
+	// Hubs' takes mail no faster than they can categorize it; with clients of their own,
+	// an Edge accepts faster than the first Hub's directory connections can resolve, and
+	// the Hub defers what waits too long.
+	t.dir = directory.New("ldap://"+l.Addr(), l.BaseDN())
 	t.listeners = append(t.listeners, Listener{Name: "directory", Kind: "ldap", Addr: l.Addr()})
 	return nil
-}
-
-// directory is the directory client the servers share. One pool for the whole
-// organisation is the back pressure this topology has: an Edge whose recipient lookups
-// wait behind the Hubs' takes mail no faster than they can categorize it, where clients
-// of their own let an Edge accept faster than the first Hub's directory connections can
-// resolve, and the Hub defers what waits too long.
-func (t *Topology) directory() *directory.Client {
-	if len(t.dirs) == 0 {
-		t.dirs = append(t.dirs, directory.New("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()))
-	}
-	return t.dirs[0]
 }
 
 // portMap moves privileged ports up so the world runs unprivileged: the SMTP port 25
@@ -218,7 +212,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 		tc := ca.LazyServerConfig(srv.FQDN, ip.String())
 		m, err := mailbox.Start(ctx, mailbox.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, Port: t.port, StoreDir: t.spoolRoot + "/" + srv.Name + "/store",
-			ServerTLS: tc, Directory: t.directory(), Trace: t.trace, Clock: t.clock, Logger: t.log,
+			ServerTLS: tc, Directory: t.dir, Trace: t.trace, Clock: t.clock, Logger: t.log,
 		})
 		if err != nil {
 			return fmt.Errorf("inprocess: mailbox %s: %w", srv.Name, err)
@@ -241,7 +235,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 		hcfg := hub.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port,
 			Peers: peers, OrgRanges: orgRanges, SpoolDir: t.spoolRoot + "/" + srv.Name,
-			Directory: t.directory(), Org: org, Resolver: res, Trace: t.trace, Clock: t.clock,
+			Directory: t.dir, Org: org, Resolver: res, Trace: t.trace, Clock: t.clock,
 			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log, Seed: fixtureset.Seed(srv.Name),
 		}
 		h, err := hub.Start(ctx, hcfg)
@@ -265,7 +259,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 		stc := ca.LazyServerConfig(srv.FQDN, ip.String())
 		cfg := edge.Config{
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: orgRanges,
-			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.directory(), Resolver: res,
+			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
 			Trace: t.trace, Clock: t.clock, ServerTLS: stc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
 			Seed: fixtureset.Seed(srv.Name),
 		}
@@ -408,8 +402,8 @@ func (t *Topology) Stop(ctx context.Context) error {
 		for _, m := range t.mailboxes {
 			errs = append(errs, m.Close())
 		}
-		for _, d := range t.dirs {
-			errs = append(errs, d.Close())
+		if t.dir != nil {
+			errs = append(errs, t.dir.Close())
 		}
 		if t.fleet != nil {
 			errs = append(errs, t.fleet.Close())
