@@ -1,25 +1,25 @@
 // Package profiles renders the configuration of a third-party MTA (Postfix, Exim,
-// OpenSMTPD) from a scenario, and says how to start it in its container.
+// OpenSMTPD, chasquid, or one a user adds) from a scenario, and says how to start it
+// in its container.
 //
-// A profile is a set of text/template files embedded from profiles/NAME/ plus a
-// row of the table below: which image it runs in (the argument of
-// containers/mta/build-image.sh), which command starts it and which port to wait
-// for. Render turns a Data into the files to copy into the container; one of them
-// is the start script, which writes /etc/resolv.conf (only Data.DNS), creates and
-// owns the spool and log directories, and then execs the MTA in the foreground,
-// logging to stdout/stderr.
+// A profile is a directory: profile.yaml (the Manifest: the container command, the
+// port to wait for, the files to render and where they go, the timers and limits the
+// MTA keeps whatever it is told, the features it lacks and why), the text/template
+// files it lists, and the Debian packages of its image (packages, read by
+// containers/mta/build-image.sh). The directories under profiles/ are built in
+// (embedded, loaded by name); Load takes a directory path as well. Render turns a
+// Data into the files to copy into the container; one of them is the start script,
+// which writes /etc/resolv.conf (only Data.DNS), creates and owns the spool and log
+// directories, and then execs the MTA in the foreground, logging to stdout/stderr.
 //
 // What each MTA cannot express of a scenario is written at the top of its
-// templates and in profiles/README.md.
+// templates, in its manifest's lacks and in profiles/README.md.
 package profiles
 
 import (
-	"bytes"
-	"embed"
 	"errors"
 	"fmt"
 	"net"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,7 +56,46 @@ type Data struct {
 	// for every listener, so the lowest of the scenario's listeners applies.
 	MaxRecipients           int
 	TLSCert, TLSKey, CACert string // paths inside the container (PEM)
+	// Mailboxes are the recipients whose mail the MTA delivers itself, over LMTP to
+	// the Dovecot in its container (IMAP on port 143), instead of relaying it to
+	// InternalHost. When there are any, Render adds Dovecot's configuration and the
+	// start script starts Dovecot before the MTA.
+	Mailboxes []Mailbox
+	// Clamd is the "ip:port" of the ClamAV daemon the MTA scans every message with,
+	// "" when the Edge does not scan (FILTER-009, FILTER-010).
+	Clamd string
+	// AntivirusAction is what an infected message gets (AntivirusReject,
+	// AntivirusDelete, AntivirusStrip), when Clamd is set.
+	AntivirusAction string
+	// SPF is what the MTA does with a sender whose SPF record fails (FILTER-015):
+	// SPFReject or SPFStamp; "" checks no SPF.
+	SPF string
 }
+
+// Mailbox is a recipient's mailbox in the container's Dovecot: Address logs in with
+// Password over IMAP; Quota (bytes, 0 for none) refuses a delivery that would
+// exceed it (LMTP 552 5.2.2).
+type Mailbox struct {
+	Address, Password string
+	Quota             int64
+}
+
+// LMTPSocket is where the container's Dovecot takes LMTP: the MTA delivers the
+// Mailboxes there.
+const LMTPSocket = "/run/dovecot/lmtp"
+
+// Antivirus actions (as the scenario names them).
+const (
+	AntivirusReject = "reject"
+	AntivirusDelete = "delete"
+	AntivirusStrip  = "strip"
+)
+
+// SPF actions (as the scenario names them).
+const (
+	SPFStamp  = "stamp"
+	SPFReject = "reject"
+)
 
 // Domain is an accepted domain. Type is "authoritative", "internal-relay" or
 // "external-relay".
@@ -109,149 +148,6 @@ type File struct {
 	Content []byte
 }
 
-// Profile says which image an MTA runs in and how to start it.
-type Profile struct {
-	Name  string   // "postfix"
-	Image string   // the argument for containers/mta/build-image.sh
-	Start []string // the container command; runs the MTA in the foreground, logging to stdout/stderr
-	Port  int      // SMTP port to wait for (25)
-	// HopLimit is the Received-header limit the MTA enforces whatever Data.HopLimit
-	// says, for an MTA whose limit is compiled in; 0 when the profile configures it.
-	HopLimit int
-	// FixedRetry says why the interval between attempts is not a configured one, on an
-	// MTA whose back-off is built in ("" otherwise).
-	FixedRetry string
-	// Timers are the queue timers the profile gives the MTA: the shortest its
-	// configuration takes that it still acts on in time, since specs wait them out in
-	// real time. Zero fields take the target's defaults.
-	Timers Timers
-}
-
-// Timers are an MTA's queue timers as a profile sets them.
-type Timers struct {
-	Retry, DelayWarning, Expiry time.Duration
-}
-
-// StartScript is where every profile's start script is placed in the container.
-const StartScript = "/etc/mailflow/start.sh"
-
-type fileSpec struct {
-	template string // name under profiles/NAME/
-	path     string // path in the container
-	mode     int64
-}
-
-type entry struct {
-	profile Profile
-	files   []fileSpec
-}
-
-//go:embed postfix/*.tmpl exim/*.tmpl opensmtpd/*.tmpl
-var templates embed.FS
-
-var table = map[string]entry{
-	"postfix": {
-		// queue_run_delay and minimal_backoff_time of 2 s: qmgr looks at the deferred
-		// queue every 2 s, so delay warnings and expiry act within seconds of their time.
-		profile: Profile{Name: "postfix", Image: "postfix", Start: []string{"/bin/sh", StartScript}, Port: 25,
-			Timers: Timers{Retry: 2 * time.Second, DelayWarning: 20 * time.Second, Expiry: time.Minute}},
-		files: []fileSpec{
-			{"start.sh.tmpl", StartScript, 0o755},
-			{"main.cf.tmpl", "/etc/postfix/main.cf", 0o644},
-			{"master.cf.tmpl", "/etc/postfix/master.cf", 0o644},
-			{"transport.tmpl", "/etc/postfix/transport", 0o644},
-			{"relay_recipients.tmpl", "/etc/postfix/relay_recipients", 0o644},
-			{"tls_policy.tmpl", "/etc/postfix/tls_policy", 0o644},
-			{"sasl_passwd.tmpl", "/etc/postfix/sasl_passwd", 0o600},
-			{"smtpd.conf.tmpl", "/etc/postfix/sasl/smtpd.conf", 0o644},
-			{"users.tmpl", "/etc/mailflow/users", 0o600},
-		},
-	},
-	"exim": {
-		// A queue runner every 2 s (-q2s) and a retry rule of F,60s,2s.
-		profile: Profile{Name: "exim", Image: "exim", Start: []string{"/bin/sh", StartScript}, Port: 25,
-			Timers: Timers{Retry: 2 * time.Second, DelayWarning: 20 * time.Second, Expiry: time.Minute}},
-		files: []fileSpec{
-			{"start.sh.tmpl", StartScript, 0o755},
-			{"exim4.conf.tmpl", "/etc/exim4/exim4.conf", 0o644},
-			{"recipients.tmpl", "/etc/exim4/mailflow/recipients", 0o644},
-			{"passwd.tmpl", "/etc/exim4/mailflow/passwd", 0o640},
-			{"client-user.tmpl", "/etc/exim4/mailflow/client-user", 0o640},
-			{"client-pass.tmpl", "/etc/exim4/mailflow/client-pass", 0o640},
-		},
-	},
-	"opensmtpd": {
-		// MAX_HOPS_COUNT in smtpd.h; smtpd.conf(5) has no setting for it. The retry
-		// back-off is built in (400 s x retries squared, scheduler_backoff in
-		// scheduler_ramqueue.c): the start script forces a queue run every 2 s
-		// (smtpctl schedule all), as Exim's -q2s does, so a deferred message is tried
-		// again within seconds and a short ttl no longer expires it untried.
-		profile: Profile{Name: "opensmtpd", Image: "opensmtpd", Start: []string{"/bin/sh", StartScript}, Port: 25, HopLimit: 100,
-			FixedRetry: "OpenSMTPD's back-off is built in (smtpd.conf(5) offers only queue ttl and bounce warn-interval); the profile forces a queue run every 2 s (smtpctl schedule all), so attempts come at that run's pace, not at an interval the MTA keeps",
-			Timers:     Timers{Retry: 2 * time.Second, DelayWarning: 20 * time.Second, Expiry: time.Minute}},
-		files: []fileSpec{
-			{"start.sh.tmpl", StartScript, 0o755},
-			{"smtpd.conf.tmpl", "/etc/smtpd.conf", 0o644},
-			{"recipients.tmpl", "/etc/mailflow/opensmtpd/recipients", 0o644},
-			{"relaynets.tmpl", "/etc/mailflow/opensmtpd/relaynets", 0o644},
-			{"users.tmpl", "/etc/mailflow/opensmtpd/users.plain", 0o600},
-			{"secrets.tmpl", "/etc/mailflow/opensmtpd/secrets", 0o600},
-		},
-	},
-}
-
-// Names lists the profiles, sorted.
-func Names() []string {
-	names := make([]string, 0, len(table))
-	for n := range table {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// Load returns the named profile.
-func Load(name string) (*Profile, error) {
-	e, ok := table[name]
-	if !ok {
-		return nil, fmt.Errorf("profiles: unknown profile %q (have %s)", name, strings.Join(Names(), ", "))
-	}
-	p := e.profile
-	p.Start = append([]string(nil), e.profile.Start...)
-	return &p, nil
-}
-
-// Render renders the profile's templates from d. The result includes the start
-// script (StartScript) and is ordered as the profile lists its files.
-func (p *Profile) Render(d Data) ([]File, error) {
-	e, ok := table[p.Name]
-	if !ok {
-		return nil, fmt.Errorf("profiles: unknown profile %q", p.Name)
-	}
-	v, err := newView(d)
-	if err != nil {
-		return nil, fmt.Errorf("profiles: %s: %w", p.Name, err)
-	}
-	files := make([]File, 0, len(e.files))
-	for _, f := range e.files {
-		name := path.Join(p.Name, f.template)
-		src, err := templates.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("profiles: %w", err)
-		}
-		t, err := template.New(f.template).Funcs(funcs).Option("missingkey=error").Parse(string(src))
-		if err != nil {
-			return nil, fmt.Errorf("profiles: %s: %w", name, err)
-		}
-		var b bytes.Buffer
-		if err := t.Execute(&b, v); err != nil {
-			return nil, fmt.Errorf("profiles: %s: %w", name, err)
-		}
-		files = append(files, File{Path: f.path, Mode: f.mode, Content: b.Bytes()})
-	}
-	return files, nil
-}
-
 // view is what the templates see: Data plus the scenario sorted into the shapes
 // the three configurations need.
 type view struct {
@@ -274,6 +170,11 @@ type view struct {
 	AuthPorts        []int
 	RequireAuthPorts []int
 	TLSPorts         []int
+	Mailboxes        []Mailbox // lower-case addresses, sorted
+	LMTPSocket       string
+	// ClamdIP and ClamdPort are Clamd split, for MTAs that take them apart.
+	ClamdIP   string
+	ClamdPort int
 }
 
 type externalDomain struct {
@@ -331,6 +232,24 @@ func newView(d Data) (*view, error) {
 		v.DNS = "127.0.0.1"
 	} else if net.ParseIP(d.DNS) == nil {
 		return nil, fmt.Errorf("DNS %q is not an IP address", d.DNS)
+	}
+	if d.Clamd != "" {
+		host, p, err := net.SplitHostPort(d.Clamd)
+		n, perr := strconv.Atoi(p)
+		if err != nil || perr != nil || net.ParseIP(host) == nil {
+			return nil, fmt.Errorf("clamd address %q is not an ip:port", d.Clamd)
+		}
+		v.ClamdIP, v.ClamdPort = host, n
+		switch d.AntivirusAction {
+		case AntivirusReject, AntivirusDelete, AntivirusStrip:
+		default:
+			return nil, fmt.Errorf("antivirus action %q: want %s, %s or %s", d.AntivirusAction, AntivirusReject, AntivirusDelete, AntivirusStrip)
+		}
+	}
+	switch d.SPF {
+	case "", SPFStamp, SPFReject:
+	default:
+		return nil, fmt.Errorf("SPF action %q: want %s or %s", d.SPF, SPFStamp, SPFReject)
 	}
 	needInternal := false
 	seen := map[string]bool{}
@@ -475,6 +394,26 @@ func newView(d Data) (*view, error) {
 			v.TLSPorts = append(v.TLSPorts, p.Port)
 		}
 	}
+	seenBox := map[string]bool{}
+	for _, m := range d.Mailboxes {
+		m.Address = strings.ToLower(strings.TrimSpace(m.Address))
+		local, domain, ok := strings.Cut(m.Address, "@")
+		if !ok || local == "" || domain == "" || strings.ContainsAny(m.Address, " \t\r\n:\"\\/%") || strings.ContainsAny(m.Password, "\r\n:") {
+			return nil, fmt.Errorf("mailbox %q: address or password not representable", m.Address)
+		}
+		if m.Quota < 0 {
+			return nil, fmt.Errorf("mailbox %s: negative quota", m.Address)
+		}
+		if !contains(v.AuthDomains, domain) {
+			return nil, fmt.Errorf("mailbox %s: not in an authoritative accepted domain", m.Address)
+		}
+		if !seenBox[m.Address] {
+			seenBox[m.Address] = true
+			v.Mailboxes = append(v.Mailboxes, m)
+		}
+	}
+	sort.Slice(v.Mailboxes, func(i, j int) bool { return v.Mailboxes[i].Address < v.Mailboxes[j].Address })
+	v.LMTPSocket = LMTPSocket
 	for _, u := range d.Users {
 		if u.Name == "" || strings.ContainsAny(u.Name, " \t\r\n:\"\\") || strings.ContainsAny(u.Password, "\r\n") {
 			return nil, fmt.Errorf("user %q: name or password not representable", u.Name)
@@ -585,6 +524,21 @@ var funcs = template.FuncMap{
 	},
 	// sh quotes a string for the POSIX shell.
 	"sh": func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" },
+	// quote is a double-quoted string with C-style escapes (Go's strconv.Quote), as
+	// text protobuf and many configuration formats read it.
+	"quote": strconv.Quote,
+	// lower is the string in lower case.
+	"lower": strings.ToLower,
+	// concat is the string lists one after the other.
+	"concat": func(lists ...[]string) []string {
+		var out []string
+		for _, l := range lists {
+			out = append(out, l...)
+		}
+		return out
+	},
+	// ceilDiv is a / b rounded up (sizes in coarser units: ceilDiv .MaxMessageSize 1048576).
+	"ceilDiv": func(a, b int64) int64 { return (a + b - 1) / b },
 	// postfixNexthop: "[host]" or "[host]:port" (brackets: no MX lookup).
 	"postfixNexthop": func(h smartHost) string {
 		s := "[" + h.Host + "]"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -38,21 +39,25 @@ func sample() Data {
 			{Name: "Client Frontend", Port: 587, TLS: true, Auth: true, RequireAuth: true},
 			{Name: "Anonymous Relay", Port: 2587, AcceptAnyRecipient: true, RemoteRanges: []string{"172.28.77.1/32"}},
 		},
-		Users:          []User{{Name: "carol@contoso.test", Password: "s3cret pw"}},
-		DNSBL:          []string{"bl.mailflow.test"},
-		RetryInterval:  10 * time.Second,
-		DelayWarning:   time.Minute,
-		Expiry:         5 * time.Minute,
-		MaxMessageSize: 10 << 20,
-		MaxRecipients:  100,
-		TLSCert:        "/etc/mailflow/tls/cert.pem",
-		TLSKey:         "/etc/mailflow/tls/key.pem",
-		CACert:         "/etc/mailflow/tls/ca.pem",
+		Users:           []User{{Name: "carol@contoso.test", Password: "s3cret pw"}},
+		DNSBL:           []string{"bl.mailflow.test"},
+		RetryInterval:   10 * time.Second,
+		DelayWarning:    time.Minute,
+		Expiry:          5 * time.Minute,
+		MaxMessageSize:  10 << 20,
+		MaxRecipients:   100,
+		TLSCert:         "/etc/mailflow/tls/cert.pem",
+		TLSKey:          "/etc/mailflow/tls/key.pem",
+		CACert:          "/etc/mailflow/tls/ca.pem",
+		Clamd:           "172.28.77.33:3310",
+		AntivirusAction: AntivirusReject,
+		SPF:             SPFReject,
+		Mailboxes:       []Mailbox{{Address: "Alice@contoso.test", Password: "alice-secret", Quota: 4000}, {Address: "bob@contoso.test"}},
 	}
 }
 
 func TestNamesAndLoad(t *testing.T) {
-	if got, want := Names(), []string{"exim", "opensmtpd", "postfix"}; !reflect.DeepEqual(got, want) {
+	if got, want := Names(), []string{"chasquid", "exim", "opensmtpd", "postfix"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	for _, n := range Names() {
@@ -68,8 +73,112 @@ func TestNamesAndLoad(t *testing.T) {
 			t.Errorf("Load(%q) shares Start with the table", n)
 		}
 	}
-	if _, err := Load("sendmail"); err == nil {
-		t.Error("Load(sendmail) succeeded")
+	for _, bad := range []string{"sendmail", "testdata", "", ".", ".."} {
+		if _, err := Load(bad); err == nil {
+			t.Errorf("Load(%q) succeeded", bad)
+		}
+	}
+}
+
+// copyProfile writes built-in profile name into a new directory dir/as, as a user
+// would start a profile of their own, and returns that directory.
+func copyProfile(t *testing.T, name, dir, as string) string {
+	t.Helper()
+	sub, err := fs.Sub(builtin, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(dir, as)
+	if err := os.CopyFS(to, sub); err != nil {
+		t.Fatal(err)
+	}
+	return to
+}
+
+// TestLoadDir loads a profile from a directory, by absolute and by relative path:
+// named after the directory, built from it, rendering as the built-in it was copied
+// from.
+func TestLoadDir(t *testing.T) {
+	dir := copyProfile(t, "postfix", t.TempDir(), "my-mta")
+	builtinP, _ := Load("postfix")
+	want, err := builtinP.Render(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(filepath.Dir(dir))
+	for _, ref := range []string{dir, "./my-mta", "my-mta/"} {
+		p, err := Load(ref)
+		if err != nil {
+			t.Fatalf("Load(%q): %v", ref, err)
+		}
+		if p.Name != "my-mta" || p.Image != dir || p.Port != 25 || !reflect.DeepEqual(p.Start, []string{"/bin/sh", StartScript}) ||
+			p.HopLimit != builtinP.HopLimit || !reflect.DeepEqual(p.Lacks, builtinP.Lacks) || !reflect.DeepEqual(p.QueueLength, builtinP.QueueLength) {
+			t.Errorf("Load(%q) = %+v, want the built-in's settings named my-mta, image %s", ref, *p, dir)
+		}
+		got, err := p.Render(sample())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Load(%q).Render differs from the built-in profile's", ref)
+		}
+	}
+	// A template changed in the directory is what renders: the directory is read, not
+	// the built-in copy.
+	if err := os.WriteFile(filepath.Join(dir, "transport.tmpl"), []byte("# {{.Hostname}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := Load(dir)
+	files, err := p.Render(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if f.Path == "/etc/postfix/transport" && string(f.Content) != "# edge1.contoso.test\n" {
+			t.Errorf("transport = %q, want the directory's own template", f.Content)
+		}
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("Load(missing directory) = %v, want not found", err)
+	}
+	if _, err := Load(t.TempDir() + "/"); err == nil || !strings.Contains(err.Error(), ManifestFile) {
+		t.Errorf("a directory without %s: Load = %v", ManifestFile, err)
+	}
+}
+
+// TestManifestErrors: a manifest that cannot work is refused when the profile is
+// loaded, naming the problem.
+func TestManifestErrors(t *testing.T) {
+	const good = "files:\n  - {template: start.sh.tmpl, path: /etc/mailflow/start.sh, mode: 0755}\n"
+	cases := map[string]struct{ manifest, want string }{
+		"unknown field":     {good + "retries: 3\n", "field retries not found"},
+		"unknown feature":   {good + "lacks: {dnbsl: no}\n", `unknown feature "dnbsl"`},
+		"no reason":         {good + "lacks: {dnsbl: \"\"}\n", "say why"},
+		"no files":          {"port: 25\n", "none listed"},
+		"missing template":  {"files:\n  - {template: main.cf.tmpl, path: /etc/main.cf, mode: 0644}\n", "main.cf.tmpl not found"},
+		"relative path":     {"files:\n  - {template: start.sh.tmpl, path: etc/start.sh, mode: 0755}\n", "not absolute"},
+		"template in a dir": {"files:\n  - {template: ../start.sh.tmpl, path: /etc/start.sh, mode: 0755}\n", "a file name of the profile directory"},
+		"no mode":           {"files:\n  - {template: start.sh.tmpl, path: /etc/start.sh}\n", "mode"},
+		"twice":             {good + "  - {template: start.sh.tmpl, path: /etc/mailflow/start.sh, mode: 0755}\n", "rendered twice"},
+		"bad port":          {good + "port: 70000\n", "port 70000"},
+		"negative timer":    {good + "timers: {retry: -1s}\n", "negative"},
+		"bad duration":      {good + "inactivity_timeout: soon\n", "soon"},
+	}
+	for name, c := range cases {
+		dir := filepath.Join(t.TempDir(), "p")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "start.sh.tmpl"), []byte("#!/bin/sh\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ManifestFile), []byte(c.manifest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := load(os.DirFS(dir), "p", dir)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: load = %v, want an error containing %q", name, err, c.want)
+		}
 	}
 }
 
@@ -114,6 +223,7 @@ func TestRender(t *testing.T) {
 				"partner.test smtp:[172.28.77.200]:2526",
 				"secure.test smtp:[172.28.77.201]:587, [relay.contoso.test]",
 				"mx.test smtp:\n",
+				"alice@contoso.test lmtp:unix:/run/dovecot/lmtp",
 			},
 			"/etc/postfix/relay_recipients": {"alice@contoso.test OK", "bob@contoso.test OK", "@fabrikam.test OK", "@partner.test OK"},
 			"/etc/postfix/tls_policy":       {"[172.28.77.201]:587 encrypt", "[relay.contoso.test] encrypt"},
@@ -183,6 +293,33 @@ func TestRender(t *testing.T) {
 			"/etc/mailflow/opensmtpd/users.plain": {"carol@contoso.test\ts3cret pw"},
 			"/etc/mailflow/opensmtpd/secrets":     {"route2 relayuser:p^w:x"},
 		}},
+		{"chasquid", map[string][]string{
+			StartScript: {
+				"'172.28.77.53' >/etc/resolv.conf",
+				`users: { key: "alice" value: {} }`,
+				`users: { key: "carol" value: { plain: { password: "s3cret pw" } } }`,
+				`mkdir -p "$c/domains/fabrikam.test"`,
+				`mkdir -p "$c/domains/internal-relay.mailflow.invalid"`,
+				`cp '/etc/mailflow/tls/cert.pem' "$c/certs/edge1.contoso.test/fullchain.pem"`,
+				`exec chasquid -config_dir="$c"`,
+			},
+			"/etc/chasquid/chasquid.conf": {
+				`hostname: "edge1.contoso.test"`,
+				`smtp_address: ":25"`,
+				`submission_address: ":587"`,
+				`smtp_address: ":2587"`,
+				"max_data_size_mb: 10",
+				`drop_characters: ""`,
+				`mail_delivery_agent_bin: "/etc/mailflow/chasquid/deliver"`,
+			},
+			"/etc/mailflow/chasquid/deliver": {
+				"exec msmtp --host='172.28.77.200' --port=25 --domain='edge1.contoso.test'",
+				`-f "$from" -- "$to"`,
+			},
+			"/etc/mailflow/chasquid/alias-resolve": {
+				`*@fabrikam.test) echo "${1%@*}=fabrikam.test@internal-relay.mailflow.invalid" ;;`,
+			},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.profile, func(t *testing.T) {
@@ -236,6 +373,41 @@ func TestRender(t *testing.T) {
 	}
 }
 
+// TestRenderMailboxes: with Mailboxes every profile starts Dovecot before the MTA
+// and gets its configuration, and Dovecot's users file has each mailbox once.
+func TestRenderMailboxes(t *testing.T) {
+	for _, n := range Names() {
+		p, _ := Load(n)
+		files, err := p.Render(sample())
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		byPath := map[string]string{}
+		for _, f := range files {
+			byPath[f.Path] = string(f.Content)
+		}
+		start := byPath[StartScript]
+		if i, j := strings.Index(start, "\ndovecot\n"), strings.LastIndex(start, "\nexec "); i < 0 || i > j {
+			t.Errorf("%s: the start script does not start Dovecot before the MTA:\n%s", n, start)
+		}
+		if !strings.Contains(byPath["/etc/dovecot/dovecot.conf"], "special_use = \\Sent") {
+			t.Errorf("%s: no Dovecot configuration with a \\Sent folder", n)
+		}
+		want := "alice@contoso.test:{PLAIN}alice-secret::::::userdb_quota_rule=*:storage=4000B\nbob@contoso.test:{CRYPT}*::::::\n"
+		if got := byPath["/etc/dovecot/users"]; got != want {
+			t.Errorf("%s: Dovecot users\n%q, want\n%q", n, got, want)
+		}
+		d := sample()
+		d.Mailboxes = nil
+		files, _ = p.Render(d)
+		for _, f := range files {
+			if strings.HasPrefix(f.Path, "/etc/dovecot/") || strings.Contains(string(f.Content), "\ndovecot\n") || strings.Contains(string(f.Content), "lmtp") && n != "postfix" {
+				t.Errorf("%s: Dovecot in %s without mailboxes", n, f.Path)
+			}
+		}
+	}
+}
+
 // TestRenderMinimal renders a scenario with only the required fields: MTA defaults
 // for the timers, MX routing, no TLS and no AUTH.
 func TestRenderMinimal(t *testing.T) {
@@ -280,6 +452,12 @@ func TestRenderErrors(t *testing.T) {
 		"bad port":             mod(func(d *Data) { d.Listeners[1].Port = 0 }),
 		"bad user":             mod(func(d *Data) { d.Users[0].Name = "a b" }),
 		"bad DNS":              mod(func(d *Data) { d.DNS = "dns.test" }),
+		"bad mailbox":          mod(func(d *Data) { d.Mailboxes[0].Address = "alice" }),
+		"mailbox elsewhere":    mod(func(d *Data) { d.Mailboxes[0].Address = "alice@partner.test" }),
+		"mailbox password":     mod(func(d *Data) { d.Mailboxes[0].Password = "a:b" }),
+		"bad clamd":            mod(func(d *Data) { d.Clamd = "clamd.test" }),
+		"bad antivirus action": mod(func(d *Data) { d.AntivirusAction = "quarantine" }),
+		"bad SPF action":       mod(func(d *Data) { d.SPF = "tempfail" }),
 	}
 	for name, d := range cases {
 		for _, n := range Names() {

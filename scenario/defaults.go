@@ -32,6 +32,15 @@ const (
 	DefaultAction                     = "accept"
 	DefaultStage                      = "data" // host-wide behaviours
 	DefaultRecipientStage             = "rcpt" // per-recipient behaviours
+	DefaultAttachmentType             = "application/octet-stream"
+)
+
+// Exchange 2003's routing group connector: cost 1 unless set (New-RoutingGroupConnector
+// -Cost), and the link-state minor-change delay, during which a connector marked down is
+// neither tried nor marked up again, against oscillation (EX03-LINKSTATE).
+const (
+	DefaultConnectorCost = 1
+	MinorChangeDelay     = 10 * time.Minute
 )
 
 // Exchange 2010's shadow redundancy (EX-SHADOW, QUEUE-012): on by default
@@ -44,6 +53,26 @@ const (
 	DefaultShadowHeartbeatTimeout    = 15 * time.Minute
 	DefaultShadowHeartbeatRetryCount = 3
 	DefaultShadowMessageAutoDiscard  = 48 * time.Hour
+)
+
+// The Edge agents' defaults (FILTER-008, FILTER-014): Exchange turns the anti-spam agents
+// on for an Edge, with nothing configured; a provider's answer is waited for a short
+// while only, since a block list is advice; the sender filter refuses.
+const (
+	DefaultLookupTimeout      = 2 * time.Second
+	DefaultSenderFilterAction = SenderFilterReject
+	DefaultSPFAction          = SPFStamp
+	// DefaultRuleRejectStatus is a transport rule's refusal unless it gives its own
+	// (FILTER-011 (a)).
+	DefaultRuleRejectStatus = "550 5.7.1"
+	// DefaultAttachmentAction is Exchange's: a blocked attachment refuses the message.
+	DefaultAttachmentAction = AttachmentReject
+	// DefaultAntivirusAction is Exchange's anti-malware default: an infected message
+	// is deleted.
+	DefaultAntivirusAction = AntivirusDelete
+	// DefaultStampSCL is the SCL a message from a blocked sender gets when the sender
+	// filter stamps rather than refuses: the highest, spam for certain.
+	DefaultStampSCL = 9
 )
 
 var defaultTable = [][2]string{
@@ -62,6 +91,37 @@ var defaultTable = [][2]string{
 	{"org.servers[].shadow_heartbeat_timeout", Duration(DefaultShadowHeartbeatTimeout).String()},
 	{"org.servers[].shadow_heartbeat_retry_count", fmt.Sprint(DefaultShadowHeartbeatRetryCount)},
 	{"org.servers[].shadow_message_auto_discard", Duration(DefaultShadowMessageAutoDiscard).String()},
+	{"org.servers[].agents.connection_filter.enabled", "true on edge servers"},
+	{"org.servers[].agents.connection_filter.lookup_timeout", Duration(DefaultLookupTimeout).String()},
+	{"org.servers[].agents.connection_filter.block_list_providers[].name", "the zone"},
+	{"org.servers[].agents.sender_filter.enabled", "true on edge servers"},
+	{"org.servers[].agents.sender_filter.action", DefaultSenderFilterAction},
+	{"org.servers[].agents.sender_filter.stamp_scl", fmt.Sprint(DefaultStampSCL)},
+	{"org.servers[].agents.spf.enabled", "false"},
+	{"org.servers[].agents.spf.action", DefaultSPFAction},
+	{"org.servers[].agents.attachment_filter.enabled", "true on edge servers"},
+	{"org.servers[].agents.attachment_filter.action", DefaultAttachmentAction},
+	{"org.servers[].agents.attachment_filter.reject_response", `"Message rejected due to unacceptable attachments"`},
+	{"org.servers[].agents.antivirus.enabled", "false"},
+	{"org.servers[].agents.antivirus.action", DefaultAntivirusAction},
+	{"org.servers[].agents.antivirus.reject_response", `"Message rejected: malware detected"`},
+	{"org.servers[].agents.antivirus.notify_sender", "false"},
+	{"org.servers[].agents.content_filter.enabled", "false"},
+	{"org.servers[].agents.content_filter.scl_delete_threshold", "off"},
+	{"org.servers[].agents.content_filter.scl_reject_threshold", "off"},
+	{"org.servers[].agents.content_filter.scl_quarantine_threshold", "off"},
+	{"org.servers[].agents.content_filter.reject_response", `"Message rejected due to content restrictions"`},
+	{"org.servers[].agents.transport_rules[].priority", "the rule's index in its list"},
+	{"org.servers[].agents.transport_rules[].then.reject.status", DefaultRuleRejectStatus},
+	{"org.servers[].agents.transport_rules[].then.reject.text", `"Delivery not authorized, message refused"`},
+	{"org.transport_rules[].priority", "the rule's index in its list"},
+	{"org.transport_rules[].then.reject.status", DefaultRuleRejectStatus},
+	{"org.transport_rules[].then.reject.text", `"Delivery not authorized, message refused"`},
+	{"org.routing", string(RoutingSites)},
+	{"org.routing_groups[].master", "the group's first Hub"},
+	{"org.routing_group_connectors[].cost", fmt.Sprint(DefaultConnectorCost)},
+	{"org.routing_group_connectors[].local_bridgeheads", "every Hub of the from group"},
+	{"org.routing_group_connectors[].address_space", "*"},
 	{"org.receive_connectors[].name", `SERVER\DefaultN (N: the connector's index among its server's connectors, from 0)`},
 	{"org.receive_connectors[].bind", DefaultBind},
 	{"org.receive_connectors[].inactivity_timeout", Duration(DefaultInactivityTimeout).String()},
@@ -72,6 +132,8 @@ var defaultTable = [][2]string{
 	{"internet.hosts[].behaviour.action", DefaultAction + " (also for per-recipient behaviours)"},
 	{"internet.hosts[].behaviour.stage", DefaultStage},
 	{"internet.hosts[].recipients[].stage", DefaultRecipientStage},
+	{"messages[].attachments[].content_type", DefaultAttachmentType},
+	{"timeline[].host.behaviour", "as internet.hosts[].behaviour (stage " + DefaultStage + ")"},
 	{"behaviour code (defer)", "421 at greeting, 451 elsewhere"},
 	{"behaviour code (reject)", "554 at greeting, 550 elsewhere"},
 	{"behaviour enhanced", `class of the code + ".0.0" (none at greeting, none for accept)`},
@@ -128,6 +190,7 @@ func (s *Scenario) ApplyDefaults() {
 			s.Org.SiteLinks[i].Sites[j] = canonSite(n)
 		}
 	}
+	ruleDefaults(s.Org.TransportRules)
 	domain := s.firstDomain()
 	for i := range s.Org.Servers {
 		sv := &s.Org.Servers[i]
@@ -177,7 +240,11 @@ func (s *Scenario) ApplyDefaults() {
 		if sv.ShadowMessageAutoDiscard == 0 {
 			sv.ShadowMessageAutoDiscard = Duration(DefaultShadowMessageAutoDiscard)
 		}
+		if edge {
+			sv.Agents.applyDefaults()
+		}
 	}
+	s.routingGroupDefaults(canon)
 	perServer := map[string]int{}
 	for i := range s.Org.ReceiveConnectors {
 		rc := &s.Org.ReceiveConnectors[i]
@@ -227,7 +294,26 @@ func (s *Scenario) ApplyDefaults() {
 	}
 	for i := range s.Messages {
 		s.Messages[i].Via = canon(s.Messages[i].Via)
+		for j := range s.Messages[i].Attachments {
+			if a := &s.Messages[i].Attachments[j]; a.ContentType == "" {
+				a.ContentType = DefaultAttachmentType
+			}
+		}
 	}
+	for i := range s.Timeline {
+		st := &s.Timeline[i]
+		st.Down, st.Up = canonIf(st.Down, canon), canonIf(st.Up, canon)
+		if st.Host != nil {
+			defaultBehaviour(&st.Host.Behaviour, DefaultStage)
+		}
+	}
+}
+
+func canonIf(name string, canon func(string) string) string {
+	if name == "" {
+		return ""
+	}
+	return canon(name)
 }
 
 // defaultReceiveConnectorName echoes Exchange's "Default SERVER" connectors while
@@ -267,4 +353,124 @@ func pick[T any](cond bool, a, b T) T {
 		return a
 	}
 	return b
+}
+
+// ruleDefaults gives each rule its priority (its place) and its refusal's status.
+func ruleDefaults(rs []TransportRule) {
+	for i := range rs {
+		if rs[i].Priority == nil {
+			n := i
+			rs[i].Priority = &n
+		}
+		if r := rs[i].Then.Reject; r != nil && r.Status == "" {
+			r.Status = DefaultRuleRejectStatus
+		}
+	}
+}
+
+// applyDefaults completes an Edge's agents.
+func (a *Agents) applyDefaults() {
+	cf := &a.ConnectionFilter
+	if cf.Enabled == nil {
+		on := true
+		cf.Enabled = &on
+	}
+	if cf.LookupTimeout == 0 {
+		cf.LookupTimeout = Duration(DefaultLookupTimeout)
+	}
+	for i := range cf.Providers {
+		if cf.Providers[i].Name == "" {
+			cf.Providers[i].Name = cf.Providers[i].Zone
+		}
+	}
+	sf := &a.SenderFilter
+	if sf.Enabled == nil {
+		on := true
+		sf.Enabled = &on
+	}
+	if sf.Action == "" {
+		sf.Action = DefaultSenderFilterAction
+	}
+	if sf.StampSCL == nil {
+		n := DefaultStampSCL
+		sf.StampSCL = &n
+	}
+	if a.SPF.Action == "" {
+		a.SPF.Action = DefaultSPFAction
+	}
+	ruleDefaults(a.TransportRules)
+	af := &a.AttachmentFilter
+	if af.Enabled == nil {
+		on := true
+		af.Enabled = &on
+	}
+	if af.Action == "" {
+		af.Action = DefaultAttachmentAction
+	}
+	if a.Antivirus.Action == "" {
+		a.Antivirus.Action = DefaultAntivirusAction
+	}
+}
+
+// routingGroupDefaults completes routing groups and their connectors: names spelled as
+// declared, the master and the local bridgeheads when absent.
+func (s *Scenario) routingGroupDefaults(canon func(string) string) {
+	if s.Org.Routing == "" {
+		s.Org.Routing = RoutingSites
+	}
+	groups := map[string]*RoutingGroup{}
+	for i := range s.Org.RoutingGroups {
+		g := &s.Org.RoutingGroups[i]
+		groups[strings.ToLower(g.Name)] = g
+		for j, n := range g.Servers {
+			g.Servers[j] = canon(n)
+		}
+		if g.Master == "" {
+			for _, n := range g.Servers {
+				if sv, ok := s.Server(n); ok && sv.Role == RoleHub {
+					g.Master = sv.Name
+					break
+				}
+			}
+		}
+		g.Master = canon(g.Master)
+	}
+	sites := map[string]string{}
+	for _, st := range s.Org.Sites {
+		sites[strings.ToLower(st.Name)] = st.Name
+	}
+	for i := range s.Org.RoutingGroupConnectors {
+		c := &s.Org.RoutingGroupConnectors[i]
+		if n, ok := sites[strings.ToLower(c.From)]; ok {
+			c.From = n
+		}
+		if n, ok := sites[strings.ToLower(c.To)]; ok {
+			c.To = n
+		}
+		if g, ok := groups[strings.ToLower(c.From)]; ok {
+			c.From = g.Name
+			if len(c.LocalBridgeheads) == 0 {
+				for _, n := range g.Servers {
+					if sv, ok := s.Server(n); ok && sv.Role == RoleHub {
+						c.LocalBridgeheads = append(c.LocalBridgeheads, sv.Name)
+					}
+				}
+			}
+		}
+		if g, ok := groups[strings.ToLower(c.To)]; ok {
+			c.To = g.Name
+		}
+		for j, n := range c.LocalBridgeheads {
+			c.LocalBridgeheads[j] = canon(n)
+		}
+		for j, n := range c.RemoteBridgeheads {
+			c.RemoteBridgeheads[j] = canon(n)
+		}
+		if c.Cost == 0 {
+			c.Cost = DefaultConnectorCost
+		}
+		if c.AddressSpace == "" {
+			c.AddressSpace = "*"
+		}
+	}
 }

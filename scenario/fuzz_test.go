@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/miekg/dns"
 	"gopkg.in/yaml.v3"
 )
 
@@ -43,6 +44,22 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("org:\n  servers: [{name: A, role: edge}, {name: a, role: hub}]\n"))
 	f.Add([]byte("org: {servers: [&s {name: A, role: edge}, *s]}\n"))
 	f.Add([]byte("org:\n  receive_connectors: [{server: A, bind: '[::1]:0', remote_ip_ranges: ['::/129']}]\n"))
+	f.Add([]byte("org:\n  servers:\n    - {name: A, role: edge, agents: {connection_filter: {ip_block_list: ['127.0.0.0/33'], block_list_providers: [{zone: bl.test, bitmask_match: 127.0.0.4, ip_addresses_match: [127.0.0.2]}], bypassed_recipients: [postmaster], lookup_timeout: 1s}, sender_filter: {blocked_domains: ['*.x.test'], action: stamp, stamp_scl: 9}}}\n    - {name: H, role: hub, agents: {sender_filter: {}}}\n"))
+	f.Add([]byte("org:\n  servers:\n    - {name: A, role: edge, agents: {transport_rules: [{name: r, priority: 1, when: {from: [a@b.test], header_contains: {name: X-A, words: [b]}, scl_at_least: 4}, then: {reject: {status: '554 5.7.950', text: no}}}]}}\n  transport_rules:\n    - {name: s, when: {attachment_name_matches: ['*.exe'], recipient_domain_is: [b.test]}, then: {prepend_subject: '[x] ', set_header: {name: X-B, value: c}, redirect_to: [c@d.test], blind_copy_to: [e@f.test]}}\n    - {name: t, then: {reject: {status: 5.7.2}, delete: true}}\n"))
+	f.Add([]byte("org:\n  servers:\n    - {name: A, role: edge, agents: {address_rewriting: [{internal: '*@s.b.test', external: b.test, bidirectional: true}, {internal: '*.b.test', external: b.test}, {internal: a@b.test, external: c@b.test}]}}\n"))
+	f.Add([]byte("org:\n  servers:\n    - {name: A, role: edge, agents: {attachment_filter: {blocked_names: ['*.exe', '[x'], blocked_types: [application/x-msdownload], action: strip, reject_response: no}}}\nmessages:\n  - {from: a@b.test, to: [c@d.test], via: A, attachments: [a.exe]}\n"))
+	f.Add([]byte("org:\n  servers: [{name: A, role: edge}]\n  receive_connectors: [{server: A, permissions: [exchange_servers], externally_secured: true}]\nmessages: [{from: a@b.test, to: [c@d.test], via: A, client: '::1'}]\n"))
+	// Routing groups: masters, bridgeheads and connectors right and wrong.
+	f.Add([]byte("org:\n  routing: routing-groups\n  sites: [{name: s}]\n  routing_groups:\n    - {name: a, servers: [H1, M1, E1], master: H1}\n    - {name: b, servers: [H2, h1], master: M1}\n  routing_group_connectors:\n    - {name: c, from: a, to: B, cost: 0, local_bridgeheads: [H1, h1], remote_bridgeheads: [H2], address_space: '*', max_message_size: -1}\n    - {name: C, from: b, to: b}\n  servers: [{name: H1, role: hub}, {name: M1, role: mailbox}, {name: E1, role: edge}, {name: H2, role: hub, site: s, suppress_state_changes: true}]\n"))
+	// Timelines and message content: every step, steps out of order, sizes at the bounds.
+	for _, steps := range []string{
+		"  - down: HUB1\n  - send: 2\n  - advance: 2h\n  - up: hub1\n  - dns: {set: [\"a.test. A 127.0.0.9\"], remove: [a.test., \"b.test. MX\"]}\n  - host: {name: mx1.fabrikam.test, behaviour: {action: stall, duration: 1m}}\n",
+		"  - up: HUB1\n  - down: HUB1\n  - down: HUB1\n  - send: 0\n  - send: 1\n  - send: 1\n",
+		"  - {down: HUB1, up: HUB1}\n  - {}\n  - advance: 0s\n  - dns: {}\n  - host: {name: ''}\n",
+	} {
+		f.Add([]byte(timelineBase + steps))
+	}
+	f.Add([]byte(timelineBase + "  - send: 1\nmessages:\n  - {from: a@b.test, to: [c@d.test], via: EDGE1, size: 67108864, attachments: [{name: x, size: 1}, {name: y, content: ''}]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Parse("fuzz.yaml", data)
 		s2, err2 := Parse("fuzz.yaml", data)
@@ -208,6 +225,58 @@ func FuzzAddressProblem(f *testing.F) {
 		at := strings.LastIndex(s, "@")
 		if at <= 0 || !validDomain(s[at+1:]) {
 			t.Fatalf("%q accepted without a local part and a host-name domain", s)
+		}
+	})
+}
+
+// FuzzParseReplyCode: no panic; a code that parses prints as text that parses to the
+// same code, and matches a reply made of its own parts.
+func FuzzParseReplyCode(f *testing.F) {
+	for _, s := range []string{"550", "5.1.1", "550 5.1.1", "450 4.2.0", "250", "2.0.0", "550 4.1.1", "5.1", "User unknown", " 550  5.7.1 ", "5.999.999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseReplyCode(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseReplyCode(c.String())
+		if err != nil || again != c {
+			t.Fatalf("%q parsed as %+v, printed as %q, parsed again as %+v (%v)", s, c, c.String(), again, err)
+		}
+		code, enhanced := c.Basic, c.Enhanced
+		if code == 0 {
+			code = int(enhanced[0]-'0') * 100
+		}
+		if enhanced == "" {
+			enhanced = string(rune('0'+code/100)) + ".0.0"
+		}
+		if !c.Matches(code, enhanced) {
+			t.Fatalf("%+v does not match its own parts %d %s", c, code, enhanced)
+		}
+	})
+}
+
+// FuzzRemoveTarget: no panic; what a dns remove: entry names is a host name and a real
+// record type, and the entry written back the way it was read names the same.
+func FuzzRemoveTarget(f *testing.F) {
+	for _, s := range []string{"fabrikam.test.", "fabrikam.test. MX", "x.test a", "x.test ANY", "x.test BOGUS", "", "a b c", "  x.test \t TXT ", "*.x.test", "x..test MX"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		name, qtype, ok := RemoveTarget(s)
+		if !ok {
+			return
+		}
+		if !validDomain(name) || qtype == dns.TypeNone || qtype == 0 {
+			t.Fatalf("%q accepted as %q type %d", s, name, qtype)
+		}
+		text := name
+		if qtype != dns.TypeANY {
+			text += " " + dns.TypeToString[qtype]
+		}
+		if n2, q2, ok2 := RemoveTarget(text); !ok2 || n2 != name || q2 != qtype {
+			t.Fatalf("%q read as %q %d, written %q, read again as %q %d %v", s, name, qtype, text, n2, q2, ok2)
 		}
 	})
 }

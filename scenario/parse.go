@@ -88,6 +88,7 @@ type walker struct {
 var (
 	durationType  = reflect.TypeOf(Duration(0))
 	behaviourType = reflect.TypeOf(Behaviour{})
+	pathsType     = reflect.TypeOf(Paths{})
 )
 
 func (w *walker) errorf(n *yaml.Node, key, format string, args ...any) {
@@ -113,6 +114,10 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string, key *yaml.Node)
 		if _, problem := parseDuration(n); problem != "" {
 			w.errorf(n, path, "%s", problem)
 		}
+		return
+	case t == pathsType && n.Kind == yaml.ScalarNode:
+		// One path written alone: the list's only element, for the validator.
+		w.nodes[path+"[0]"] = nodeRef{key: key, val: n}
 		return
 	case t == behaviourType && n.Kind == yaml.ScalarNode:
 		// The shorthand stands for the action, so problems with it point here.

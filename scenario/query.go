@@ -166,6 +166,19 @@ func ParseSmartHost(s string) (SmartHost, error) {
 	return SmartHost{Host: s}, nil
 }
 
+// ParseIPRange reads an entry of an IP range list (remote_ip_ranges, an IP Allow or
+// Block list): a CIDR prefix, or one address as the prefix of that address alone.
+func ParseIPRange(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an IP prefix nor an address", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
 // isIP accepts an IP address without a zone: a zone ("fe80::1%eth0") names an
 // interface of one machine, which a scenario cannot know, and netip takes any text
 // after "%" for one, so "::%]0" would pass and break "[host]:port" where it is dialled.
@@ -184,4 +197,38 @@ func (s *Scenario) InactivityTimeout(server string) time.Duration {
 		}
 	}
 	return d
+}
+
+// RoutingGroupOf is the routing group a server is in, nil for none.
+func (s *Scenario) RoutingGroupOf(server string) *RoutingGroup {
+	for i := range s.Org.RoutingGroups {
+		for _, n := range s.Org.RoutingGroups[i].Servers {
+			if strings.EqualFold(n, server) {
+				return &s.Org.RoutingGroups[i]
+			}
+		}
+	}
+	return nil
+}
+
+// Location is where a server routes from: its site, else its routing group ("" for
+// neither). An Edge hands inbound mail to the Hubs of its location (ROUTE-015).
+func (s *Scenario) Location(server string) string {
+	if sv, ok := s.Server(server); ok && sv.Site != "" {
+		return sv.Site
+	}
+	if g := s.RoutingGroupOf(server); g != nil {
+		return g.Name
+	}
+	return ""
+}
+
+// RoutingGroupConnector is a routing group connector by name (any case).
+func (s *Scenario) RoutingGroupConnector(name string) (*RoutingGroupConnector, bool) {
+	for i := range s.Org.RoutingGroupConnectors {
+		if strings.EqualFold(s.Org.RoutingGroupConnectors[i].Name, name) {
+			return &s.Org.RoutingGroupConnectors[i], true
+		}
+	}
+	return nil, false
 }

@@ -48,7 +48,33 @@ var brokenFiles = map[string]string{
 	"broken-stall-duration.yaml":          `testdata/broken-stall-duration.yaml:4:18: internet.hosts[0].behaviour.duration: stall needs a duration > 0`,
 	"broken-host-address.yaml":            `testdata/broken-host-address.yaml:3:42: internet.hosts[0].address: "10.1.0.10" is not an IP address in 127.0.0.0/8`,
 	"broken-host-recipient-key.yaml":      `testdata/broken-host-recipient-key.yaml:5:9: internet.hosts[0].recipients[bob]: "bob" is not a valid address (want local@domain)`,
-	"broken-via.yaml":                     `testdata/broken-via.yaml:5:47: messages[0].via: unknown server "EDGE9" (known: EDGE1)`,
+	"broken-via.yaml":                     `testdata/broken-via.yaml:5:47: messages[0].via: unknown server "EDGE9"; via names the server a client submits to: an Edge or a Hub (EDGE1)`,
+	"broken-submit.yaml":                  `testdata/broken-submit.yaml:13:76: messages[0].submit: unknown "imap"; submit is left out (SMTP to via) or "outbox" (the sender's mail client places it in the Outbox at via)`,
+	"broken-outbox-via.yaml":              `testdata/broken-outbox-via.yaml:13:61: messages[0].via: "MBX-D" is not alice@contoso.test's Mailbox server (MBX-C); with submit: outbox via is the sender's Mailbox server or a Client Access server (MBX-C, MBX-D)`,
+	"broken-outbox-password.yaml":         `testdata/broken-outbox-password.yaml:13:12: messages[0].from: "bob@contoso.test" has no password in recipients:, so it cannot log in to place the message in its Outbox`,
+	"broken-idle.yaml":                    `testdata/broken-idle.yaml:13:91: messages[0].idle[0]: "bob@contoso.test" has no password in recipients:, so no mail client of theirs can log in`,
+	"broken-via-mailbox.yaml":             `testdata/broken-via-mailbox.yaml:11:47: messages[0].via: "MBX-C" is a mailbox server, which takes mail only from the Hubs; via names the server a client submits to by SMTP: an Edge or a Hub (EDGE1, HUB1) (or give submit: outbox to place the message in the sender's Outbox)`,
+	"broken-expect-rejected.yaml":         `testdata/broken-expect-rejected.yaml:13:24: messages[0].expect.rejected: "User unknown" is not a reply code: want a basic code (550), an enhanced code (5.1.1) or both ("550 5.1.1")`,
+	"broken-expect-rejected-class.yaml":   `testdata/broken-expect-rejected-class.yaml:13:24: messages[0].expect.rejected: "550 4.1.1": class 4 of 4.1.1 does not match reply code 550`,
+	"broken-expect-delivered.yaml":        `testdata/broken-expect-delivered.yaml:13:26: messages[0].expect.delivered[0]: "HUB1" is a hub server, which stores no mail; SERVER is a mailbox server (MBX-C)`,
+	"broken-expect-delivered-form.yaml":   `testdata/broken-expect-delivered-form.yaml:13:26: messages[0].expect.delivered[0]: "alice@contoso.test" is not SERVER/local-part: want the mailbox server and the recipient's local part, e.g. MBX-BER/bob; SERVER is a mailbox server (MBX-C)`,
+	"broken-expect-path.yaml":             `testdata/broken-expect-path.yaml:13:20: messages[0].expect.path[0]: "EDGE1 -> HUB2 -> MBX-C:alice": "HUB2" is not an Edge or a Hub; a hop before the end is a transport server (EDGE1, HUB1)`,
+	"broken-expect-path-start.yaml":       `testdata/broken-expect-path-start.yaml:16:11: messages[0].expect.path[1]: "HUB1 -> MBX-C:bob" starts at "HUB1", not at the via server EDGE1: a path is "SERVER -> SERVER -> ... -> END" from the via server, END being MAILBOX-SERVER:local-part, HOST (SEND CONNECTOR) or failed: REPLY`,
+	"broken-expect-path-end.yaml":         `testdata/broken-expect-path-end.yaml:13:20: messages[0].expect.path[0]: "EDGE1 -> HUB1 -> alice" ends at "alice": a path is "SERVER -> SERVER -> ... -> END" from the via server, END being MAILBOX-SERVER:local-part, HOST (SEND CONNECTOR) or failed: REPLY`,
+	"broken-group-password.yaml":          `testdata/broken-group-password.yaml:5:55: org.recipients[0].password: only mailbox recipients sign in`,
+	"broken-group-quota.yaml":             `testdata/broken-group-quota.yaml:5:52: org.recipients[0].quota: only mailboxes have a quota`,
+	"broken-negative-quota.yaml":          `testdata/broken-negative-quota.yaml:8:56: org.recipients[0].quota: negative; a quota is a size in bytes, 0 for none`,
+	"broken-password-control.yaml":        `testdata/broken-password-control.yaml:5:44: org.recipients[0].password: has a control character`,
+	"broken-rg-without-mode.yaml":         `testdata/broken-rg-without-mode.yaml:2:3: org.routing_groups: routing groups need org.routing: routing-groups`,
+	"broken-rg-unknown-mode.yaml":         `testdata/broken-rg-unknown-mode.yaml:2:12: org.routing: unknown routing "groups"; want one of sites, routing-groups`,
+	"broken-rg-two-groups.yaml":           `testdata/broken-rg-two-groups.yaml:5:37: org.routing_groups[1].servers[1]: server "HUB-A" is already in a routing group (line 4); a server is in one group`,
+	"broken-rg-master.yaml":               `testdata/broken-rg-master.yaml:4:53: org.routing_groups[0].master: "MBX-A" is a mailbox server; the routing group master is a hub`,
+	"broken-rg-no-group.yaml":             `testdata/broken-rg-no-group.yaml:12:14: org.servers[3].name: mailbox server "MBX-B" is in no routing group (and no site)`,
+	"broken-rgc-group.yaml":               `testdata/broken-rgc-group.yaml:7:35: org.routing_group_connectors[0].to: unknown routing group "rg-c" (known: rg-a, rg-b)`,
+	"broken-rgc-bridgehead.yaml":          `testdata/broken-rgc-bridgehead.yaml:7:71: org.routing_group_connectors[0].remote_bridgeheads[0]: "HUB-A" is not a server of routing group "rg-b"`,
+	"broken-rgc-address-space.yaml":       `testdata/broken-rgc-address-space.yaml:7:94: org.routing_group_connectors[0].address_space: "contoso.test": a routing group connector carries the whole organisation, "*"; an address space of its own is an SMTP connector's (send_connectors)`,
+	"broken-rgc-two-sites.yaml":           `testdata/broken-rgc-two-sites.yaml:7:31: org.routing_group_connectors[0].to: joins two sites (hq, branch); sites are joined by site_links, a routing group connector has a routing group at one end at least`,
+	"broken-rgc-cost.yaml":                `testdata/broken-rgc-cost.yaml:7:47: org.routing_group_connectors[0].cost: must be 1 to 100 (0 for the default, 1), got 101`,
 }
 
 func TestBrokenFiles(t *testing.T) {
@@ -330,7 +356,7 @@ func TestQueries(t *testing.T) {
 	if sv, ok := s.Server("mbx-lon"); !ok || sv.Name != "MBX-LON" {
 		t.Errorf("Server(mbx-lon) = %v, %v", sv, ok)
 	}
-	if got := len(s.ServersByRole(RoleMailbox)); got != 2 {
+	if got := len(s.ServersByRole(RoleMailbox)); got != 3 {
 		t.Errorf("mailbox servers = %d", got)
 	}
 	if r, ok := s.Recipient("A.Smith@contoso.test"); !ok || r.Mail != "alice@contoso.test" {
@@ -344,6 +370,65 @@ func TestQueries(t *testing.T) {
 	}
 	if rcs := s.ReceiveConnectorsOf("edge1"); len(rcs) != 2 || rcs[1].Name != `EDGE1\Relay` {
 		t.Errorf("ReceiveConnectorsOf(edge1) = %v", rcs)
+	}
+	for _, c := range []struct{ server, want string }{{"mbx-osl", "rg-oslo"}, {"HUB-LON", "london"}, {"EDGE1", ""}, {"nope", ""}} {
+		if got := s.Location(c.server); got != c.want {
+			t.Errorf("Location(%s) = %q, want %q", c.server, got, c.want)
+		}
+	}
+}
+
+// TestNeedsWorldSpamd: a content filter enabled with no spamd named is valid and asks
+// the world's; one that names its own, or is off, does not.
+func TestNeedsWorldSpamd(t *testing.T) {
+	for _, c := range []struct {
+		agents string
+		want   bool
+	}{
+		{"{content_filter: {enabled: true}}", true},
+		{"{content_filter: {enabled: true, spamd: '127.0.0.1:783'}}", false},
+		{"{content_filter: {spamd: '127.0.0.1:783'}}", false},
+		{"{}", false},
+	} {
+		s, err := Parse("e.yaml", []byte("org:\n  servers:\n    - {name: A, role: edge, agents: "+c.agents+"}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", c.agents, err)
+		}
+		if got := s.NeedsWorldSpamd(); got != c.want {
+			t.Errorf("%s: NeedsWorldSpamd() = %v, want %v", c.agents, got, c.want)
+		}
+	}
+}
+
+func TestRoutingGroupDefaults(t *testing.T) {
+	s, err := Parse("rg.yaml", []byte(`org:
+  routing: routing-groups
+  routing_groups:
+    - {name: RG-A, servers: [mbx-a, hub-a2, hub-a1]}
+    - {name: RG-B, servers: [HUB-B]}
+  routing_group_connectors:
+    - {name: a-b, from: rg-a, to: rg-b, remote_bridgeheads: [hub-b]}
+  servers:
+    - {name: HUB-A1, role: hub}
+    - {name: HUB-A2, role: hub}
+    - {name: MBX-A, role: mailbox}
+    - {name: HUB-B, role: hub}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := s.Org.RoutingGroups[0]
+	if g.Master != "HUB-A2" || g.Servers[0] != "MBX-A" {
+		t.Errorf("group = %+v, want master HUB-A2 (the first hub listed) and names as declared", g)
+	}
+	c := s.Org.RoutingGroupConnectors[0]
+	want := RoutingGroupConnector{Name: "a-b", From: "RG-A", To: "RG-B", Cost: 1,
+		LocalBridgeheads: []string{"HUB-A2", "HUB-A1"}, RemoteBridgeheads: []string{"HUB-B"}, AddressSpace: "*"}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("connector defaults (-want +got):\n%s", diff)
+	}
+	if s.Org.Routing != RoutingGroups {
+		t.Errorf("routing = %q", s.Org.Routing)
 	}
 }
 
@@ -420,10 +505,10 @@ messages:
 `
 	_, err = Parse("m.yaml", []byte(src))
 	want = []string{
-		`m.yaml:4:23: org.servers[1].role: unknown role "boss"; want one of edge, hub, mailbox`,
+		`m.yaml:4:23: org.servers[1].role: unknown role "boss"; want one of edge, hub, mailbox, client_access`,
 		`m.yaml:6:12: messages[0].from: "x" is not a valid address (want local@domain)`,
 		`m.yaml:6:19: messages[0].to: missing; a message needs at least one recipient`,
-		`m.yaml:6:28: messages[0].via: unknown server "Z" (known: B, A)`,
+		`m.yaml:6:28: messages[0].via: unknown server "Z"; via names the server a client submits to: an Edge or a Hub (B)`,
 	}
 	if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, want) {
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -456,6 +541,54 @@ func TestParseEdgeCases(t *testing.T) {
 		{"bad wildcard", "org:\n  accepted_domains: [{domain: 'contoso.*'}]\n", `e.yaml:2:31: org.accepted_domains[0].domain: "contoso.*" is not a domain name or *.domain`},
 		{"link three sites", "org:\n  sites: [{name: a}, {name: b}, {name: c}]\n  site_links: [{sites: [a, b, c], cost: -1}]\n", "e.yaml:3:24: org.site_links[0].sites: want exactly 2 sites, got 3\ne.yaml:3:41: org.site_links[0].cost: must not be negative, got -1"},
 		{"white space around an address", "org:\n  accepted_domains: [{domain: b.test}]\n  recipients:\n    - {mail: ' a@b.test', type: contact, external: 'x@y.test '}\n", "e.yaml:4:14: org.recipients[0].mail: \" a@b.test\" is not a bare address (want local@domain with nothing around it)\ne.yaml:4:52: org.recipients[0].external: \"x@y.test \" is not a bare address (want local@domain with nothing around it)"},
+		{"externally secured for anyone", "org:\n  servers: [{name: A, role: edge}]\n  receive_connectors:\n    - {server: A, permissions: [exchange_servers], externally_secured: true}\n    - {server: A, permissions: [anonymous], externally_secured: true, remote_ip_ranges: [127.1.0.0/16]}\n",
+			"e.yaml:4:72: org.receive_connectors[0].externally_secured: needs remote_ip_ranges: only the organisation's own servers may be trusted so\n" +
+				"e.yaml:5:65: org.receive_connectors[1].externally_secured: needs the exchange_servers permission"},
+		{"client not loopback", "org:\n  servers: [{name: A, role: edge}]\nmessages:\n  - {from: a@b.test, to: [c@d.test], via: A, client: 10.0.0.1}\n", `e.yaml:4:54: messages[0].client: "10.0.0.1" is not a loopback address (127.0.0.0/8 or ::1)`},
+		{"agents on a hub", "org:\n  servers:\n    - {name: H, role: hub, agents: {sender_filter: {action: reject}}}\n", `e.yaml:3:36: org.servers[0].agents: agents run on edge servers only, not on a hub server`},
+		{"unknown agent key", "org:\n  servers:\n    - {name: A, role: edge, agents: {connection_filter: {providers: []}}}\n", `e.yaml:3:58: org.servers[0].agents.connection_filter.providers: unknown key`},
+		{"agent values", "org:\n  servers:\n    - name: A\n      role: edge\n      agents:\n        connection_filter:\n          ip_block_list: [127.0.0.300]\n          block_list_providers: [{zone: bl.test, bitmask_match: 10.0.0.4}, {zone: BL.test., ip_addresses_match: [127.0.0.2], bitmask_match: 127.0.0.4}]\n          bypassed_recipients: ['post master']\n        sender_filter: {blocked_senders: [nobody], blocked_domains: ['*.'], action: drop, stamp_scl: 10}\n",
+			"e.yaml:7:27: org.servers[0].agents.connection_filter.ip_block_list[0]: \"127.0.0.300\" is not a CIDR prefix or IP address\n" +
+				"e.yaml:8:65: org.servers[0].agents.connection_filter.block_list_providers[0].bitmask_match: \"10.0.0.4\" is not a return code (an IPv4 address in 127.0.0.0/8)\n" +
+				"e.yaml:8:83: org.servers[0].agents.connection_filter.block_list_providers[1].zone: duplicate zone \"BL.test.\" (first at line 8)\n" +
+				"e.yaml:8:141: org.servers[0].agents.connection_filter.block_list_providers[1].bitmask_match: set with ip_addresses_match; a provider matches one way (Exchange's BitmaskMatch or IPAddressesMatch)\n" +
+				"e.yaml:9:33: org.servers[0].agents.connection_filter.bypassed_recipients[0]: \"post master\" is neither an address nor a local part\n" +
+				"e.yaml:10:43: org.servers[0].agents.sender_filter.blocked_senders[0]: \"nobody\" is not a valid address (want local@domain)\n" +
+				"e.yaml:10:70: org.servers[0].agents.sender_filter.blocked_domains[0]: \"*.\" is not a domain name or *.domain\n" +
+				"e.yaml:10:85: org.servers[0].agents.sender_filter.action: unknown action \"drop\"; want one of reject, stamp\n" +
+				"e.yaml:10:102: org.servers[0].agents.sender_filter.stamp_scl: an SCL is 0-9, got 10"},
+		{"content filter values", "org:\n  servers:\n    - name: A\n      role: edge\n      agents:\n        content_filter: {enabled: true, spamd: localhost, scl_reject_threshold: 10, scl_quarantine_threshold: 6}\n",
+			"e.yaml:6:25: org.servers[0].agents.content_filter.quarantine_mailbox: \"\" is not a valid address (want local@domain) (the quarantine threshold needs a mailbox)\n" +
+				"e.yaml:6:48: org.servers[0].agents.content_filter.spamd: \"localhost\" is not host:port (the spamd the filter asks)\n" +
+				"e.yaml:6:81: org.servers[0].agents.content_filter.scl_reject_threshold: an SCL is 0-9, got 10"},
+		{"attachment filter values", "org:\n  servers:\n    - name: A\n      role: edge\n      agents:\n        attachment_filter: {blocked_names: ['[x', 'a/b.exe'], blocked_types: [exe, 'text/plain; charset=x'], action: quarantine}\n",
+			"e.yaml:6:45: org.servers[0].agents.attachment_filter.blocked_names[0]: \"[x\" is not a file name pattern (\"*.exe\")\n" +
+				"e.yaml:6:51: org.servers[0].agents.attachment_filter.blocked_names[1]: \"a/b.exe\" is not a file name pattern (\"*.exe\")\n" +
+				"e.yaml:6:79: org.servers[0].agents.attachment_filter.blocked_types[0]: \"exe\" is not a media type (type/subtype)\n" +
+				"e.yaml:6:84: org.servers[0].agents.attachment_filter.blocked_types[1]: \"text/plain; charset=x\" is not a media type (type/subtype)\n" +
+				"e.yaml:6:118: org.servers[0].agents.attachment_filter.action: unknown action \"quarantine\"; want one of reject, strip, silent_delete"},
+		{"antivirus values", "org:\n  servers:\n    - name: A\n      role: edge\n      agents:\n        antivirus: {enabled: true, action: quarantine, reject_response: \"a\\nb\"}\n",
+			"e.yaml:6:44: org.servers[0].agents.antivirus.action: unknown action \"quarantine\"; want one of delete, reject, strip\n" +
+				"e.yaml:6:73: org.servers[0].agents.antivirus.reject_response: must be one line"},
+		{"transport rules", "org:\n  servers:\n    - name: A\n      role: edge\n      agents:\n        transport_rules:\n          - {name: x, then: {reject: {status: '250'}}}\n          - {name: X, priority: 1, when: {from: [nobody], header_contains: {name: 'a b'}, scl_at_least: 10}, then: {}}\n  transport_rules:\n    - {name: r, then: {reject: {status: '550 5.7.3'}, delete: true}}\n    - {name: s, priority: 0, when: {recipient_domain_is: ['-x-'], attachment_name_matches: ['[']}, then: {set_header: {name: 'X:Y', value: v}, redirect_to: [z]}}\n",
+			"e.yaml:7:47: org.servers[0].agents.transport_rules[0].then.reject.status: \"250\" is not a refusal's reply code (4yz or 5yz): want a basic code (550), an enhanced code (5.1.1) or both (\"550 5.1.1\")\n" +
+				"e.yaml:8:20: org.servers[0].agents.transport_rules[1].name: duplicate rule name \"X\" (first at line 7)\n" +
+				"e.yaml:8:50: org.servers[0].agents.transport_rules[1].when.from[0]: \"nobody\" is not a valid address (want local@domain)\n" +
+				"e.yaml:8:83: org.servers[0].agents.transport_rules[1].when.header_contains.name: \"a b\" is not a header field name\n" +
+				"e.yaml:8:105: org.servers[0].agents.transport_rules[1].when.scl_at_least: an SCL is 0-9, got 10\n" +
+				"e.yaml:8:116: org.servers[0].agents.transport_rules[1].then: no action (want reject, prepend_subject, set_header, redirect_to, blind_copy_to or delete)\n" +
+				"e.yaml:10:23: org.transport_rules[0].then: reject and delete end a message's rules: neither goes with another action\n" +
+				"e.yaml:10:41: org.transport_rules[0].then.reject.status: \"550 5.7.3\": an organisation rule's NDR says 5.7.1 or 5.7.900 to 5.7.999\n" +
+				"e.yaml:11:27: org.transport_rules[1].priority: priority 0 is also org.transport_rules[0]'s; rules apply in one order\n" +
+				"e.yaml:11:59: org.transport_rules[1].when.recipient_domain_is[0]: \"-x-\" is not a domain name\n" +
+				"e.yaml:11:93: org.transport_rules[1].when.attachment_name_matches[0]: \"[\" is not a file name pattern (\"*.exe\")\n" +
+				"e.yaml:11:126: org.transport_rules[1].then.set_header.name: \"X:Y\" is not a header field name\n" +
+				"e.yaml:11:158: org.transport_rules[1].then.redirect_to[0]: \"z\" is not a valid address (want local@domain)"},
+		{"address rewriting", "org:\n  servers:\n    - name: A\n      role: edge\n      agents:\n        address_rewriting:\n          - {internal: '*.b.test', external: c.test, bidirectional: true}\n          - {internal: a@b.test, external: c.test}\n          - {internal: '*@-x', external: a@b.test}\n",
+			"e.yaml:7:69: org.servers[0].agents.address_rewriting[0].bidirectional: \"*.b.test\" covers sub-domains: it rewrites outbound only\n" +
+				"e.yaml:8:44: org.servers[0].agents.address_rewriting[1].external: \"c.test\" is not a valid address (want local@domain) (an address rewrites to an address)\n" +
+				"e.yaml:9:24: org.servers[0].agents.address_rewriting[2].internal: \"*@-x\" is not an address, a domain, *@domain or *.domain\n" +
+				"e.yaml:9:42: org.servers[0].agents.address_rewriting[2].external: \"a@b.test\" is not a domain (a domain rewrites to a domain)"},
 		{"null values are absent", "org:\n  servers:\n  recipients: ~\n", ""},
 	}
 	for _, tt := range tests {

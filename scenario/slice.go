@@ -21,6 +21,7 @@ func (s *Scenario) SliceFor(server string) (*Scenario, error) {
 	}
 	out.Internet = Internet{}
 	out.Messages = nil
+	out.Timeline = nil
 	rcs := out.Org.ReceiveConnectors[:0]
 	for _, rc := range out.Org.ReceiveConnectors {
 		if strings.EqualFold(rc.Server, server) {

@@ -2,14 +2,17 @@ package scenario
 
 import (
 	"fmt"
+	"mime"
 	"net"
 	"net/mail"
 	"net/netip"
+	"path"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/miekg/dns"
 	"gopkg.in/yaml.v3"
@@ -33,11 +36,14 @@ func (v *validator) validate() {
 	v.acceptedDomains()
 	v.sitesAndLinks()
 	v.serverList()
+	v.routingGroups()
 	v.receiveConnectors()
 	v.sendConnectors()
 	v.recipients()
+	v.transportRules("org.transport_rules", v.s.Org.TransportRules, true)
 	v.internet()
 	v.messages()
+	v.timeline()
 }
 
 // node is the value at path, or the nearest enclosing one when the key is absent
@@ -206,18 +212,18 @@ func (v *validator) serverList() {
 			}
 		}
 		switch sv.Role {
-		case RoleEdge, RoleHub, RoleMailbox:
+		case RoleEdge, RoleHub, RoleMailbox, RoleClientAccess:
 		case "":
-			v.errorf(p+".role", "missing; want one of edge, hub, mailbox")
+			v.errorf(p+".role", "missing; want one of edge, hub, mailbox, client_access")
 		default:
-			v.errorf(p+".role", "unknown role %q; want one of edge, hub, mailbox", sv.Role)
+			v.errorf(p+".role", "unknown role %q; want one of edge, hub, mailbox, client_access", sv.Role)
 		}
 		switch {
 		case sv.Site != "":
 			if _, ok := v.sites[strings.ToLower(sv.Site)]; !ok {
 				v.errorf(p+".site", "unknown site %q%s", sv.Site, known(siteNames, "sites"))
 			}
-		case len(v.s.Org.Sites) > 0 && (sv.Role == RoleHub || sv.Role == RoleMailbox):
+		case len(v.s.Org.Sites) > 0 && (sv.Role == RoleHub || sv.Role == RoleMailbox) && v.s.RoutingGroupOf(sv.Name) == nil:
 			v.errorf(p+".site", "missing; a %s server needs a site when sites are declared", sv.Role)
 		}
 		if sv.FQDN != "" && !validDomain(sv.FQDN) {
@@ -250,6 +256,7 @@ func (v *validator) serverList() {
 		if sv.TransientRetryCount != nil && *sv.TransientRetryCount < 0 {
 			v.errorf(p+".transient_retry_count", "must not be negative, got %d", *sv.TransientRetryCount)
 		}
+		v.agents(p+".agents", sv)
 	}
 }
 
@@ -284,6 +291,15 @@ func (v *validator) receiveConnectors() {
 		for j, r := range rc.RemoteIPRanges {
 			if !validIPRange(r) {
 				v.errorf(fmt.Sprintf("%s.remote_ip_ranges[%d]", p, j), "%q is not a CIDR prefix or IP address", r)
+			}
+		}
+		if rc.ExternallySecured {
+			// Without ranges, any client on the Internet would be the organisation.
+			switch {
+			case !slices.Contains(rc.Permissions, PermExchangeServers):
+				v.errorf(p+".externally_secured", "needs the exchange_servers permission")
+			case len(rc.RemoteIPRanges) == 0:
+				v.errorf(p+".externally_secured", "needs remote_ip_ranges: only the organisation's own servers may be trusted so")
 			}
 		}
 		if rc.MaxRecipients < 0 {
@@ -372,6 +388,9 @@ func (v *validator) credentials(p string, c *Credentials) {
 	}
 }
 
+// maxPasswordLen bounds a recipient's password, as directories bound userPassword.
+const maxPasswordLen = 256
+
 func (v *validator) recipients() {
 	v.addrs = map[string]string{}
 	hasMailboxServer := false
@@ -423,8 +442,24 @@ func (v *validator) recipients() {
 				v.errorf(p+".invalid", "an invalid object lacks what delivery needs: drop its mailbox and external")
 			}
 		}
+		switch {
+		case r.Quota < 0:
+			v.errorf(p+".quota", "negative; a quota is a size in bytes, 0 for none")
+		case r.Quota > 0 && typ != RecipientMailbox:
+			v.errorf(p+".quota", "only mailboxes have a quota")
+		}
 		if r.ForwardTo != "" && typ != RecipientMailbox {
 			v.errorf(p+".forward_to", "only mailboxes forward")
+		}
+		switch {
+		case r.Password != "" && typ != RecipientMailbox:
+			v.errorf(p+".password", "only mailbox recipients sign in")
+		case strings.ContainsFunc(r.Password, unicode.IsControl):
+			// SASL PLAIN separates its fields with NUL, and IMAP LOGIN's quoted strings
+			// carry no line breaks: such a password could not be typed.
+			v.errorf(p+".password", "has a control character")
+		case len(r.Password) > maxPasswordLen:
+			v.errorf(p+".password", "longer than %d bytes", maxPasswordLen)
 		}
 		switch {
 		case typ == RecipientContact && r.External == "" && !r.Invalid:
@@ -654,12 +689,174 @@ func (v *validator) messages() {
 				v.errorf(fmt.Sprintf("%s.to[%d]", p, j), "%s", problem)
 			}
 		}
-		if m.Via == "" {
-			v.errorf(p+".via", "missing (the server the message is submitted to)")
-		} else if _, ok := v.server(m.Via); !ok {
-			v.unknownServer(p+".via", m.Via)
+		if m.Client != "" {
+			if a, err := netip.ParseAddr(m.Client); err != nil || !a.IsLoopback() {
+				v.errorf(p+".client", "%q is not a loopback address (127.0.0.0/8 or ::1)", m.Client)
+			}
+		}
+		switch m.Submit {
+		case "":
+			if m.Via == "" {
+				v.errorf(p+".via", "missing (the server the message is submitted to: %s)", v.serversOf("an Edge or a Hub", RoleEdge, RoleHub))
+			} else if srv, ok := v.server(m.Via); !ok {
+				v.errorf(p+".via", "unknown server %q; via names the server a client submits to: %s", m.Via, v.serversOf("an Edge or a Hub", RoleEdge, RoleHub))
+			} else if srv.Role != RoleEdge && srv.Role != RoleHub {
+				v.errorf(p+".via", "%q is a %s server, which takes mail only from the Hubs; via names the server a client submits to by SMTP: %s (or give submit: outbox to place the message in the sender's Outbox)",
+					m.Via, srv.Role, v.serversOf("an Edge or a Hub", RoleEdge, RoleHub))
+			}
+		case SubmitOutbox:
+			v.outbox(p, m)
+		default:
+			v.errorf(p+".submit", "unknown %q; submit is left out (SMTP to via) or %q (the sender's mail client places it in the Outbox at via)", m.Submit, SubmitOutbox)
+		}
+		for j, a := range m.Idle {
+			ip := fmt.Sprintf("%s.idle[%d]", p, j)
+			if r, ok := v.s.Recipient(a); !ok || r.Mailbox == "" {
+				v.errorf(ip, "%q is no recipient with a mailbox in the scenario; idle names recipients whose mail client idles on their INBOX", a)
+			} else if r.Password == "" {
+				v.errorf(ip, "%q has no password in recipients:, so no mail client of theirs can log in", a)
+			}
+		}
+		v.content(p, m)
+		v.expect(p+".expect", m)
+	}
+}
+
+// SubmitOutbox is Message.Submit for store submission through the Outbox.
+const SubmitOutbox = "outbox"
+
+// outbox checks a message placed in the sender's Outbox: the sender logs in, so it
+// is a recipient with a password, at its own Mailbox server or a Client Access
+// server.
+func (v *validator) outbox(p string, m Message) {
+	where := func() string {
+		return v.serversOf("the sender's Mailbox server or a Client Access server", RoleMailbox, RoleClientAccess)
+	}
+	r, ok := v.s.Recipient(m.From)
+	switch {
+	case !ok || r.Mailbox == "":
+		v.errorf(p+".from", "%q has no mailbox in the scenario; with submit: outbox the sender logs in to place the message in its Outbox", m.From)
+	case r.Password == "":
+		v.errorf(p+".from", "%q has no password in recipients:, so it cannot log in to place the message in its Outbox", m.From)
+	}
+	srv, found := v.server(m.Via)
+	switch {
+	case m.Via == "":
+		v.errorf(p+".via", "missing (where the sender's mail client logs in: %s)", where())
+	case !found:
+		v.errorf(p+".via", "unknown server %q; with submit: outbox via is %s", m.Via, where())
+	case srv.Role == RoleMailbox && ok && !strings.EqualFold(srv.Name, r.Mailbox):
+		v.errorf(p+".via", "%q is not %s's Mailbox server (%s); with submit: outbox via is %s", m.Via, m.From, r.Mailbox, where())
+	case srv.Role != RoleMailbox && srv.Role != RoleClientAccess:
+		v.errorf(p+".via", "%q is a %s server, with no Outbox; with submit: outbox via is %s", m.Via, srv.Role, where())
+	}
+}
+
+// serversOf names the scenario's servers of the given roles, for an error that says
+// what is allowed ("an Edge or a Hub (EDGE1, HUB-LON)").
+func (v *validator) serversOf(what string, roles ...Role) string {
+	var names []string
+	for _, s := range v.s.Org.Servers {
+		if s.Name != "" && slices.Contains(roles, s.Role) {
+			names = append(names, s.Name)
 		}
 	}
+	if len(names) == 0 {
+		return what + ", of which the scenario has none"
+	}
+	if len(names) > 8 {
+		names = append(names[:8:8], "…")
+	}
+	return what + " (" + strings.Join(names, ", ") + ")"
+}
+
+// expect checks a message's expectations against what `mailflow repro` can observe.
+func (v *validator) expect(p string, m Message) {
+	mailboxes := func() string { return v.serversOf("a mailbox server", RoleMailbox) }
+	for j, d := range m.Expect.Delivered {
+		dp := fmt.Sprintf("%s.delivered[%d]", p, j)
+		server, local, ok := strings.Cut(d, "/")
+		if !ok || server == "" || local == "" || strings.ContainsAny(local, "@/ ") {
+			v.errorf(dp, "%q is not SERVER/local-part: want the mailbox server and the recipient's local part, e.g. MBX-BER/bob; SERVER is %s", d, mailboxes())
+			continue
+		}
+		switch srv, found := v.server(server); {
+		case !found:
+			v.errorf(dp, "unknown server %q; SERVER is %s", server, mailboxes())
+		case srv.Role != RoleMailbox:
+			v.errorf(dp, "%q is a %s server, which stores no mail; SERVER is %s", server, srv.Role, mailboxes())
+		}
+	}
+	if m.Expect.Rejected != "" {
+		if _, err := ParseReplyCode(m.Expect.Rejected); err != nil {
+			v.errorf(p+".rejected", "%v", err)
+		}
+	}
+	origin := m.Via
+	if r, ok := v.s.Recipient(m.From); ok && m.Submit == SubmitOutbox && r.Mailbox != "" {
+		// Through a Client Access server too, the Outbox is on the sender's Mailbox
+		// server, where the path begins.
+		origin = r.Mailbox
+	}
+	for j, path := range m.Expect.Path {
+		if problem := v.pathProblem(path, origin); problem != "" {
+			v.errorf(fmt.Sprintf("%s.path[%d]", p, j), "%s", problem)
+		}
+	}
+}
+
+// pathProblem says what is wrong with an expected hop path, or "". A path is the
+// servers the recipient's copy went through, from via, joined by " -> ", ending with
+// where it ended: MAILBOX-SERVER:local-part when stored, "HOST (SEND CONNECTOR)" when
+// it left the organisation, "failed: REPLY" when it failed.
+func (v *validator) pathProblem(path, via string) string {
+	const want = `a path is "SERVER -> SERVER -> ... -> END" from the via server, END being MAILBOX-SERVER:local-part, HOST (SEND CONNECTOR) or failed: REPLY`
+	hops := strings.Split(path, " -> ")
+	if len(hops) < 2 {
+		return fmt.Sprintf("%q has no hops: %s", path, want)
+	}
+	if via != "" && !strings.EqualFold(hops[0], via) {
+		return fmt.Sprintf("%q starts at %q, not at the via server %s: %s", path, hops[0], via, want)
+	}
+	for i, h := range hops[:len(hops)-1] {
+		if i == 0 && via != "" {
+			// The origin: an Edge or a Hub for SMTP, the sender's Mailbox server for
+			// a message from its Outbox; which one via may be is checked with via.
+			continue
+		}
+		if srv, ok := v.server(h); !ok || srv.Role != RoleEdge && srv.Role != RoleHub {
+			return fmt.Sprintf("%q: %q is not an Edge or a Hub; a hop before the end is %s", path, h, v.serversOf("a transport server", RoleEdge, RoleHub))
+		}
+	}
+	end := hops[len(hops)-1]
+	switch {
+	case strings.HasPrefix(end, "failed: "):
+		return ""
+	case strings.HasSuffix(end, ")") && strings.Contains(end, " ("):
+		conn := end[strings.LastIndex(end, " (")+2 : len(end)-1]
+		for _, c := range v.s.Org.SendConnectors {
+			if strings.EqualFold(c.Name, conn) {
+				return ""
+			}
+		}
+		for _, c := range []string{"EdgeSync - Inbound", "Intra-Organization SMTP"} {
+			if strings.EqualFold(c, conn) {
+				return ""
+			}
+		}
+		return fmt.Sprintf("%q ends at unknown send connector %q: %s", path, conn, want)
+	}
+	server, local, ok := strings.Cut(end, ":")
+	if !ok || local == "" {
+		return fmt.Sprintf("%q ends at %q: %s", path, end, want)
+	}
+	switch srv, found := v.server(server); {
+	case !found:
+		return fmt.Sprintf("%q ends at unknown server %q; MAILBOX-SERVER is %s", path, server, v.serversOf("a mailbox server", RoleMailbox))
+	case srv.Role != RoleMailbox:
+		return fmt.Sprintf("%q ends at %q, a %s server, which stores no mail; MAILBOX-SERVER is %s", path, server, srv.Role, v.serversOf("a mailbox server", RoleMailbox))
+	}
+	return ""
 }
 
 // addressProblem says why s is not a bare local@domain address, or "" when it is.
@@ -720,10 +917,7 @@ func validDomainPattern(d string) bool {
 }
 
 func validIPRange(s string) bool {
-	if _, err := netip.ParsePrefix(s); err == nil {
-		return true
-	}
-	_, err := netip.ParseAddr(s)
+	_, err := ParseIPRange(s)
 	return err == nil
 }
 
@@ -746,4 +940,357 @@ func bindProblem(s string) string {
 		return fmt.Sprintf("%q: invalid port %q (want 1-65535)", s, port)
 	}
 	return ""
+}
+
+// agents checks an Edge's agent settings (FILTER-018); the agents run on Edge servers
+// only, so settings on another role would silently do nothing.
+func (v *validator) agents(p string, sv Server) {
+	if sv.Role != RoleEdge && sv.Role != "" && sv.Agents.configured() {
+		v.errorf(p, "agents run on edge servers only, not on a %s server", sv.Role)
+		return
+	}
+	cf := sv.Agents.ConnectionFilter
+	cp := p + ".connection_filter"
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"ip_allow_list", cf.IPAllowList}, {"ip_block_list", cf.IPBlockList}} {
+		for j, r := range l.list {
+			if !validIPRange(r) {
+				v.errorf(fmt.Sprintf("%s.%s[%d]", cp, l.key, j), "%q is not a CIDR prefix or IP address", r)
+			}
+		}
+	}
+	if cf.LookupTimeout < 0 {
+		v.errorf(cp+".lookup_timeout", "must be positive, got %s", cf.LookupTimeout)
+	}
+	zones := map[string]string{}
+	for i, pr := range cf.Providers {
+		pp := fmt.Sprintf("%s.block_list_providers[%d]", cp, i)
+		switch k := canonDomain(pr.Zone); {
+		case pr.Zone == "":
+			v.errorf(pp+".zone", "missing (a block list provider needs a zone)")
+		case !validDomain(pr.Zone):
+			v.errorf(pp+".zone", "%q is not a valid zone name", pr.Zone)
+		case zones[k] != "":
+			v.errorf(pp+".zone", "duplicate zone %q (first at line %d)", pr.Zone, v.line(zones[k]))
+		default:
+			zones[k] = pp + ".zone"
+		}
+		for j, a := range pr.IPAddressesMatch {
+			if problem := returnCodeProblem(a); problem != "" {
+				v.errorf(fmt.Sprintf("%s.ip_addresses_match[%d]", pp, j), "%s", problem)
+			}
+		}
+		if pr.BitmaskMatch != "" {
+			if problem := returnCodeProblem(pr.BitmaskMatch); problem != "" {
+				v.errorf(pp+".bitmask_match", "%s", problem)
+			} else if len(pr.IPAddressesMatch) > 0 {
+				v.errorf(pp+".bitmask_match", "set with ip_addresses_match; a provider matches one way (Exchange's BitmaskMatch or IPAddressesMatch)")
+			}
+		}
+		if strings.ContainsAny(pr.RejectionResponse, "\r\n") {
+			v.errorf(pp+".rejection_response", "must be one line")
+		}
+	}
+	for j, r := range cf.BypassedRecipients {
+		if strings.Contains(r, "@") {
+			if problem := addressProblem(r); problem != "" {
+				v.errorf(fmt.Sprintf("%s.bypassed_recipients[%d]", cp, j), "%s", problem)
+			}
+		} else if r == "" || strings.ContainsAny(r, " <>\t") {
+			v.errorf(fmt.Sprintf("%s.bypassed_recipients[%d]", cp, j), "%q is neither an address nor a local part", r)
+		}
+	}
+	sf := sv.Agents.SenderFilter
+	sp := p + ".sender_filter"
+	for j, a := range sf.BlockedSenders {
+		if problem := addressProblem(a); problem != "" {
+			v.errorf(fmt.Sprintf("%s.blocked_senders[%d]", sp, j), "%s", problem)
+		}
+	}
+	for j, d := range sf.BlockedDomains {
+		if !validDomainPattern(d) {
+			v.errorf(fmt.Sprintf("%s.blocked_domains[%d]", sp, j), "%q is not a domain name or *.domain", d)
+		}
+	}
+	switch sf.Action {
+	case "", SenderFilterReject, SenderFilterStamp:
+	default:
+		v.errorf(sp+".action", "unknown action %q; want one of %s, %s", sf.Action, SenderFilterReject, SenderFilterStamp)
+	}
+	if sf.StampSCL != nil && (*sf.StampSCL < 0 || *sf.StampSCL > 9) {
+		v.errorf(sp+".stamp_scl", "an SCL is 0-9, got %d", *sf.StampSCL)
+	}
+	switch sv.Agents.SPF.Action {
+	case "", SPFStamp, SPFReject:
+	default:
+		v.errorf(p+".spf.action", "unknown action %q; want one of %s, %s", sv.Agents.SPF.Action, SPFStamp, SPFReject)
+	}
+	v.attachmentFilter(p+".attachment_filter", sv.Agents.AttachmentFilter)
+	switch av := sv.Agents.Antivirus; av.Action {
+	case "", AntivirusDelete, AntivirusReject, AntivirusStrip:
+	default:
+		v.errorf(p+".antivirus.action", "unknown action %q; want one of %s, %s, %s", av.Action, AntivirusDelete, AntivirusReject, AntivirusStrip)
+	}
+	if strings.ContainsAny(sv.Agents.Antivirus.RejectResponse, "\r\n") {
+		v.errorf(p+".antivirus.reject_response", "must be one line")
+	}
+	v.contentFilter(p+".content_filter", sv.Agents.ContentFilter)
+	v.transportRules(p+".transport_rules", sv.Agents.TransportRules, false)
+	v.addressRewriting(p+".address_rewriting", sv.Agents.AddressRewriting)
+}
+
+// addressRewriting checks the address rewriting entries (FILTER-017): an address
+// maps to an address, a domain to a domain, and "*.domain" outbound only.
+func (v *validator) addressRewriting(p string, es []AddressRewrite) {
+	for i, e := range es {
+		ep := fmt.Sprintf("%s[%d]", p, i)
+		in := e.Internal
+		isAddr := false
+		switch {
+		case strings.HasPrefix(in, "*@"):
+			in = in[2:]
+		case strings.HasPrefix(in, "*."):
+			in = in[2:]
+			if e.Bidirectional {
+				v.errorf(ep+".bidirectional", "%q covers sub-domains: it rewrites outbound only", e.Internal)
+			}
+		case strings.Contains(in, "@"):
+			isAddr = true
+		}
+		switch {
+		case isAddr:
+			if problem := addressProblem(in); problem != "" {
+				v.errorf(ep+".internal", "%s", problem)
+			}
+			if problem := addressProblem(e.External); problem != "" {
+				v.errorf(ep+".external", "%s (an address rewrites to an address)", problem)
+			}
+		default:
+			if !validDomain(in) {
+				v.errorf(ep+".internal", "%q is not an address, a domain, *@domain or *.domain", e.Internal)
+			}
+			if !validDomain(e.External) {
+				v.errorf(ep+".external", "%q is not a domain (a domain rewrites to a domain)", e.External)
+			}
+		}
+	}
+}
+
+// transportRules checks a list of transport rules (FILTER-011, FILTER-012): names and
+// priorities unique, every condition and action well-formed, and a refusal's status
+// one that rules may give: on a Hub (org) the NDR's 5.7.1 or 5.7.900 to 5.7.999.
+func (v *validator) transportRules(p string, rs []TransportRule, org bool) {
+	names, prios := map[string]string{}, map[int]string{}
+	for i, r := range rs {
+		rp := fmt.Sprintf("%s[%d]", p, i)
+		switch k := strings.ToLower(r.Name); {
+		case r.Name == "":
+			v.errorf(rp+".name", "missing (a rule needs a name)")
+		case names[k] != "":
+			v.errorf(rp+".name", "duplicate rule name %q (first at line %d)", r.Name, v.line(names[k]))
+		default:
+			names[k] = rp + ".name"
+		}
+		prio := i
+		if r.Priority != nil {
+			prio = *r.Priority
+			if prio < 0 {
+				v.errorf(rp+".priority", "must not be negative, got %d", prio)
+			}
+		}
+		if first, ok := prios[prio]; ok {
+			v.errorf(rp+".priority", "priority %d is also %s's; rules apply in one order", prio, first)
+		} else {
+			prios[prio] = rp
+		}
+		v.ruleConditions(rp+".when", r.When)
+		v.ruleActions(rp+".then", r.Then, org)
+	}
+}
+
+func (v *validator) ruleConditions(p string, c RuleConditions) {
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"from", c.From}, {"sent_to", c.SentTo}} {
+		for j, a := range l.list {
+			if problem := addressProblem(a); problem != "" {
+				v.errorf(fmt.Sprintf("%s.%s[%d]", p, l.key, j), "%s", problem)
+			}
+		}
+	}
+	for j, d := range c.RecipientDomainIs {
+		if !validDomain(d) {
+			v.errorf(fmt.Sprintf("%s.recipient_domain_is[%d]", p, j), "%q is not a domain name", d)
+		}
+	}
+	for j, w := range c.SubjectOrBodyContains {
+		if strings.TrimSpace(w) == "" || strings.ContainsAny(w, "\r\n") {
+			v.errorf(fmt.Sprintf("%s.subject_or_body_contains[%d]", p, j), "%q is not a word or phrase", w)
+		}
+	}
+	if h := c.HeaderContains; h != nil && !validFieldName(h.Name) {
+		v.errorf(p+".header_contains.name", "%q is not a header field name", h.Name)
+	}
+	for j, n := range c.AttachmentNameMatches {
+		if _, err := path.Match(n, ""); err != nil || n == "" || strings.ContainsAny(n, "/\\\r\n") {
+			v.errorf(fmt.Sprintf("%s.attachment_name_matches[%d]", p, j), "%q is not a file name pattern (\"*.exe\")", n)
+		}
+	}
+	if c.SCLAtLeast != nil && (*c.SCLAtLeast < 0 || *c.SCLAtLeast > 9) {
+		v.errorf(p+".scl_at_least", "an SCL is 0-9, got %d", *c.SCLAtLeast)
+	}
+}
+
+func (v *validator) ruleActions(p string, a RuleActions, org bool) {
+	n := 0
+	if a.PrependSubject != "" || a.SetHeader != nil || len(a.RedirectTo)+len(a.BlindCopyTo) > 0 {
+		n++
+	}
+	if a.Reject != nil {
+		n++
+	}
+	if a.Delete {
+		n++
+	}
+	switch {
+	case n == 0:
+		v.errorf(p, "no action (want reject, prepend_subject, set_header, redirect_to, blind_copy_to or delete)")
+	case n > 1:
+		v.errorf(p, "reject and delete end a message's rules: neither goes with another action")
+	}
+	if strings.ContainsAny(a.PrependSubject, "\r\n") {
+		v.errorf(p+".prepend_subject", "must be one line")
+	}
+	if h := a.SetHeader; h != nil {
+		if !validFieldName(h.Name) {
+			v.errorf(p+".set_header.name", "%q is not a header field name", h.Name)
+		}
+		if strings.ContainsAny(h.Value, "\r\n") {
+			v.errorf(p+".set_header.value", "must be one line")
+		}
+	}
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"redirect_to", a.RedirectTo}, {"blind_copy_to", a.BlindCopyTo}} {
+		for j, addr := range l.list {
+			if problem := addressProblem(addr); problem != "" {
+				v.errorf(fmt.Sprintf("%s.%s[%d]", p, l.key, j), "%s", problem)
+			}
+		}
+	}
+	if r := a.Reject; r != nil {
+		if strings.ContainsAny(r.Text, "\r\n") {
+			v.errorf(p+".reject.text", "must be one line")
+		}
+		if r.Status != "" {
+			if problem := ruleStatusProblem(r.Status, org); problem != "" {
+				v.errorf(p+".reject.status", "%s", problem)
+			}
+		}
+	}
+}
+
+// ruleStatusProblem checks a rule's refusal status; "" when it is fine.
+func ruleStatusProblem(s string, org bool) string {
+	c, err := ParseReplyCode(s)
+	if err != nil {
+		return err.Error()
+	}
+	if org {
+		if c.Enhanced == "" {
+			return fmt.Sprintf("%q has no enhanced code: an organisation rule's NDR says 5.7.1 or 5.7.900 to 5.7.999", s)
+		}
+		var x, y, z int
+		if _, err := fmt.Sscanf(c.Enhanced, "%d.%d.%d", &x, &y, &z); err != nil || x != 5 || y != 7 || z != 1 && (z < 900 || z > 999) {
+			return fmt.Sprintf("%q: an organisation rule's NDR says 5.7.1 or 5.7.900 to 5.7.999", s)
+		}
+	}
+	return ""
+}
+
+// validFieldName says whether s is an RFC 5322 field name.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 33 || s[i] > 126 || s[i] == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// attachmentFilter checks the Attachment Filtering agent's settings (FILTER-016).
+func (v *validator) attachmentFilter(p string, af AttachmentFilter) {
+	for j, n := range af.BlockedNames {
+		if _, err := path.Match(n, ""); err != nil || n == "" || strings.ContainsAny(n, "/\\\r\n") {
+			v.errorf(fmt.Sprintf("%s.blocked_names[%d]", p, j), "%q is not a file name pattern (\"*.exe\")", n)
+		}
+	}
+	for j, t := range af.BlockedTypes {
+		if mt, params, err := mime.ParseMediaType(t); err != nil || len(params) > 0 || !strings.Contains(mt, "/") {
+			v.errorf(fmt.Sprintf("%s.blocked_types[%d]", p, j), "%q is not a media type (type/subtype)", t)
+		}
+	}
+	switch af.Action {
+	case "", AttachmentReject, AttachmentStrip, AttachmentSilentDelete:
+	default:
+		v.errorf(p+".action", "unknown action %q; want one of %s, %s, %s", af.Action, AttachmentReject, AttachmentStrip, AttachmentSilentDelete)
+	}
+	if strings.ContainsAny(af.RejectResponse, "\r\n") {
+		v.errorf(p+".reject_response", "must be one line")
+	}
+}
+
+// contentFilter checks the Content Filter agent's settings (FILTER-013).
+func (v *validator) contentFilter(p string, cf ContentFilter) {
+	if cf.Spamd != "" {
+		if _, port, err := net.SplitHostPort(cf.Spamd); err != nil || port == "" {
+			v.errorf(p+".spamd", "%q is not host:port (the spamd the filter asks)", cf.Spamd)
+		}
+	}
+	for _, t := range []struct {
+		name string
+		scl  *int
+	}{{"scl_delete_threshold", cf.SCLDeleteThreshold}, {"scl_reject_threshold", cf.SCLRejectThreshold}, {"scl_quarantine_threshold", cf.SCLQuarantineThreshold}} {
+		if t.scl != nil && (*t.scl < 0 || *t.scl > 9) {
+			v.errorf(p+"."+t.name, "an SCL is 0-9, got %d", *t.scl)
+		}
+	}
+	if cf.SCLQuarantineThreshold != nil {
+		if problem := addressProblem(cf.QuarantineMailbox); problem != "" {
+			v.errorf(p+".quarantine_mailbox", "%s (the quarantine threshold needs a mailbox)", problem)
+		}
+	}
+	if strings.ContainsAny(cf.RejectResponse, "\r\n") {
+		v.errorf(p+".reject_response", "must be one line")
+	}
+}
+
+func (af AttachmentFilter) configured() bool {
+	return af.Enabled != nil || len(af.BlockedNames)+len(af.BlockedTypes) > 0 || af.Action != "" || af.RejectResponse != ""
+}
+
+// returnCodeProblem checks a DNSBL return code: an IPv4 address in 127.0.0.0/8 (RFC
+// 5782 §2.1), which is all a listing ever answers.
+func returnCodeProblem(s string) string {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() || !a.IsLoopback() {
+		return fmt.Sprintf("%q is not a return code (an IPv4 address in 127.0.0.0/8)", s)
+	}
+	return ""
+}
+
+// configured says whether any agent setting is given (an empty list is none).
+func (a Agents) configured() bool {
+	cf, sf := a.ConnectionFilter, a.SenderFilter
+	return cf.Enabled != nil || len(cf.IPAllowList)+len(cf.IPBlockList)+len(cf.Providers)+len(cf.BypassedRecipients) > 0 ||
+		cf.LookupTimeout != 0 || sf.Enabled != nil || len(sf.BlockedSenders)+len(sf.BlockedDomains) > 0 ||
+		sf.BlankSenderBlocking || sf.Action != "" || sf.StampSCL != nil || a.SPF.Enabled || a.SPF.Action != "" ||
+		a.AttachmentFilter.configured() || a.Antivirus != (Antivirus{}) || a.ContentFilter.configured() || len(a.TransportRules)+len(a.AddressRewriting) > 0
 }

@@ -100,3 +100,22 @@ func ParseBehaviour(text string) (Behaviour, error) {
 	}
 	return s.Internet.Hosts[0].Behaviour, nil
 }
+
+// UnmarshalYAML takes a single path as a list of one: most messages have one
+// recipient.
+func (p *Paths) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if n.Tag == "!!null" {
+			*p = nil
+			return nil
+		}
+		*p = Paths{n.Value}
+		return nil
+	}
+	var l []string
+	if err := n.Decode(&l); err != nil {
+		return err
+	}
+	*p = l
+	return nil
+}

@@ -40,22 +40,67 @@ func StartSyncCounter(dir string) (*SyncCounter, error) {
 	}
 	f.Close()
 	c := &SyncCounter{out: f.Name(), exited: make(chan error, 1)}
-	c.cmd = exec.Command(perf, "stat", "-a", "-x", ",", "-o", c.out, "-e", strings.Join(syncEvents, ","))
+	// Counts every interval (-I, in ms): the first one in the file says the
+	// tracepoints are open and counting, which a loaded machine can take a while to do.
+	c.cmd = exec.Command(perf, "stat", "-a", "-x", ",", "-I", strconv.Itoa(int(interval/time.Millisecond)), "-o", c.out, "-e", strings.Join(syncEvents, ","))
 	c.cmd.Stderr = &c.stderr
 	if err := c.cmd.Start(); err != nil {
 		os.Remove(c.out)
 		return nil, fmt.Errorf("fsync count: perf: %w", err)
 	}
 	go func() { c.exited <- c.cmd.Wait() }()
-	// A perf that may not open the tracepoints exits at once; one that can has them
-	// open well within this.
-	select {
-	case err := <-c.exited:
-		os.Remove(c.out)
-		return nil, fmt.Errorf("fsync count: perf exited: %v: %s", err, strings.TrimSpace(c.stderr.String()))
-	case <-time.After(300 * time.Millisecond):
+	// A perf that may not open the tracepoints exits at once; one that can writes its
+	// first interval's counts once they are open.
+	tick := time.NewTicker(interval / 4)
+	defer tick.Stop()
+	deadline := time.After(startWithin)
+	for {
+		select {
+		case err := <-c.exited:
+			os.Remove(c.out)
+			return nil, fmt.Errorf("fsync count: perf exited: %v: %s", err, strings.TrimSpace(c.stderr.String()))
+		case <-deadline:
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+			os.Remove(c.out)
+			return nil, fmt.Errorf("fsync count: perf wrote no count within %v: %s", startWithin, strings.TrimSpace(c.stderr.String()))
+		case <-tick.C:
+			if b, err := os.ReadFile(c.out); err == nil {
+				if _, found, _ := sumCounts(b); found > 0 {
+					return c, nil
+				}
+			}
+		}
 	}
-	return c, nil
+}
+
+// interval is how often perf writes its counts; startWithin how long it may take to
+// write the first.
+const (
+	interval    = 100 * time.Millisecond
+	startWithin = 30 * time.Second
+)
+
+// sumCounts adds up perf's interval lines ("time,count,unit,event,..."), and says
+// how many of the sync events it saw.
+func sumCounts(b []byte) (total int64, found int, err error) {
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) < 4 || !isSyncEvent(f[3]) {
+			continue
+		}
+		seen[f[3]] = true
+		if strings.HasPrefix(f[1], "<not ") { // <not counted>, <not supported>
+			continue
+		}
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("fsync count: perf said %q", line)
+		}
+		total += n
+	}
+	return total, len(seen), nil
 }
 
 // Stop ends the count and returns it.
@@ -73,19 +118,9 @@ func (c *SyncCounter) Stop() (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("fsync count: %w", err)
 	}
-	var total int64
-	found := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Split(line, ",")
-		if len(f) < 3 || !isSyncEvent(f[2]) {
-			continue
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("fsync count: perf said %q", line)
-		}
-		total += n
-		found++
+	total, found, err := sumCounts(b)
+	if err != nil {
+		return 0, err
 	}
 	if found != len(syncEvents) {
 		return 0, fmt.Errorf("fsync count: perf wrote %d of %d counts to %s: %s", found, len(syncEvents), filepath.Base(c.out), strings.TrimSpace(c.stderr.String()))

@@ -21,17 +21,21 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
+	"github.com/mailflow/mailflow/fixtures/spamdaemon"
 	"github.com/mailflow/mailflow/internal/parallel"
 	"github.com/mailflow/mailflow/internal/report"
+	"github.com/mailflow/mailflow/profiles"
 	"github.com/mailflow/mailflow/spec"
 	"github.com/mailflow/mailflow/suites/framework"
 	"github.com/mailflow/mailflow/targets/containers"
 	"github.com/mailflow/mailflow/targets/dockernet"
+	"github.com/mailflow/mailflow/targets/live"
 
 	// The suites register their specs when imported, as Kubernetes' e2e.test does.
 	_ "github.com/mailflow/mailflow/suites/acceptsuite"
 	_ "github.com/mailflow/mailflow/suites/dnssuite"
 	_ "github.com/mailflow/mailflow/suites/dsnsuite"
+	_ "github.com/mailflow/mailflow/suites/filtersuite"
 	_ "github.com/mailflow/mailflow/suites/mailboxsuite"
 	_ "github.com/mailflow/mailflow/suites/queuesuite"
 	_ "github.com/mailflow/mailflow/suites/relaysuite"
@@ -62,7 +66,12 @@ func (t *failT) Fail() { t.failed = true }
 
 func runConformance(args []string) int {
 	fs := flag.NewFlagSet("conformance", flag.ContinueOnError)
-	target := fs.String("target", "inprocess", "where the suites run: inprocess, containers, mta:postfix, mta:exim, mta:opensmtpd")
+	target := fs.String("target", "inprocess", "where the suites run: inprocess, containers, mta:NAME (a profile under profiles/: "+strings.Join(profiles.Names(), ", ")+"), mta:DIR (a profile directory, e.g. mta:./myprofile), or smtp://HOST[:PORT], an MTA you run yourself (with --scenario and --listen)")
+	var lf liveFlags
+	fs.StringVar(&lf.scenario, "scenario", "", "with smtp://: the scenario file the host is configured for (it plays the scenario's Edge)")
+	fs.StringVar(&lf.listen, "listen", "", "with smtp://: addresses of this host, ADDR[,ADDR...] or a prefix, where the fake DNS (port 53) and the sinks (port 25) listen and the clients dial from; the host must reach them")
+	fs.StringVar(&lf.caDir, "ca-dir", "", "with smtp://: where the test CA and the host's certificate are kept (default: the user's config directory, mailflow/live-ca)")
+	fs.BoolVar(&lf.settingsOnly, "print-settings", false, "with smtp://: print the settings the host needs and exit, without contacting it")
 	labels := fs.String("label-filter", "", "Ginkgo label filter, e.g. 'relay && any-mta' or 'RELAY-001'")
 	dir := fs.String("report-dir", "report", "where junit.xml and report.json are written")
 	strict := fs.Bool("strict", false, "a failed SHOULD clause (WARN) also fails the run")
@@ -86,19 +95,43 @@ func runConformance(args []string) int {
 		fmt.Fprintln(os.Stderr, "mailflow conformance: --procs must be at least 1")
 		return 2
 	}
+	isLive := live.IsTarget(*target)
+	if isLive {
+		if explicit(fs, "procs") && *procs > 1 {
+			fmt.Fprintf(os.Stderr, "mailflow conformance: --procs %d: a live host runs its specs one at a time (every spec's world serves the fake DNS and sinks on the addresses the host is configured with)\n", *procs)
+			return 2
+		}
+		*procs = 1
+	}
 	if err := os.Setenv(framework.TargetEnv, *target); err != nil {
 		return 2
 	}
+	if err := lf.setenv(); err != nil {
+		return 2
+	}
 	t, err := framework.CurrentTarget()
+	if err == nil {
+		err = lf.check(fs, isLive)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mailflow conformance:", err)
 		return 2
 	}
 	ginkgoFlags := map[string]string{"ginkgo.label-filter": *labels, "ginkgo.no-color": "true", "ginkgo.succinct": fmt.Sprint(!*verbose), "ginkgo.v": fmt.Sprint(*verbose)}
+	if isLive {
+		// Most specs are N/A on a live host, and its run is serial: an "S" per skip
+		// would bury the progress lines.
+		ginkgoFlags["ginkgo.silence-skips"] = "true"
+	}
 	if w.proc > 0 {
 		return runWorker(w, ginkgoFlags)
 	}
-	docker := *target != "inprocess" && *target != "reference-inprocess"
+	if lt, ok := t.(framework.Live); ok {
+		if code, done := startLive(lt, lf.settingsOnly); done {
+			return code
+		}
+	}
+	docker := *target != "inprocess" && *target != "reference-inprocess" && !isLive
 	if docker {
 		if err := dockerAnswers(); err != nil {
 			fmt.Fprintf(os.Stderr, "mailflow conformance: target %s needs a Docker engine: %v\n", *target, err)
@@ -149,11 +182,78 @@ func runConformance(args []string) int {
 		fmt.Fprintln(os.Stderr, "mailflow conformance:", err)
 		return 2
 	}
-	fmt.Printf("\nreports: %s, %s\n", filepath.Join(*dir, t.Name()+".junit.xml"), filepath.Join(*dir, t.Name()+".json"))
+	index, err := writeIndex(*dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow conformance:", err)
+		return 2
+	}
+	fmt.Printf("\nreports: %s, %s, %s\n", filepath.Join(*dir, t.Name()+".junit.xml"), filepath.Join(*dir, t.Name()+".json"), index)
 	if *verdictsOnly && len(res.SuiteFailures) == 0 && !aborted(res) {
 		return 0
 	}
 	return res.ExitCode(*strict)
+}
+
+// liveFlags are the flags of a live host target (smtp://HOST:PORT).
+type liveFlags struct {
+	scenario, listen, caDir string
+	settingsOnly            bool
+}
+
+// check refuses live flags without a live target.
+func (lf liveFlags) check(fs *flag.FlagSet, isLive bool) error {
+	if isLive {
+		return nil
+	}
+	for _, name := range []string{"scenario", "listen", "ca-dir", "print-settings"} {
+		if explicit(fs, name) {
+			return fmt.Errorf("--%s is for a live host target (--target smtp://HOST[:PORT])", name)
+		}
+	}
+	return nil
+}
+
+// setenv hands the live flags to the framework, which makes the target.
+func (lf liveFlags) setenv() error {
+	for k, v := range map[string]string{framework.LiveScenarioEnv: lf.scenario, framework.LiveListenEnv: lf.listen, framework.LiveCADirEnv: lf.caDir} {
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// explicit says whether the flag was given on the command line.
+func explicit(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// startLive prints the settings the live host needs and checks that the run can
+// start (the addresses are this host's and free, the host greets); done says the
+// command ends here, with code. The settings go to stdout when they are all the
+// command prints, and to stderr before a run, whose stdout is the report alone.
+func startLive(lt framework.Live, settingsOnly bool) (code int, done bool) {
+	out := os.Stderr
+	if settingsOnly {
+		out = os.Stdout
+	}
+	if err := lt.Settings().Write(out); err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow conformance:", err)
+		return 2, true
+	}
+	if settingsOnly {
+		return 0, true
+	}
+	fmt.Fprintln(out)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := lt.Check(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow conformance:", err)
+		return 2, true
+	}
+	return 0, false
 }
 
 // defaultProcs is the number of CPUs, at least 4: specs mostly wait on the network and
@@ -186,7 +286,16 @@ func runSerial(flags map[string]string, onSpec func(types.SpecReport)) (types.Re
 	}
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	ginkgo.RunSpecs(&failT{}, "mailflow conformance")
+	stopSharedFixtures()
 	return suiteReport, nil
+}
+
+// stopSharedFixtures stops what the worlds of this process shared: the spamd that the
+// first world whose content filter asks the world's spamd (FILTER-013) started.
+func stopSharedFixtures() {
+	if err := spamdaemon.StopShared(); err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow: stopping spamd:", err)
+	}
 }
 
 // runWorker is one worker process of a parallel run: Ginkgo's own parallel mode, the
@@ -202,6 +311,7 @@ func runWorker(w workerFlags, flags map[string]string) int {
 	}
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	ginkgo.RunSpecs(&failT{}, "mailflow conformance")
+	stopSharedFixtures()
 	return 0
 }
 
@@ -325,9 +435,54 @@ func writeReports(res *report.Result, dir string) error {
 	return nil
 }
 
+// writeIndex writes DIR/index.html, the page of every run whose TARGET.json is in dir,
+// and returns its path. Runs of several targets may share dir and end at once (make
+// test-mta), so the page is written whole under another name and renamed into place,
+// and a report another run is still writing is left out of this page, not an error.
+func writeIndex(dir string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return "", err
+	}
+	var results []*report.Result
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		r, err := report.ReadJSON(f)
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mailflow conformance: index.html leaves out %s: %v\n", p, err)
+			continue
+		}
+		results = append(results, r)
+	}
+	return writeIndexOf(dir, results)
+}
+
+// writeIndexOf writes DIR/index.html for results.
+func writeIndexOf(dir string, results []*report.Result) (string, error) {
+	path := filepath.Join(dir, "index.html")
+	tmp, err := os.CreateTemp(dir, ".index-*.html")
+	if err != nil {
+		return "", err
+	}
+	werr := report.WriteIndexHTML(tmp, results, time.Now())
+	if err := errors.Join(werr, tmp.Chmod(0o644), tmp.Close()); err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return path, nil
+}
+
 func runMatrix(args []string) int {
 	fs := flag.NewFlagSet("conformance report", flag.ContinueOnError)
-	out := fs.String("out", "", "directory for matrix.md and matrix.html (default: the first report's directory)")
+	out := fs.String("out", "", "directory for matrix.md, matrix.html and index.html (default: the first report's directory)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -352,18 +507,7 @@ func runMatrix(args []string) int {
 		results = append(results, r)
 	}
 	// Columns in a fixed order whatever order the shell's glob gave.
-	rank := map[string]int{"reference-inprocess": 0, "reference-containers": 1, "postfix": 2, "exim": 3, "opensmtpd": 4}
-	sort.SliceStable(results, func(i, j int) bool {
-		ri, iok := rank[results[i].Target]
-		rj, jok := rank[results[j].Target]
-		if !iok {
-			ri = len(rank)
-		}
-		if !jok {
-			rj = len(rank)
-		}
-		return ri < rj
-	})
+	report.SortTargets(results)
 	m := report.Matrix(results)
 	if err := m.WriteMatrixText(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mailflow conformance report:", err)
@@ -388,6 +532,12 @@ func runMatrix(args []string) int {
 		}
 		written = append(written, p)
 	}
+	index, err := writeIndexOf(dir, results)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mailflow conformance report:", err)
+		return 2
+	}
+	written = append(written, index)
 	sort.Strings(written)
 	fmt.Printf("\nmatrix: %s\n", strings.Join(written, ", "))
 	return 0

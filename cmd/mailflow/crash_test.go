@@ -36,6 +36,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(runServer(a))
 	}
+	if args := os.Getenv(conformanceChildEnv); args != "" {
+		var a []string
+		if err := json.Unmarshal([]byte(args), &a); err != nil {
+			fmt.Fprintln(os.Stderr, "conformance child:", err)
+			os.Exit(2)
+		}
+		os.Exit(runConformance(a))
+	}
 	os.Exit(m.Run())
 }
 

@@ -14,6 +14,9 @@ const usage = `usage: mailflow <command> [flags]
 commands:
   conformance [--target T] [--label-filter EXPR] [--report-dir DIR] [--strict] [-v]
                             run the clause suites and print the per-clause report
+  conformance --target smtp://HOST[:PORT] --scenario FILE --listen ADDR[,ADDR...]|PREFIX
+                            the same against an MTA you run, configured for FILE:
+                            prints the settings it needs first (--print-settings: only them)
   conformance report FILE.json...
                             print a clause x target matrix of saved reports
   serve SCENARIO [--json]   start the scenario's world in-process until SIGINT/SIGTERM

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -24,9 +25,12 @@ import (
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/containers/logline"
+	"github.com/mailflow/mailflow/reference/clientaccess"
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/hub"
+	"github.com/mailflow/mailflow/reference/linkstate"
+	"github.com/mailflow/mailflow/reference/linkwire"
 	"github.com/mailflow/mailflow/reference/mailbox"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/resolve"
@@ -50,18 +54,24 @@ func runServer(args []string) int {
 	name := fs.String("server", "", "which server of the scenario to run")
 	dnsAddr := fs.String("dns", "", "resolver address ip:port")
 	ldapURL := fs.String("ldap", "", "directory URL (ldap://ip:port)")
+	clamdAddr := fs.String("clamd", "", "ClamAV daemon an Edge's antivirus agent scans with (unix:/path or tcp:host:port); needed when the scenario enables antivirus on it")
+	spamdAddr := fs.String("spamd", "", "spamd (host:port) an Edge's content filter asks when the scenario names none")
 	baseDN := fs.String("base-dn", "dc=contoso,dc=test", "directory base DN")
 	spool := fs.String("spool", "/spool", "spool directory")
 	certFile := fs.String("tls-cert", "", "certificate chain (PEM) offered with STARTTLS")
 	keyFile := fs.String("tls-key", "", "private key (PEM)")
 	caFile := fs.String("ca", "", "CA certificate (PEM) that next hops' certificates chain to")
 	outPort := fs.Int("out-port", 25, "port of next hops that name none")
+	imapPort := fs.Int("imap-port", 143, "IMAP port of a Mailbox server")
+	submissionPort := fs.Int("submission-port", 587, "client submission port of a Mailbox server")
 	listen := fs.String("listen", "0.0.0.0", "address the receive connectors bind")
 	clockControl := fs.String("clock-control", "", "ip:port where a harness steps this server's clock over HTTP (POST /advance?by=1h); empty: wall time")
 	seed := fs.Uint64("seed", 0, "seed of the random first choice among equal-preference MXs, so a run can be repeated; 0: random (servers sharing a seed choose alike)")
 	clockOffset := fs.Duration("clock-offset", 0, "with --clock-control: how far the clock starts ahead of wall time (a restarted server rejoins a stepped world)")
-	var hubs, peers, orgRanges stringList
-	fs.Var(&hubs, "hub", "ip:port of a Hub of the subscribed site (repeatable)")
+	linkAddr := fs.String("link-state", "", "ip:port where a Hub of a routing group takes link state from the Hubs it exchanges it with (Exchange's port 691); empty: none")
+	var hubs, peers, orgRanges, linkPeers stringList
+	fs.Var(&linkPeers, "link-peer", "NAME=ip:port where another Hub of the routing groups takes link state: its master, or a master's members and the other masters (repeatable)")
+	fs.Var(&hubs, "hub", "ip:port of a Hub of the subscribed site, or of the Mailbox server's own site, where a Mailbox server may name it NAME=ip:port (repeatable)")
 	fs.Var(&peers, "peer", "NAME=ip:port of another server of the organisation (repeatable)")
 	fs.Var(&orgRanges, "org-range", "CIDR the organisation's servers send from (a Hub lets them relay; repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -141,6 +151,28 @@ func runServer(args []string) int {
 		}
 	}
 	switch srv.Role {
+	case scenario.RoleClientAccess:
+		if *ldapURL == "" {
+			fmt.Fprintln(os.Stderr, "mailflow server: a Client Access server needs --ldap")
+			return 2
+		}
+		// Its peers are the Mailbox servers' IMAP addresses, where logins are taken on.
+		backends, err := nameAddrs("--peer", peers)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow server:", err)
+			return 2
+		}
+		dir := directory.New(*ldapURL, *baseDN)
+		c, err := clientaccess.Start(ctx, clientaccess.Config{
+			Name: srv.Name, Addr: net.JoinHostPort(addr.String(), strconv.Itoa(*imapPort)), Backends: backends,
+			Directory: dir, ServerTLS: serverTLS, ClientTLS: clientTLS, Trace: out, Clock: clk, Logger: log,
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow server:", err)
+			return 1
+		}
+		listeners = append(listeners, "client-access-imap="+c.Addr())
+		closeFn = func() error { return errors.Join(c.Close(), dir.Close()) }
 	case scenario.RoleEdge:
 		if *dnsAddr == "" || *ldapURL == "" {
 			fmt.Fprintln(os.Stderr, "mailflow server: an Edge needs --dns and --ldap")
@@ -151,6 +183,7 @@ func runServer(args []string) int {
 			Scenario: s, Server: srv, Addr: addr, OutPort: *outPort, Hubs: hubs, OrgRanges: orgRanges,
 			SpoolDir: *spool + "/" + srv.Name, Directory: dir, Resolver: resolve.New(*dnsAddr),
 			Trace: out, Clock: clk, ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log, Seed: *seed,
+			Clamd: *clamdAddr, Spamd: *spamdAddr,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "mailflow server:", err)
@@ -166,14 +199,21 @@ func runServer(args []string) int {
 			fmt.Fprintln(os.Stderr, "mailflow server: a Hub needs --ldap")
 			return 2
 		}
-		peerMap := map[string]string{}
-		for _, p := range peers {
-			name, a, ok := strings.Cut(p, "=")
-			if !ok {
-				fmt.Fprintf(os.Stderr, "mailflow server: --peer %q: want NAME=ip:port\n", p)
-				return 2
-			}
-			peerMap[name] = a
+		peerMap, err := nameAddrs("--peer", peers)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow server:", err)
+			return 2
+		}
+		linkMap, err := nameAddrs("--link-peer", linkPeers)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mailflow server:", err)
+			return 2
+		}
+		// Link state travels between Hub processes only when this Hub listens for it:
+		// a Hub of an Exchange 2007 site, or one run alone, keeps its own.
+		var links linkstate.Transport
+		if *linkAddr != "" && len(linkstate.Peers(s, srv.Name)) > 0 {
+			links = linkwire.NewClient(linkMap)
 		}
 		dir := directory.New(*ldapURL, *baseDN)
 		var res smtpout.Resolver
@@ -183,7 +223,7 @@ func runServer(args []string) int {
 		h, err := hub.Start(ctx, hub.Config{
 			Scenario: s, Server: srv, Addr: addr, OutPort: *outPort, Peers: peerMap, OrgRanges: orgRanges,
 			SpoolDir: *spool + "/" + srv.Name, Directory: dir, Resolver: res, Trace: out, Clock: clk,
-			ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log, Seed: *seed,
+			ServerTLS: serverTLS, ClientTLS: clientTLS, Logger: log, Seed: *seed, LinkTransport: links,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "mailflow server:", err)
@@ -193,6 +233,18 @@ func runServer(args []string) int {
 			listeners = append(listeners, l.Name+"="+l.Addr)
 		}
 		closeFn = func() error { return errors.Join(h.Close(), dir.Close()) }
+		if links != nil {
+			ls, err := linkwire.Listen(*linkAddr, srv.Name, h.LinkState())
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "mailflow server: --link-state:", err)
+				_ = closeFn()
+				return 1
+			}
+			listeners = append(listeners, "link-state="+ls.Addr())
+			closeHub := closeFn
+			// The listener goes first: what arrives after is refused, as by a server down.
+			closeFn = func() error { return errors.Join(ls.Close(), closeHub()) }
+		}
 		spoolStats = h.Queue().SpoolStats
 	default:
 		if *ldapURL == "" {
@@ -205,8 +257,17 @@ func runServer(args []string) int {
 			return 1
 		}
 		dir := directory.New(*ldapURL, *baseDN)
+		var siteHubs []mailbox.Hub
+		for _, h := range hubs {
+			name, a, ok := strings.Cut(h, "=")
+			if !ok {
+				name, a = h, h
+			}
+			siteHubs = append(siteHubs, mailbox.Hub{Name: name, Addr: a})
+		}
 		m, err := mailbox.Start(ctx, mailbox.Config{
-			Scenario: s, Server: srv, Addr: addr, Port: *outPort, Store: reportingStore{st, out, srv.Name},
+			Scenario: s, Server: srv, Addr: addr, Port: *outPort, IMAPPort: *imapPort, Store: reportingStore{st, out, srv.Name},
+			SubmissionPort: *submissionPort, Hubs: siteHubs, ClientTLS: clientTLS,
 			ServerTLS: serverTLS, Directory: dir, Trace: out, Clock: clk, Logger: log,
 		})
 		if err != nil {
@@ -214,6 +275,10 @@ func runServer(args []string) int {
 			return 1
 		}
 		listeners = append(listeners, "mailbox="+m.Addr())
+		if a := m.IMAPAddr(); a != "" {
+			listeners = append(listeners, "imap="+a)
+		}
+		listeners = append(listeners, "submission="+m.SubmissionAddr())
 		closeFn = func() error { return errors.Join(m.Close(), dir.Close()) }
 	}
 	// Reading a big spool back leaves its records behind as garbage: return that memory
@@ -237,6 +302,19 @@ func runServer(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// nameAddrs reads repeated NAME=ip:port flags.
+func nameAddrs(flagName string, list []string) (map[string]string, error) {
+	out := make(map[string]string, len(list))
+	for _, p := range list {
+		name, a, ok := strings.Cut(p, "=")
+		if !ok || name == "" || a == "" {
+			return nil, fmt.Errorf("%s %q: want NAME=ip:port", flagName, p)
+		}
+		out[name] = a
+	}
+	return out, nil
 }
 
 // spoolStatsMsg is the message of the log line SIGUSR1 asks for.

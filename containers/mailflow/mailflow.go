@@ -32,6 +32,7 @@ import (
 
 	"github.com/mailflow/mailflow/containers/logline"
 	"github.com/mailflow/mailflow/reference/hub"
+	"github.com/mailflow/mailflow/reference/linkwire"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/shadow"
 	"github.com/mailflow/mailflow/scenario"
@@ -68,6 +69,9 @@ type options struct {
 	clock     bool
 	offset    time.Duration
 	seed      uint64
+	clamd     string
+	spamd     string
+	linkPeers map[string]string
 }
 
 // ClockPort is where a container started WithClockControl takes clock steps
@@ -92,6 +96,24 @@ func WithClockControl(offset time.Duration) Option {
 // DNS-003) a repeatable sequence (`mailflow server --seed`).
 func WithSeed(seed uint64) Option { return func(o *options) { o.seed = seed } }
 
+// LinkStatePort is where a Hub started WithLinkState takes link state (Exchange's
+// port 691). It is not published: only the servers on the container's network reach it.
+const LinkStatePort = linkwire.Port
+
+// WithLinkState has a Hub of a routing group take link state on LinkStatePort and
+// send it to peers, the link-state address (ip:port) of each Hub it exchanges it with
+// by name (`mailflow server --link-state --link-peer`, ROUTE-020).
+func WithLinkState(peers map[string]string) Option {
+	return func(o *options) {
+		if o.linkPeers == nil {
+			o.linkPeers = map[string]string{}
+		}
+		for k, v := range peers {
+			o.linkPeers[k] = v
+		}
+	}
+}
+
 // WithScenario gives the container its scenario slice (scenario.Marshal of
 // Scenario.SliceFor) and the name of the server it runs.
 func WithScenario(slice []byte, server string) Option {
@@ -106,12 +128,21 @@ func WithNetwork(name string, ip netip.Addr) Option {
 // WithDNS is the resolver (ip:port) the server asks.
 func WithDNS(addr string) Option { return func(o *options) { o.dns = addr } }
 
+// WithClamd is the ClamAV daemon an Edge's antivirus agent scans with ("tcp:ip:port",
+// `mailflow server --clamd`).
+func WithClamd(addr string) Option { return func(o *options) { o.clamd = addr } }
+
+// WithSpamd is the spamd (ip:port) an Edge's content filter asks when the scenario
+// names none (`mailflow server --spamd`).
+func WithSpamd(addr string) Option { return func(o *options) { o.spamd = addr } }
+
 // WithDirectory is the LDAP directory (URL and base DN).
 func WithDirectory(url, baseDN string) Option {
 	return func(o *options) { o.ldap, o.baseDN = url, baseDN }
 }
 
-// WithHubs are the Hubs (ip:port) an Edge hands inbound mail to.
+// WithHubs are the Hubs (ip:port) an Edge hands inbound mail to, or (NAME=ip:port)
+// those of a Mailbox server's site, which it hands submitted mail to.
 func WithHubs(addrs ...string) Option { return func(o *options) { o.hubs = append(o.hubs, addrs...) } }
 
 // WithPeers gives a Hub the SMTP address of every server of the organisation by name,
@@ -151,6 +182,26 @@ type Container struct {
 	// (/etc/mailflow, read-only) and its spool (/spool), which outlives a kill and a
 	// start of the same container, and which the harness reads without an exec.
 	HostDir string
+	lines   *lineSplitter
+	startup time.Duration
+}
+
+// Start starts the stopped or killed container again and waits, within ctx, for its
+// ready line. Its log is followed for as long as it runs, past ctx: testcontainers
+// ties the following to the context of the start. Docker hands a restarted
+// container's log over from its very beginning: the lines already passed on are
+// skipped, so that each trace event is seen once.
+func (c *Container) Start(ctx context.Context) error {
+	ready := c.lines.resume()
+	if err := c.Container.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.startup)
+	defer cancel()
+	if err := c.lines.waitReady(ctx, ready); err != nil {
+		return fmt.Errorf("mailflow %s: no ready line after the start: %w", c.Server, err)
+	}
+	return nil
 }
 
 // Terminate stops and removes the container, then its host directory.
@@ -177,6 +228,13 @@ func RunHub(ctx context.Context, img string, opts ...testcontainers.ContainerCus
 // WithDirectory. Stored messages come back through WithLogLines.
 func RunMailbox(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
 	return run(ctx, scenario.RoleMailbox, img, opts)
+}
+
+// RunClientAccess starts a Client Access server (an IMAP front end on IMAPPort that
+// takes each login on to the user's Mailbox server); it needs WithDirectory and, as
+// WithPeers, the Mailbox servers' IMAP addresses by name.
+func RunClientAccess(ctx context.Context, img string, opts ...testcontainers.ContainerCustomizer) (*Container, error) {
+	return run(ctx, scenario.RoleClientAccess, img, opts)
 }
 
 func run(ctx context.Context, role scenario.Role, img string, custom []testcontainers.ContainerCustomizer) (*Container, error) {
@@ -218,19 +276,22 @@ func run(ctx context.Context, role scenario.Role, img string, custom []testconta
 	if o.ldap != "" {
 		cmd = append(cmd, "--ldap", o.ldap, "--base-dn", o.baseDN)
 	}
+	if o.clamd != "" {
+		cmd = append(cmd, "--clamd", o.clamd)
+	}
+	if o.spamd != "" {
+		cmd = append(cmd, "--spamd", o.spamd)
+	}
 	for _, h := range o.hubs {
 		cmd = append(cmd, "--hub", h)
 	}
-	names := make([]string, 0, len(o.peers))
-	for n := range o.peers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		cmd = append(cmd, "--peer", n+"="+o.peers[n])
-	}
+	cmd = append(cmd, nameFlags("--peer", o.peers)...)
 	for _, r := range o.orgRanges {
 		cmd = append(cmd, "--org-range", r)
+	}
+	if len(o.linkPeers) > 0 {
+		cmd = append(cmd, "--link-state", ":"+strconv.Itoa(LinkStatePort))
+		cmd = append(cmd, nameFlags("--link-peer", o.linkPeers)...)
 	}
 	if o.clock {
 		cmd = append(cmd, "--clock-control", ":"+strconv.Itoa(ClockPort), "--clock-offset", o.offset.String())
@@ -251,7 +312,7 @@ func run(ctx context.Context, role scenario.Role, img string, custom []testconta
 			return nil, fmt.Errorf("mailflow %s %s: %w", role, o.server, err)
 		}
 	}
-	lines := &lineSplitter{f: o.onLine}
+	lines := newLineSplitter(o.onLine)
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image: img,
@@ -291,7 +352,7 @@ func run(ctx context.Context, role scenario.Role, img string, custom []testconta
 	ctr, err := testcontainers.GenericContainer(ctx, req)
 	var c *Container
 	if ctr != nil {
-		c = &Container{Container: ctr, Server: o.server, Role: role, IP: o.ip, HostDir: hostDir}
+		c = &Container{Container: ctr, Server: o.server, Role: role, IP: o.ip, HostDir: hostDir, lines: lines, startup: o.startup}
 		keep = true
 	}
 	if err != nil {
@@ -308,6 +369,13 @@ func run(ctx context.Context, role scenario.Role, img string, custom []testconta
 	}
 	return c, nil
 }
+
+// IMAPPort is where a Mailbox server container serves IMAP (the server's default).
+const IMAPPort = 143
+
+// SubmissionPort is where a Mailbox server container takes client submission (the
+// server's default).
+const SubmissionPort = 587
 
 // ClockURL is the clock control endpoint of a container started WithClockControl.
 func (c *Container) ClockURL() string { return "http://" + c.Endpoint(ClockPort) }
@@ -355,6 +423,21 @@ func (c *Container) Queues(context.Context) ([]queue.Info, error) {
 
 func (c *Container) spoolDir() string { return filepath.Join(c.HostDir, "spool", c.Server) }
 
+// nameFlags is flag NAME=addr for each server of m, by name, so that one scenario
+// gives one command line.
+func nameFlags(flag string, m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]string, 0, 2*len(names))
+	for _, n := range names {
+		out = append(out, flag, n+"="+m[n])
+	}
+	return out
+}
+
 // hostFile is a file of the container's configuration directory.
 type hostFile struct {
 	data []byte
@@ -362,18 +445,28 @@ type hostFile struct {
 	mode os.FileMode
 }
 
-// lineSplitter turns Docker's log frames (any size) into protocol lines.
+// lineSplitter turns Docker's log frames (any size) into protocol lines, and counts
+// the lines and the ready lines it passed on.
 type lineSplitter struct {
-	mu  sync.Mutex
-	buf []byte
-	f   func(logline.Line)
+	mu   sync.Mutex
+	buf  []byte
+	f    func(logline.Line)
+	seen int // complete lines of standard output passed on
+	skip int // lines of a log handed over again to pass over
+	// ready counts the ready lines; readyCh is closed and replaced at each.
+	ready   int
+	readyCh chan struct{}
+}
+
+func newLineSplitter(f func(logline.Line)) *lineSplitter {
+	return &lineSplitter{f: f, readyCh: make(chan struct{})}
 }
 
 func (s *lineSplitter) Accept(l testcontainers.Log) {
 	if l.LogType == testcontainers.StderrLog && os.Getenv("MAILFLOW_DEBUG") != "" {
 		fmt.Fprintf(os.Stderr, "%s", l.Content)
 	}
-	if l.LogType != testcontainers.StdoutLog || s.f == nil {
+	if l.LogType != testcontainers.StdoutLog {
 		return
 	}
 	s.mu.Lock()
@@ -384,20 +477,74 @@ func (s *lineSplitter) Accept(l testcontainers.Log) {
 		if i < 0 {
 			return
 		}
-		if line, ok := logline.Parse(s.buf[:i]); ok {
+		text := s.buf[:i]
+		s.buf = s.buf[i+1:]
+		if s.skip > 0 {
+			s.skip--
+			continue
+		}
+		s.seen++
+		line, ok := logline.Parse(text)
+		if !ok {
+			continue
+		}
+		if line.Ready != nil {
+			s.ready++
+			close(s.readyCh)
+			s.readyCh = make(chan struct{})
+		}
+		if s.f != nil {
 			s.f(line)
 		}
-		s.buf = s.buf[i+1:]
 	}
+}
+
+// resume readies the splitter for the log of a container started again, which
+// begins with every line already passed on; it returns the ready lines counted so far.
+func (s *lineSplitter) resume() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.buf, s.skip = nil, s.seen
+	return s.ready
+}
+
+// waitReady waits for more than n ready lines.
+func (s *lineSplitter) waitReady(ctx context.Context, n int) error {
+	for {
+		s.mu.Lock()
+		ready, ch := s.ready, s.readyCh
+		s.mu.Unlock()
+		if ready > n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// Starter is a container that can be started again: a *Container, which waits for
+// its ready line, or any testcontainers.Container.
+type Starter interface {
+	GetContainerID() string
+	Start(ctx context.Context) error
 }
 
 // Kill stops a container the way a crash would, SIGKILL with no warning, then starts it
 // again: the same file system (and so the same spool), its readiness awaited again.
-func Kill(ctx context.Context, c testcontainers.Container) error {
+func Kill(ctx context.Context, c Starter) error {
 	if out, err := exec.CommandContext(ctx, "docker", "kill", "--signal", "KILL", c.GetContainerID()).CombinedOutput(); err != nil {
 		return fmt.Errorf("docker kill %s: %w: %s", c.GetContainerID(), err, bytes.TrimSpace(out))
 	}
-	if err := c.Start(ctx); err != nil {
+	// testcontainers follows the log with the context of the start, which must
+	// outlive ctx (a *Container sees to that itself, and waits for its ready line).
+	start := context.WithoutCancel(ctx)
+	if _, ok := c.(*Container); ok {
+		start = ctx
+	}
+	if err := c.Start(start); err != nil {
 		return fmt.Errorf("restarting %s after the kill: %w", c.GetContainerID(), err)
 	}
 	return nil

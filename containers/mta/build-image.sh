@@ -1,65 +1,33 @@
 #!/usr/bin/env bash
-# Builds the Debian image of one third-party MTA under test (postfix, exim or
-# opensmtpd) without any registry: debootstrap a minbase bookworm rootfs with the MTA's
-# packages from the configured apt mirror, then `docker import` it. The tag is a hash of
-# this script and the package list, so an unchanged image is never rebuilt.
+# Builds the Debian image of one third-party MTA under test without any registry, with
+# containers/debian/build-image.sh: a minbase bookworm rootfs with the packages its
+# profile lists, from the configured apt mirror, imported into Docker. The tag is a
+# hash of the inputs (the package list and debconf answers among them), so an unchanged
+# image is never rebuilt.
 #
-#   containers/mta/build-image.sh postfix     -> mailflow/mta-postfix:<hash>
+# The argument is a profile: a name under profiles/ or a directory (any argument with a
+# "/" in it). The profile directory holds
+#   packages  Debian packages to install, one or more a line; "#" starts a comment
+#   debconf   (optional) lines for debconf-set-selections, fed before the install
+#
+#   containers/mta/build-image.sh postfix          -> mailflow/mta-postfix:<hash>
+#   containers/mta/build-image.sh ./my-profiles/foo -> mailflow/mta-foo:<hash>
 set -euo pipefail
 
-mta=${1:?usage: build-image.sh postfix|exim|opensmtpd}
-case "$mta" in
-  # Cyrus SASL (sasldb auxprop + PLAIN/LOGIN) so the Postfix profile can offer AUTH.
-  postfix)   pkgs="postfix libsasl2-modules sasl2-bin" ;;
-  exim)      pkgs="exim4-daemon-light libidn12" ;;
-  opensmtpd) pkgs="opensmtpd" ;;
-  *) echo "build-image.sh: unknown MTA '$mta' (postfix, exim, opensmtpd)" >&2; exit 2 ;;
-esac
-suite=bookworm
+arg=${1:?usage: build-image.sh PROFILE (a name under profiles/, or a directory)}
 here=$(cd "$(dirname "$0")" && pwd)
-tag=$( (cat "$0"; echo "$suite $pkgs") | sha256sum | cut -c1-12)
-image="mailflow/mta-$mta:$tag"
-
-if ! docker info >/dev/null 2>&1; then
-  echo "build-image.sh: no Docker engine answers (docker info failed)" >&2
-  exit 3
-fi
-if docker image inspect "$image" >/dev/null 2>&1; then
-  echo "$image"
-  exit 0
-fi
-
-if ! command -v debootstrap >/dev/null; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-fi
-# The mirror this machine's apt already uses; nothing else is reachable.
-mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-[ -n "$mirror" ] || mirror=$(awk '$1=="deb" {print $2; exit}' /etc/apt/sources.list)
-[ -n "$mirror" ] || { echo "build-image.sh: no apt mirror configured" >&2; exit 2; }
-
-root=$(mktemp -d "${TMPDIR:-/tmp}/mailflow-mta-$mta.XXXXXX")
-trap '[ -n "${KEEP_ROOT:-}" ] || rm -rf "$root"' EXIT
-# mktemp -d makes the directory 0700, and it becomes the chroot's (and the image's) "/".
-# Every daemon that drops root then cannot traverse "/": exim4-config's postinst runs
-# `exim -C ... -bV`, which drops to Debian-exim and fails with "user mail was not found"
-# because /etc/passwd is unreachable. A root filesystem must be 0755.
-chmod 0755 "$root"
-log="$root.log"
-fail() { echo "build-image.sh: $1 failed; last lines of $log:" >&2; tail -20 "$log" >&2; exit 1; }
-# Two stages: a plain minbase system, then the MTA installed with apt inside it. MTA
-# maintainer scripts (exim4-config's above all) fail when debootstrap configures them
-# among the base packages.
-DEBIAN_FRONTEND=noninteractive debootstrap --variant=minbase --include=ca-certificates,iproute2 \
-  "$suite" "$root" "$mirror" >"$log" 2>&1 || fail debootstrap
-# Services must not start inside the build chroot.
-printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
-chmod +x "$root/usr/sbin/policy-rc.d"
-echo "postfix postfix/main_mailer_type select No configuration" | chroot "$root" debconf-set-selections
+case "$arg" in
+  */*) [ -d "$arg" ] || { echo "build-image.sh: profile directory $arg not found" >&2; exit 2; }
+       dir=$(cd "$arg" && pwd) ;;
+  *)   dir="$here/../../profiles/$arg"
+       [ -d "$dir" ] || { echo "build-image.sh: unknown profile '$arg' (have: $(cd "$here/../../profiles" && for d in */packages; do printf '%s ' "${d%/packages}"; done))" >&2; exit 2; } ;;
+esac
+[ -f "$dir/packages" ] || { echo "build-image.sh: $dir/packages not found: a profile lists the Debian packages of its image there" >&2; exit 2; }
+# Docker repository names are lower case, of [a-z0-9._-].
+mta=$(basename "$dir" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9._\n-' '-')
+pkgs=$(sed 's/#.*//' "$dir/packages" | xargs)
+[ -n "$pkgs" ] || { echo "build-image.sh: $dir/packages lists no package" >&2; exit 2; }
+debconf=""
+[ ! -f "$dir/debconf" ] || debconf=$(sed 's/^[[:space:]]*#.*//; /^[[:space:]]*$/d' "$dir/debconf")
 # shellcheck disable=SC2086 # the package list is meant to split
-chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $pkgs >>"$log" 2>&1 || fail "apt-get install $pkgs"
-rm -f "$log" "$root/usr/sbin/policy-rc.d"
-# Nothing in the image starts on its own; the profile starts the MTA with its config.
-rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
-tar -C "$root" -c . | docker import -c 'CMD ["/bin/sh"]' - "$image" >/dev/null
-echo "$image"
+DEBCONF=$debconf exec "$here/../debian/build-image.sh" "mta-$mta" $pkgs

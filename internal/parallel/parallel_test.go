@@ -6,16 +6,49 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
+	"github.com/onsi/gomega"
 )
 
 // workerEnv makes the test binary a worker that runs the specs below.
 const workerEnv = "PARALLEL_TEST_WORKER"
+
+// meetEnv names a directory in which the workers of TestRoundTrip meet (meetAnother);
+// meetDir is what spawnSelf passes, empty for the tests that do not wait.
+const meetEnv = "PARALLEL_TEST_MEET"
+
+var meetDir string
+
+// meetAnother holds a plain spec until a second worker has begun one too. The specs
+// take no time, so without it the first worker to start can run every one of them
+// before the others have started, and the test would not see them spread. The wait is
+// bounded: a worker that never comes is the test's failure, not a hang.
+func meetAnother() {
+	dir := os.Getenv(meetEnv)
+	if dir == "" {
+		return
+	}
+	me := strconv.Itoa(ginkgo.GinkgoParallelProcess())
+	gomega.Expect(os.WriteFile(filepath.Join(dir, me), nil, 0o600)).To(gomega.Succeed())
+	gomega.Eventually(func() []string {
+		var others []string
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.Name() != me {
+				others = append(others, e.Name())
+			}
+		}
+		return others
+	}).WithTimeout(20 * time.Second).WithPolling(2 * time.Millisecond).ShouldNot(gomega.BeEmpty())
+}
 
 type failT struct{}
 
@@ -31,6 +64,7 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 	}
+	gomega.RegisterFailHandler(ginkgo.Fail)
 	ginkgo.RunSpecs(failT{}, "parallel round trip")
 	os.Exit(0)
 }
@@ -38,6 +72,7 @@ func TestMain(m *testing.M) {
 var _ = ginkgo.Describe("round trip", func() {
 	for i := range 12 {
 		ginkgo.It(fmt.Sprintf("plain %02d", i), func() {
+			meetAnother()
 			ginkgo.AddReportEntry("proc", ginkgo.GinkgoParallelProcess())
 		})
 	}
@@ -63,12 +98,14 @@ func spawnSelf(ctx context.Context, proc, total int, host string) *exec.Cmd {
 	}
 	args = append(args, "-ginkgo.seed=7")
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), workerEnv+"=1", ProtocolEnv+"=HTTP")
+	cmd.Env = append(os.Environ(), workerEnv+"=1", ProtocolEnv+"=HTTP", meetEnv+"="+meetDir)
 	return cmd
 }
 
 func TestRoundTrip(t *testing.T) {
 	_ = reportAfterSuite
+	meetDir = t.TempDir()
+	t.Cleanup(func() { meetDir = "" })
 	var mu sync.Mutex
 	var live []string
 	rep, err := Run(context.Background(), 3, spawnSelf, OnSpec(func(s types.SpecReport) {

@@ -45,6 +45,12 @@ type Config struct {
 	// Seed makes the first choice among equal-preference MXs repeatable (DNS-003); 0
 	// keeps it random.
 	Seed uint64
+	// Clamd is the ClamAV daemon the antivirus agent scans with, when the scenario
+	// enables it on this Edge (transport.Config.Clamd).
+	Clamd string
+	// Spamd is the spamd the content filter asks when the scenario names none
+	// (transport.Config.Spamd).
+	Spamd string
 }
 
 // Server is a running Edge Transport server: a transport server routing as an Edge.
@@ -69,6 +75,7 @@ func (cfg Config) transport() transport.Config {
 		Scenario: cfg.Scenario, Server: cfg.Server, Addr: cfg.Addr, PortMap: cfg.PortMap, OutPort: cfg.OutPort,
 		Hubs: cfg.Hubs, SpoolDir: cfg.SpoolDir, Directory: cfg.Directory, Resolver: cfg.Resolver,
 		Trace: cfg.Trace, Clock: cfg.Clock, ServerTLS: cfg.ServerTLS, ClientTLS: cfg.ClientTLS,
-		Logger: cfg.Logger, OrgRanges: cfg.OrgRanges, Seed: cfg.Seed,
+		Logger: cfg.Logger, OrgRanges: cfg.OrgRanges, Seed: cfg.Seed, Clamd: cfg.Clamd,
+		Spamd: cfg.Spamd,
 	}
 }

@@ -532,6 +532,12 @@ func (c *Conn) rcpt(args string) bool {
 	if err != nil {
 		return c.failErr(err)
 	}
+	if c.srv.dsn && p.ORCPT == "" && kept != to && strings.EqualFold(kept, to) {
+		// The session keeps the address in its own letter case (a domain lower-cased
+		// for routing). ORCPT keeps it as the client wrote it, for the DSN: a server may
+		// add ORCPT, holding exactly the address of the RCPT (RFC 3461 §4.2).
+		p.ORCPT, p.ORCPTType = to, "rfc822"
+	}
 	c.env.Rcpts = append(c.env.Rcpts, Recipient{Addr: kept, RcptParams: p})
 	c.reply(250, "2.1.5", "Recipient OK")
 	return true
@@ -686,6 +692,14 @@ func (c *Conn) finish(data []byte, tooBig, bareCRLF bool) bool {
 		}
 	}
 	err := c.sess.Data(env, data)
+	var ender interface{ EndsSession() bool }
+	if errors.As(err, &ender) && ender.EndsSession() {
+		// A policy that ends the session with its refusal (an Edge transport rule's
+		// SMTP reject, FILTER-012): the reply, then the close.
+		c.resetTransaction()
+		c.replyErr(err, 451)
+		return false
+	}
 	if err == nil {
 		c.reply(250, "2.0.0", "OK")
 		return true
@@ -730,6 +744,35 @@ func (c *Conn) startTLS(args string) bool {
 	return true
 }
 
+// authResponse sends a 334 challenge and reads the client's base64 response. ok is
+// false when there is none to use; then goOn says whether the session goes on, the
+// refusal (a cancel, bad base64) already written.
+func (c *Conn) authResponse(challenge string) (resp []byte, ok, goOn bool) {
+	c.reply(334, "", challenge)
+	if err := c.w.Flush(); err != nil {
+		return nil, false, false
+	}
+	line, problem, crlf, err := readCommandLine(c.r, c.srv.maxLine)
+	if err != nil {
+		c.readFailed(err)
+		return nil, false, false
+	}
+	if !crlf {
+		c.midLine = true
+	}
+	if problem != lineOK {
+		return nil, false, c.syntaxError(problem)
+	}
+	if string(line) == "*" {
+		return nil, false, c.fail(501, "5.0.0", "Authentication cancelled")
+	}
+	b, err := base64.StdEncoding.DecodeString(string(line))
+	if err != nil {
+		return nil, false, c.fail(501, "5.5.2", "Cannot decode the response")
+	}
+	return b, true, true
+}
+
 func (c *Conn) auth(args string) bool {
 	mechs := c.authMechanisms()
 	switch {
@@ -740,6 +783,9 @@ func (c *Conn) auth(args string) bool {
 	case c.env != nil:
 		return c.fail(503, "5.5.1", "AUTH not permitted during a mail transaction")
 	case len(mechs) == 0:
+		if a, ok := c.sess.(ClearAuthSession); ok && !c.tls {
+			return c.failErr(a.ClearAuthRefusal())
+		}
 		return c.fail(503, "5.5.1", "Authentication not enabled")
 	}
 	mech, ir, hasIR := strings.Cut(strings.TrimSpace(args), " ")
@@ -748,56 +794,60 @@ func (c *Conn) auth(args string) bool {
 	for _, m := range mechs {
 		offered = offered || strings.EqualFold(m, mech)
 	}
-	if !offered || mech != sasl.Plain {
+	if !offered || mech != sasl.Plain && mech != sasl.Login {
 		return c.fail(504, "5.5.4", "Unrecognized authentication type")
 	}
-	var resp []byte
-	switch {
-	case hasIR && ir == "=":
-	case hasIR:
-		b, err := base64.StdEncoding.DecodeString(ir)
-		if err != nil {
-			return c.fail(501, "5.5.2", "Cannot decode the response")
-		}
-		resp = b
-	default:
-		c.reply(334, "", "")
-		if err := c.w.Flush(); err != nil {
-			return false
-		}
-		line, problem, crlf, err := readCommandLine(c.r, c.srv.maxLine)
-		if err != nil {
-			c.readFailed(err)
-			return false
-		}
-		if !crlf {
-			c.midLine = true
-		}
-		if problem != lineOK {
-			return c.syntaxError(problem)
-		}
-		if string(line) == "*" {
-			return c.fail(501, "5.0.0", "Authentication cancelled")
-		}
-		b, err := base64.StdEncoding.DecodeString(string(line))
-		if err != nil {
-			return c.fail(501, "5.5.2", "Cannot decode the response")
-		}
-		resp = b
-	}
 	a := c.sess.(AuthSession)
-	var authErr error
 	var user string
-	srv := sasl.NewPlainServer(func(identity, username, password string) error {
-		user = username
-		authErr = a.Authenticate(identity, username, password)
-		return authErr
-	})
-	if _, _, err := srv.Next(resp); err != nil {
-		if authErr != nil {
-			return c.failErr(authErr)
+	if mech == sasl.Login {
+		// LOGIN (draft-murchison-sasl-login): the user name, then the password, each
+		// asked for with its base64 prompt; an initial response is the user name.
+		var name, pass []byte
+		var ok, goOn bool
+		if hasIR && ir != "=" {
+			b, err := base64.StdEncoding.DecodeString(ir)
+			if err != nil {
+				return c.fail(501, "5.5.2", "Cannot decode the response")
+			}
+			name = b
+		} else if name, ok, goOn = c.authResponse("VXNlcm5hbWU6"); !ok {
+			return goOn
 		}
-		return c.fail(501, "5.5.2", "Malformed PLAIN response")
+		if pass, ok, goOn = c.authResponse("UGFzc3dvcmQ6"); !ok {
+			return goOn
+		}
+		if err := a.Authenticate("", string(name), string(pass)); err != nil {
+			return c.failErr(err)
+		}
+		user = string(name)
+	} else {
+		var resp []byte
+		switch {
+		case hasIR && ir == "=":
+		case hasIR:
+			b, err := base64.StdEncoding.DecodeString(ir)
+			if err != nil {
+				return c.fail(501, "5.5.2", "Cannot decode the response")
+			}
+			resp = b
+		default:
+			var ok, goOn bool
+			if resp, ok, goOn = c.authResponse(""); !ok {
+				return goOn
+			}
+		}
+		var authErr error
+		srv := sasl.NewPlainServer(func(identity, username, password string) error {
+			user = username
+			authErr = a.Authenticate(identity, username, password)
+			return authErr
+		})
+		if _, _, err := srv.Next(resp); err != nil {
+			if authErr != nil {
+				return c.failErr(authErr)
+			}
+			return c.fail(501, "5.5.2", "Malformed PLAIN response")
+		}
 	}
 	c.authUser = user
 	c.reply(235, "2.7.0", "Authentication successful")

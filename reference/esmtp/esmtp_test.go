@@ -34,7 +34,16 @@ func (memSession) Rcpt(to string, _ RcptParams) (string, error) {
 	return to, nil
 }
 
+// endingErr is a policy's refusal that ends the session.
+type endingErr struct{ *smtp.SMTPError }
+
+func (endingErr) EndsSession() bool { return true }
+func (e endingErr) Unwrap() error   { return e.SMTPError }
+
 func (s memSession) Data(env *Envelope, data []byte) error {
+	if bytes.Contains(data, []byte("end-the-session")) {
+		return endingErr{&smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 950}, Message: "Refused by a rule"}}
+	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	s.b.envs = append(s.b.envs, *env)
@@ -91,6 +100,8 @@ func TestSession(t *testing.T) {
 			[]string{"552 5.3.4", "250 2.1.0", "250 2.1.5", "354", "552 5.3.4", "250 2.0.0"}, 0},
 		{"client gone in DATA", hello + "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\npartial\r\n", []string{"250 2.1.0", "250 2.1.5", "354"}, 0},
 		{"too many errors", hello + strings.Repeat("XYZZY\r\n", 25), append(repeat("500 5.5.1", 19), "500 5.5.1", "421 4.7.0"), 0},
+		{"a refusal that ends the session", hello + "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nend-the-session\r\n.\r\nNOOP\r\n",
+			[]string{"250 2.1.0", "250 2.1.5", "354", "554 5.7.950"}, 0},
 		{"BDAT", hello + "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 3\r\nab\nBDAT 0 LAST\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 4 LAST\r\nab\r\n",
 			[]string{"250 2.1.0", "250 2.1.5", "250 2.0.0", "554 5.6.0", "250 2.1.0", "250 2.1.5", "250 2.6.0"}, 1},
 	} {
@@ -303,5 +314,103 @@ func BenchmarkRefuse100MB(b *testing.B) {
 			b.Fatalf("the 100 MB message was not refused: %q", c.out.String())
 		}
 		b.ReportMetric(float64(max-min(max, idle.HeapInuse))/(1<<20), "peak-heap-MiB")
+	}
+}
+
+// tlsAuthBackend's sessions offer AUTH only inside TLS, as a submission port does.
+type tlsAuthBackend struct{ memBackend }
+
+func (b *tlsAuthBackend) NewSession(c *Conn) (Session, error) {
+	return tlsAuthSession{memSession{&b.memBackend}, c}, nil
+}
+
+type tlsAuthSession struct {
+	memSession
+	c *Conn
+}
+
+func (s tlsAuthSession) AuthMechanisms() []string {
+	if s.c.TLS() {
+		return []string{"PLAIN"}
+	}
+	return nil
+}
+func (tlsAuthSession) Authenticate(string, string, string) error { return nil }
+func (tlsAuthSession) ClearAuthRefusal() error {
+	return &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required"}
+}
+
+// TestClearAuth: AUTH in the clear gets the session's refusal where it offers AUTH
+// inside TLS, and 503 where it never authenticates.
+func TestClearAuth(t *testing.T) {
+	const in = "EHLO c.test\r\nAUTH PLAIN AGEAYg==\r\nMAIL FROM:<a@x.test>\r\n"
+	for _, tt := range []struct {
+		name string
+		b    Backend
+		want string
+	}{
+		{"AUTH only inside TLS", &tlsAuthBackend{}, "538 5.7.11"},
+		{"no AUTH at all", &memBackend{}, "503 5.5.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewServer("mx.test", tt.b)
+			c := &scriptConn{in: strings.NewReader(in)}
+			s.serveConn(c)
+			got := replyCodes(c.out.String())
+			if len(got) != 4 || got[2] != tt.want || got[3] != "250 2.1.0" {
+				t.Errorf("replies %q, want AUTH answered %s and the session going on\n%s", got, tt.want, c.out.String())
+			}
+			if strings.Contains(c.out.String(), "AUTH PLAIN") {
+				t.Errorf("AUTH advertised in the clear\n%s", c.out.String())
+			}
+		})
+	}
+}
+
+// loginBackend's sessions offer PLAIN and LOGIN and take only u / p.
+type loginBackend struct{ memBackend }
+
+func (b *loginBackend) NewSession(*Conn) (Session, error) {
+	return loginSession{memSession{&b.memBackend}}, nil
+}
+
+type loginSession struct{ memSession }
+
+func (loginSession) AuthMechanisms() []string { return []string{"PLAIN", "LOGIN"} }
+func (loginSession) Authenticate(_, user, pass string) error {
+	if user == "u" && pass == "p" {
+		return nil
+	}
+	return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication unsuccessful"}
+}
+
+// TestAuthLogin: LOGIN asks for the user name and the password in turn (or takes the
+// name as an initial response), and a cancel or a wrong password leaves the session
+// unauthenticated and going on.
+func TestAuthLogin(t *testing.T) {
+	const hello = "EHLO c.test\r\n"
+	for _, tt := range []struct {
+		name, in string
+		replies  []string
+	}{
+		{"prompted", hello + "AUTH LOGIN\r\ndQ==\r\ncA==\r\nAUTH PLAIN AHUAcA==\r\n", []string{"334", "334", "235 2.7.0", "503 5.5.1"}},
+		{"initial response", hello + "AUTH LOGIN dQ==\r\ncA==\r\n", []string{"334", "235 2.7.0"}},
+		{"wrong password", hello + "AUTH LOGIN dQ==\r\neA==\r\nAUTH LOGIN dQ==\r\ncA==\r\n", []string{"334", "535 5.7.8", "334", "235 2.7.0"}},
+		{"cancelled", hello + "AUTH LOGIN\r\n*\r\nNOOP\r\n", []string{"334", "501 5.0.0", "250 2.0.0"}},
+		{"bad base64", hello + "AUTH LOGIN\r\ndQ==\r\n!!\r\n", []string{"334", "334", "501 5.5.2"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewServer("mx.test", &loginBackend{})
+			c := &scriptConn{in: strings.NewReader(tt.in)}
+			s.serveConn(c)
+			out := c.out.String()
+			got := replyCodes(out)
+			if len(got) < 2 || strings.Join(got[2:], "|") != strings.Join(tt.replies, "|") {
+				t.Errorf("replies %q, want %q after the greeting and EHLO\n%s", got, tt.replies, out)
+			}
+			if !strings.Contains(out, "334 VXNlcm5hbWU6") && !strings.Contains(tt.in, "LOGIN dQ") {
+				t.Errorf("no user name prompt\n%s", out)
+			}
+		})
 	}
 }

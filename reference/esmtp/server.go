@@ -28,17 +28,27 @@ type Session interface {
 	// Data takes the transaction's message once its data has been read in full and
 	// passed the protocol's checks. A nil error is answered "250 2.0.0 OK"; a server
 	// that queued the message returns its own 2yz reply as an *smtp.SMTPError. The
-	// envelope is the server's until Data returns.
+	// envelope is the server's until Data returns. An error with an EndsSession
+	// method that says true is written and then the connection closed.
 	Data(env *Envelope, data []byte) error
 }
 
 // AuthSession is a Session that offers SMTP AUTH (RFC 4954).
 type AuthSession interface {
-	// AuthMechanisms lists the mechanisms offered now (they may depend on TLS); only
-	// PLAIN is implemented.
+	// AuthMechanisms lists the mechanisms offered now (they may depend on TLS); PLAIN
+	// and LOGIN are implemented.
 	AuthMechanisms() []string
-	// Authenticate checks PLAIN credentials; an error is answered 535 5.7.8.
+	// Authenticate checks PLAIN or LOGIN credentials (LOGIN has no identity); an
+	// error is answered as it is, any other as 451.
 	Authenticate(identity, user, password string) error
+}
+
+// ClearAuthSession is an AuthSession that offers its mechanisms only inside TLS: AUTH
+// in the clear gets ClearAuthRefusal's reply (RFC 4954 §4's 538 5.7.11) rather than the
+// 503 of a session that never authenticates.
+type ClearAuthSession interface {
+	AuthSession
+	ClearAuthRefusal() error
 }
 
 // LimitedSession is a Session with limits of its own (a receive connector's).

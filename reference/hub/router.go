@@ -1,18 +1,25 @@
 // Package hub is the Hub Transport role's routing: each recipient is categorized
 // through the directory, then sent to its mailbox server when that lies in the Hub's
 // own site, across sites along the least-cost path (through the hub sites on it) when
-// not, or out through a send connector when it is external. Server assembles the Hub
-// role from the transport server (reference/transport) with this routing.
+// not, or out through a send connector when it is external. In an Exchange 2003
+// organisation the same holds of routing groups, over routing group connectors through
+// their bridgeheads and by the Hub's link state (ROUTE-018, ROUTE-019, ROUTE-020,
+// ROUTE-021). Server assembles the Hub role from the transport server
+// (reference/transport) with this routing.
 package hub
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mailflow/mailflow/reference/categorizer"
+	"github.com/mailflow/mailflow/reference/linkstate"
 	"github.com/mailflow/mailflow/reference/replies"
 	"github.com/mailflow/mailflow/reference/routing"
 	"github.com/mailflow/mailflow/scenario"
@@ -80,8 +87,11 @@ type Categorizer interface {
 type Router struct {
 	org    *Org
 	server *scenario.Server
-	site   string
+	site   string // the Hub's site, or its routing group
 	cat    Categorizer
+	// links is the Hub's link-state table when it is in a routing group; nil for an
+	// Exchange 2007 Hub, which ignores link state (ROUTE-022).
+	links *linkstate.Table
 }
 
 // Org is what every Hub of one organisation derives alike from the scenario and the
@@ -91,11 +101,43 @@ type Org struct {
 	scenario *scenario.Scenario
 	graph    *routing.Graph
 	peers    map[string]string // lower-case server name -> "ip:port"
+	// links carries link state between the Hubs of routing groups started together,
+	// or through a transport to Hubs elsewhere (ROUTE-020); nil in an organisation of
+	// sites alone.
+	links *linkstate.Net
+	// gates are the servers' connection gates (WithGates); nil: none.
+	gates func(server string) func(addr string) error
+}
+
+// OrgOption configures NewOrg.
+type OrgOption func(*orgOptions)
+
+type orgOptions struct {
+	links linkstate.Transport
+	gates func(server string) func(addr string) error
+}
+
+// WithGates gives each server of the organisation the gate its connections are asked
+// through (hub.Config.Gate), so a bridgehead trying a connector again after the
+// minor-change delay finds the same path cut as its queue does.
+func WithGates(gates func(server string) func(addr string) error) OrgOption {
+	return func(o *orgOptions) { o.gates = gates }
+}
+
+// WithLinkTransport sends the link state of a Hub that runs in a process of its own
+// to the other Hubs of the routing groups (reference/linkwire); without it link state
+// passes in memory between the Hubs sharing the Org.
+func WithLinkTransport(t linkstate.Transport) OrgOption {
+	return func(o *orgOptions) { o.links = t }
 }
 
 // NewOrg derives the routing state of the organisation of s; peers gives the SMTP
 // address of every server of the organisation by name.
-func NewOrg(s *scenario.Scenario, peers map[string]string) (*Org, error) {
+func NewOrg(s *scenario.Scenario, peers map[string]string, opts ...OrgOption) (*Org, error) {
+	var oo orgOptions
+	for _, f := range opts {
+		f(&oo)
+	}
 	g, err := routing.NewGraph(s)
 	if err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
@@ -104,8 +146,42 @@ func NewOrg(s *scenario.Scenario, peers map[string]string) (*Org, error) {
 	for k, v := range peers {
 		p[strings.ToLower(k)] = v
 	}
-	return &Org{scenario: s, graph: g, peers: p}, nil
+	o := &Org{scenario: s, graph: g, peers: p, gates: oo.gates}
+	if s.Org.Routing == scenario.RoutingGroups {
+		var lo []linkstate.Option
+		if oo.links != nil {
+			lo = append(lo, linkstate.WithTransport(oo.links))
+		}
+		o.links = linkstate.New(s, g, o.probe, lo...)
+	}
+	return o, nil
 }
+
+// probe says whether any of the bridgeheads accepts a connection from server from: a
+// connector marked down is tried this way after the minor-change delay.
+func (o *Org) probe(ctx context.Context, from string, bridgeheads []string) bool {
+	for _, b := range bridgeheads {
+		addr, ok := o.peers[strings.ToLower(b)]
+		if !ok {
+			continue
+		}
+		if o.gates != nil {
+			if gate := o.gates(from); gate != nil && gate(addr) != nil {
+				continue
+			}
+		}
+		d := net.Dialer{Timeout: 5 * time.Second}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return true
+		}
+	}
+	return false
+}
+
+// LinkState is the organisation's link-state traffic; nil without routing groups.
+func (o *Org) LinkState() *linkstate.Net { return o.links }
 
 // Router is the router of one Hub of the organisation.
 func (o *Org) Router(server string, cat Categorizer) (*Router, error) {
@@ -113,7 +189,11 @@ func (o *Org) Router(server string, cat Categorizer) (*Router, error) {
 	if !ok {
 		return nil, fmt.Errorf("hub: no server %q", server)
 	}
-	return &Router{org: o, server: srv, site: o.graph.SiteOf(srv.Name), cat: cat}, nil
+	r := &Router{org: o, server: srv, site: o.graph.SiteOf(srv.Name), cat: cat}
+	if o.links != nil {
+		r.links = o.links.Table(srv.Name)
+	}
+	return r, nil
 }
 
 // NewRouter is the router of one Hub. peers gives the SMTP address of every other
@@ -184,15 +264,23 @@ func (r *Router) toMailbox(server string, size int) Decision {
 	if strings.EqualFold(mbxSite, r.site) {
 		return Decision{Kind: KindMailbox, Key: "mailbox:" + strings.ToLower(server), NextHop: server,
 			Hosts: r.hostsOf(server), RequireTLS: true, Connector: IntraOrgConnector,
-			Reason: fmt.Sprintf("mailbox on %s in the Hub's own site %s: local delivery", server, r.site)}
+			Reason: fmt.Sprintf("mailbox on %s in the Hub's own %s %s: local delivery", server, r.locality(), r.site)}
+	}
+	if r.org.graph.IsRoutingGroup(r.site) {
+		return r.toGroup(server, mbxSite, size)
 	}
 	p, err := r.org.graph.Path(r.site, mbxSite)
 	if err != nil {
 		return Decision{Kind: KindFailed, Status: "5.4.4", Reply: "550 5.4.4 " + err.Error(), Reason: err.Error()}
 	}
-	if p.MaxMessageSize > 0 && size > p.MaxMessageSize {
-		why := fmt.Sprintf("message of %d bytes exceeds the %d-byte limit of a site link on %s", size, p.MaxMessageSize, strings.Join(p.Sites, " -> "))
-		return Decision{Kind: KindFailed, Status: "5.3.4", Reply: "550 5.3.4 " + why, Reason: why, Path: p}
+	if d, ok := tooLarge(p, size, "site link"); ok {
+		return d
+	}
+	// Towards a routing group, an Exchange 2007 Hub takes the least-cost path by the
+	// connectors' costs alone and never a link state: a connector the 2003 side holds
+	// down changes nothing here (ROUTE-022).
+	if k := slices.IndexFunc(p.Connectors, func(c string) bool { return c != "" }); k >= 0 {
+		return r.overConnector(p, k, fmt.Sprintf("mailbox on %s in %s: %s; an Exchange 2007 Hub routes by cost and ignores link state", server, r.where(mbxSite), p))
 	}
 	next := p.NextHop()
 	// The next relay site's Hubs first, then, backing off hop by hop towards the
@@ -208,6 +296,86 @@ func (r *Router) toMailbox(server string, size int) Decision {
 	return Decision{Kind: KindSite, Key: "site:" + strings.ToLower(next), NextHop: next,
 		Hosts: hosts, RequireTLS: true, Connector: IntraOrgConnector, Path: p, Relay: true,
 		Reason: fmt.Sprintf("mailbox on %s in site %s: %s", server, mbxSite, p)}
+}
+
+// locality is what the Hub routes from: a site, or a routing group (ROUTE-018).
+func (r *Router) locality() string {
+	if r.org.graph.IsRoutingGroup(r.site) {
+		return "routing group"
+	}
+	return "site"
+}
+
+// tooLarge is the 5.3.4 failure of a message over the size limit of a link on p
+// (ROUTE-016).
+func tooLarge(p routing.Path, size int, what string) (Decision, bool) {
+	if p.MaxMessageSize <= 0 || size <= p.MaxMessageSize {
+		return Decision{}, false
+	}
+	why := fmt.Sprintf("message of %d bytes exceeds the %d-byte limit of a %s on %s", size, p.MaxMessageSize, what, strings.Join(p.Sites, " -> "))
+	return Decision{Kind: KindFailed, Status: "5.3.4", Reply: "550 5.3.4 " + why, Reason: why, Path: p}, true
+}
+
+// toGroup routes from a routing group to a mailbox server in another (ROUTE-019): over
+// the first connector of the least-cost path among the connectors this Hub holds up
+// (ROUTE-020), to its remote bridgeheads when this Hub is one of its local
+// bridgeheads, to those local bridgeheads otherwise. When every path has a connector
+// down, the least-cost path is kept and the message waits on it.
+func (r *Router) toGroup(server, group string, size int) Decision {
+	down := r.links.Down()
+	p, err := r.org.graph.PathAvoiding(r.site, group, down)
+	held := ""
+	if err != nil && len(down) > 0 {
+		p, err = r.org.graph.Path(r.site, group)
+		held = "; every path has a connector down: the least-cost path is kept"
+	}
+	if err != nil {
+		return Decision{Kind: KindFailed, Status: "5.4.4", Reply: "550 5.4.4 " + err.Error(), Reason: err.Error()}
+	}
+	if d, ok := tooLarge(p, size, "connector"); ok {
+		return d
+	}
+	why := fmt.Sprintf("mailbox on %s in %s: %s%s", server, r.where(group), p, held)
+	if r.links != nil {
+		why += "; link state: " + r.links.String()
+	}
+	return r.overConnector(p, 0, why)
+}
+
+func (r *Router) where(node string) string {
+	if r.org.graph.IsRoutingGroup(node) {
+		return "routing group " + node
+	}
+	return "site " + node
+}
+
+// overConnector sends towards the connector at index k of p, whose from end the
+// path reaches over site links alone: a local bridgehead of it sends to its remote
+// bridgeheads, any other Hub to its local bridgeheads. An Exchange 2007 Hub relays
+// straight to the bridgeheads of the interop connector, wherever their site.
+func (r *Router) overConnector(p routing.Path, k int, why string) Decision {
+	c, _ := r.org.graph.Connector(p.Connectors[k])
+	if k == 0 && slices.ContainsFunc(c.LocalBridgeheads, func(b string) bool { return strings.EqualFold(b, r.server.Name) }) {
+		return Decision{Kind: KindSite, Key: "rgc:" + strings.ToLower(c.Name), NextHop: c.To,
+			Hosts: r.hostsOf(c.RemoteBridgeheads...), RequireTLS: true, Connector: c.Name, Path: p, Relay: true,
+			Reason: fmt.Sprintf("%s; over %s to its remote bridgeheads %s", why, c.Name, strings.Join(c.RemoteBridgeheads, ", "))}
+	}
+	local := c.LocalBridgeheads
+	if len(local) == 0 {
+		local = r.hubsIn(c.From)
+	}
+	return Decision{Kind: KindSite, Key: "bridgehead:" + strings.ToLower(c.Name), NextHop: local[0],
+		Hosts: r.hostsOf(local...), RequireTLS: true, Connector: IntraOrgConnector, Path: p, Relay: true,
+		Reason: fmt.Sprintf("%s; to %s's local bridgeheads %s", why, c.Name, strings.Join(local, ", "))}
+}
+
+// ConnectorOfHop is the routing group connector a hop crosses, "" for any other.
+func ConnectorOfHop(key string) string {
+	name, _ := strings.CutPrefix(key, "rgc:")
+	if name == key {
+		return ""
+	}
+	return name
 }
 
 // toConnector routes an external address through send-connector selection; a connector
@@ -286,11 +454,11 @@ func (r *Router) RouteResolved(ctx context.Context, rcpts []string, size int) ([
 	return ds, nil
 }
 
-// hubsIn are the Hub servers of a site, by name.
+// hubsIn are the Hub servers of a site or routing group, by name.
 func (r *Router) hubsIn(site string) []string {
 	var hubs []string
 	for _, s := range r.org.scenario.ServersByRole(scenario.RoleHub) {
-		if strings.EqualFold(s.Site, site) {
+		if strings.EqualFold(r.org.graph.SiteOf(s.Name), site) {
 			hubs = append(hubs, s.Name)
 		}
 	}

@@ -1,19 +1,27 @@
 package hub
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/emersion/go-message/textproto"
 
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/categorizer"
 	"github.com/mailflow/mailflow/reference/dsn"
+	"github.com/mailflow/mailflow/reference/linkstate"
 	"github.com/mailflow/mailflow/reference/queue"
+	"github.com/mailflow/mailflow/reference/replies"
+	"github.com/mailflow/mailflow/reference/rules"
 	"github.com/mailflow/mailflow/reference/shadow"
 	"github.com/mailflow/mailflow/reference/smtpout"
 	"github.com/mailflow/mailflow/reference/transport"
@@ -39,6 +47,9 @@ type Config struct {
 	// Org is the routing state NewOrg derives from Scenario and Peers, which Hubs
 	// started together share; nil derives it for this Hub alone.
 	Org *Org
+	// LinkTransport carries the link state of a Hub that derives its own Org to the other
+	// Hubs of the routing groups (ROUTE-020); nil keeps it in that Org.
+	LinkTransport linkstate.Transport
 	// DirectoryTTL is how long a directory answer is reused (CAT-002); 0 means 5 min.
 	DirectoryTTL time.Duration
 	Resolver     smtpout.Resolver
@@ -50,6 +61,8 @@ type Config struct {
 	// Seed makes the first choice among equal-preference MXs repeatable (DNS-003); 0
 	// keeps it random.
 	Seed uint64
+	// Gate is transport.Config.Gate: asked before each connection the Hub makes.
+	Gate func(addr string) error
 }
 
 // DefaultConnector is the receive connector a Hub gets when the scenario gives it none:
@@ -66,6 +79,8 @@ type Server struct {
 	cfg       Config
 	ready     chan struct{}
 	shadow    *shadow.Manager
+	rules     *rules.Set // the organisation's transport rules; nil for none
+	links     *linkstate.Net
 	stop      context.CancelFunc
 	done      chan struct{}
 }
@@ -89,7 +104,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	org := cfg.Org
 	if org == nil {
 		var err error
-		if org, err = NewOrg(cfg.Scenario, cfg.Peers); err != nil {
+		var opts []OrgOption
+		if cfg.LinkTransport != nil {
+			opts = append(opts, WithLinkTransport(cfg.LinkTransport))
+		}
+		if org, err = NewOrg(cfg.Scenario, cfg.Peers, opts...); err != nil {
 			return nil, err
 		}
 	}
@@ -98,6 +117,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	h := &Server{router: r, cat: cat, cfg: cfg, ready: make(chan struct{})}
+	if len(cfg.Scenario.Org.TransportRules) > 0 {
+		rs, err := rules.FromScenario(cfg.Scenario.Org.TransportRules)
+		if err != nil {
+			return nil, fmt.Errorf("hub %s: transport rules: %w", cfg.Server.Name, err)
+		}
+		h.rules = rules.New(rs)
+	}
 	// A Hub does no recipient filtering at RCPT: the categorizer answers with an NDR.
 	srv := *cfg.Server
 	off := false
@@ -108,15 +134,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			Name: DefaultConnector, Server: srv.Name, Bind: ":25", TLS: true,
 			Permissions: []scenario.Permission{scenario.PermAnonymous},
 		}, {
+			// The organisation's servers are ExchangeServers here: what an Edge's agents
+			// stamped (X-MS-Exchange-Organization-*) travels on to the mailbox.
 			Name: DefaultConnector + " (organisation)", Server: srv.Name, Bind: ":25", TLS: true,
-			Permissions: []scenario.Permission{scenario.PermAnonymous}, AcceptAnyRecipient: true,
-			RemoteIPRanges: cfg.OrgRanges,
+			Permissions: []scenario.Permission{scenario.PermExchangeServers}, ExternallySecured: true,
+			AcceptAnyRecipient: true, RemoteIPRanges: cfg.OrgRanges,
 		}}
 	}
 	tcfg := transport.Config{
 		Scenario: cfg.Scenario, Server: &srv, Addr: cfg.Addr, PortMap: cfg.PortMap, OutPort: cfg.OutPort,
 		SpoolDir: cfg.SpoolDir, Directory: nil, Resolver: cfg.Resolver, Trace: cfg.Trace, Clock: cfg.Clock,
-		ServerTLS: cfg.ServerTLS, ClientTLS: cfg.ClientTLS, Logger: cfg.Logger, Seed: cfg.Seed,
+		ServerTLS: cfg.ServerTLS, ClientTLS: cfg.ClientTLS, Logger: cfg.Logger, Seed: cfg.Seed, Gate: cfg.Gate,
 		Router: h, Connectors: conns, ShadowRanges: cfg.OrgRanges,
 	}
 	if srv.ShadowRedundancy != nil && *srv.ShadowRedundancy {
@@ -131,6 +159,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	h.Transport = t
 	close(h.ready)
+	if ls := org.LinkState(); ls != nil {
+		ls.Attach(srv.Name, cfg.Trace, cfg.Clock, h.rerouteFor)
+		h.links = ls
+	}
 	if h.shadow != nil {
 		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		h.stop, h.done = cancel, make(chan struct{})
@@ -178,6 +210,10 @@ func (h *Server) Shadows() []queue.Message {
 	return h.shadow.Snapshot()
 }
 
+// LinkState is the link-state traffic the Hub takes part in, which a link-state
+// listener hands what it gets to; nil for a Hub of an organisation of sites alone.
+func (h *Server) LinkState() *linkstate.Net { return h.links }
+
 // Listeners lists the Hub's bound receive connectors.
 func (h *Server) Listeners() []transport.Listener { return h.Transport.Listeners() }
 
@@ -186,6 +222,9 @@ func (h *Server) Queue() *queue.Queue { return h.Transport.Queue() }
 
 // Close stops the shadow heartbeat (it feeds the queue), then the transport server.
 func (h *Server) Close() error {
+	if h.links != nil {
+		h.links.Detach(h.cfg.Server.Name)
+	}
 	if h.stop != nil {
 		h.stop()
 		<-h.done
@@ -235,9 +274,34 @@ func (h *Server) Route(ctx context.Context, m *queue.Message, rcpts []string, da
 			continue
 		}
 		hops = append(hops, transport.Hop{Key: d.Key, Connector: d.Connector, Reason: d.Reason,
-			Next: nextHop(d), Rcpts: addrs, Final: d.Kind == KindMailbox, Shadow: d.Relay})
+			Next: nextHop(d), Rcpts: addrs, Final: d.Kind == KindMailbox, Shadow: d.Relay,
+			External: d.Kind == KindConnector && !d.Relay})
 	}
 	return hops, out
+}
+
+// rerouteFor routes what waits for a connector afresh once the Hub's table says it
+// went down or came up, rather than at each message's next retry (ROUTE-020).
+func (h *Server) rerouteFor(s linkstate.State) {
+	name := strings.ToLower(s.Connector)
+	h.Transport.Queue().RetryNow("rgc:"+name, "bridgehead:"+name)
+}
+
+// Attempted implements transport.HopObserver: a local bridgehead whose attempt over a
+// routing group connector failed at every remote bridgehead reports it failed, one
+// that got a message across reports it working (ROUTE-020).
+func (h *Server) Attempted(hop transport.Hop, results []smtpout.Result) {
+	conn := ConnectorOfHop(hop.Key)
+	if h.links == nil || conn == "" || len(results) == 0 {
+		return
+	}
+	for _, res := range results {
+		if res.Delivered || res.Permanent {
+			h.links.Succeeded(h.cfg.Server.Name, conn)
+			return
+		}
+	}
+	h.links.Failed(h.cfg.Server.Name, conn)
 }
 
 // categorize resolves the envelope and queues the resolved copy; it reports the
@@ -295,6 +359,10 @@ func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []strin
 		next.Recipients = append(next.Recipients, qr)
 		names = append(names, res.Address)
 	}
+	var ruled ruleVerdict
+	if len(next.Recipients) > 0 {
+		ruled = h.applyRules(m, next, &names, &data)
+	}
 	var out []queue.Outcome
 	if len(next.Recipients) > 0 {
 		if err := h.Transport.Queue().Enqueue(ctx, next, data); err != nil {
@@ -307,7 +375,7 @@ func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []strin
 		h.trackResolution(m, results)
 		h.cfg.Trace.Record(trace.Event{Time: h.cfg.Clock.Now(), Type: trace.Transfer, MessageID: m.ID, HeaderID: m.HeaderID,
 			Server: h.cfg.Server.Name, Sender: m.From, Recipients: names,
-			Detail: "recipients moved to the categorized message " + next.ID})
+			Detail: "recipients moved to the categorized message " + next.ID, CopyID: next.ID})
 	}
 	failedBy := map[string]categorizer.Result{}
 	for _, f := range failed {
@@ -318,6 +386,12 @@ func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []strin
 	for _, rc := range rcpts {
 		k := strings.ToLower(rc)
 		switch f, bad := failedBy[k]; {
+		case resolved[k] && ruled.reply != "":
+			status := queue.StatusPermanent
+			if ruled.deleted {
+				status = queue.StatusDelivered
+			}
+			out = append(out, queue.Outcome{Rcpt: rc, Status: status, Reply: ruled.reply})
 		case resolved[k]:
 			out = append(out, queue.Outcome{Rcpt: rc, Status: queue.StatusDelivered, Reply: "250 2.1.5 categorized"})
 		case bad:
@@ -328,6 +402,77 @@ func (h *Server) categorize(ctx context.Context, m *queue.Message, rcpts []strin
 		}
 	}
 	return out
+}
+
+// HeaderRulesApplied marks a message the organisation's transport rules have changed,
+// so that the next Hub it crosses does not apply them again. An Edge strips
+// every X-MS-Exchange-Organization-* field an Internet client writes.
+const HeaderRulesApplied = "X-MS-Exchange-Organization-Transport-Rules-Applied"
+
+// ruleVerdict is what the rules decided for the envelope recipients: reply is their
+// outcome's reply when a rule rejected or deleted the message.
+type ruleVerdict struct {
+	reply   string
+	deleted bool
+}
+
+// applyRules runs the organisation's transport rules on the categorized message
+// (FILTER-011, FILTER-012), once in the organisation: a reject fails every recipient
+// with the rule's status, so the sender gets an NDR; a delete drops the message with a
+// DROP event and no DSN; the other actions change data and the recipients.
+func (h *Server) applyRules(m, next *queue.Message, names *[]string, data *[]byte) ruleVerdict {
+	// A notification (the null sender) is not judged again: it quotes the message it
+	// is about, which would match the rule that refused that message.
+	if h.rules == nil || m.From == "" || hasField(*data, HeaderRulesApplied) {
+		return ruleVerdict{}
+	}
+	msg := &rules.Message{From: m.From, Rcpts: slices.Clone(*names), Data: *data}
+	o := h.rules.Apply(msg)
+	ev := trace.Event{Time: h.cfg.Clock.Now(), Type: trace.AgentInfo, MessageID: m.ID, HeaderID: m.HeaderID,
+		Server: h.cfg.Server.Name, Sender: m.From, Recipients: *names, Source: trace.SourceAgent, Agent: TransportRuleAgent,
+		Detail: TransportRuleAgent + ": " + strings.Join(o.Applied, "; ")}
+	switch {
+	case o.Reject != nil:
+		r := o.Reject
+		reply := fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], replies.RuleRejected(r.Code, r.Enhanced, r.Text).Message)
+		ev.Type, ev.Reply = trace.Fail, reply
+		h.cfg.Trace.Record(ev)
+		next.Recipients, *names = nil, nil
+		return ruleVerdict{reply: reply}
+	case o.Deleted:
+		ev.Type = trace.Drop
+		h.cfg.Trace.Record(ev)
+		next.Recipients, *names = nil, nil
+		return ruleVerdict{reply: "250 2.0.0 deleted by transport rule " + o.Rule, deleted: true}
+	case o.Changed:
+		h.cfg.Trace.Record(ev)
+		given := next.Recipients
+		next.Recipients = nil
+		for _, a := range msg.Rcpts {
+			qr := queue.Recipient{Addr: a}
+			for _, g := range given {
+				if strings.EqualFold(g.Addr, a) {
+					qr = g
+					break
+				}
+			}
+			next.Recipients = append(next.Recipients, qr)
+		}
+		*names = slices.Clone(msg.Rcpts)
+		// Marked only when changed: a message no rule matched here matches none at the
+		// next Hub either, which sees it as it was and with fewer recipients.
+		*data = append([]byte(HeaderRulesApplied+": "+h.cfg.Server.Name+"\r\n"), msg.Data...)
+	}
+	return ruleVerdict{}
+}
+
+// TransportRuleAgent is what the trace calls the Hub's rules, as Exchange does.
+const TransportRuleAgent = "Transport Rule Agent"
+
+// hasField says whether data's header has the field name.
+func hasField(data []byte, name string) bool {
+	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
+	return hdr.Has(name)
 }
 
 // resolvedRecipient is what the categorized message says of one resolved address:

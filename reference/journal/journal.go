@@ -352,6 +352,15 @@ func (l *Log) Sync() error {
 	return err
 }
 
+// Flush returns once everything appended before it is written to its segment, durable
+// or not: what ReadAt reads from then on, and every done of a record appended without
+// sync has been called.
+func (l *Log) Flush() error {
+	ch := make(chan error, 1)
+	l.Append(nil, false, func(_ Pos, err error) { ch <- err })
+	return <-ch
+}
+
 // commit writes the pending batches until the log is closed.
 func (l *Log) commit() {
 	defer close(l.done)

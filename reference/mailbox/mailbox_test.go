@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"net/textproto"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +38,8 @@ const org = `org:
     - {name: MBX1, role: mailbox, site: london}
     - {name: MBX2, role: mailbox, site: london}
   recipients:
-    - {mail: alice@contoso.test, proxies: [a.smith@contoso.test], mailbox: MBX1}
-    - {mail: bob@contoso.test, mailbox: MBX2}
+    - {mail: alice@contoso.test, proxies: [a.smith@contoso.test], mailbox: MBX1, password: alice-pw}
+    - {mail: bob@contoso.test, mailbox: MBX2, password: bob-pw}
     - {mail: team@contoso.test, type: group, members: [alice@contoso.test, bob@contoso.test]}
     - {mail: partner@contoso.test, type: contact, external: p@fabrikam.test}
 `
@@ -500,5 +501,44 @@ func closeWithin(t *testing.T, s *mailbox.Server, what string) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s: Close did not return", what)
+	}
+}
+
+// TestJunkFolder: a message whose SCL is at or above the junk threshold goes to the
+// recipient's Junk E-mail folder, one below it or without an SCL to INBOX, and one
+// the content filter quarantined to INBOX whatever its SCL; the DELIVER event names
+// the folder.
+func TestJunkFolder(t *testing.T) {
+	for _, tc := range []struct {
+		name, header string
+		junk         bool
+	}{
+		{"no SCL", "", false},
+		{"SCL 3", "X-MS-Exchange-Organization-SCL: 3\r\n", false},
+		{"SCL 4", "X-MS-Exchange-Organization-SCL: 4\r\n", true},
+		{"SCL 9", "x-ms-exchange-organization-scl: 9\r\n", true},
+		{"SCL -1", "X-MS-Exchange-Organization-SCL: -1\r\n", false},
+		{"not a number", "X-MS-Exchange-Organization-SCL: high\r\n", false},
+		{"quarantined", "X-MS-Exchange-Organization-SCL: 9\r\nX-MS-Exchange-Organization-Quarantine: SCL 9; for bob@contoso.test\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := start(t, nil)
+			c := dial(t, e.srv.Addr())
+			if err := send(c, "s@fabrikam.test", []string{"alice@contoso.test"}, tc.header+"Subject: offer\r\n\r\nbody\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			inbox, err := e.store.Messages("alice@contoso.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			junk, _ := filepath.Glob(filepath.Join(e.store.Root(), "alice@contoso.test", store.Junk, "new", "*"))
+			if got := len(junk) == 1 && len(inbox) == 0; got != tc.junk || len(junk)+len(inbox) != 1 {
+				t.Fatalf("INBOX %d, Junk E-mail %d; want the message in Junk E-mail: %v", len(inbox), len(junk), tc.junk)
+			}
+			ds := delivers(e.trace)
+			if len(ds) != 1 || strings.Contains(ds[0].Detail, "Junk E-mail") != tc.junk {
+				t.Errorf("DELIVER events %+v; want one naming Junk E-mail: %v", ds, tc.junk)
+			}
+		})
 	}
 }

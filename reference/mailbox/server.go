@@ -15,6 +15,8 @@ import (
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/esmtp"
+	"github.com/mailflow/mailflow/reference/imapd"
+	"github.com/mailflow/mailflow/reference/smtpout"
 	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
@@ -44,6 +46,17 @@ type Config struct {
 	// Addr is the address to listen on; Port the SMTP port (0: any free port).
 	Addr netip.Addr
 	Port int
+	// IMAPPort is the IMAP port (0: any free port). IMAP reads the Maildirs under
+	// StoreDir, or under the Store's Root when it has one; a Store without either gets
+	// no IMAP service. Logins are checked by the Directory when it can Authenticate.
+	IMAPPort int
+	// SubmissionPort is the client submission port (RFC 6409; 0: any free port):
+	// authenticated users' mail, handed to one of Hubs (MBX-004, MBX-005, MBX-010).
+	SubmissionPort int
+	// Hubs are the Hub servers of this server's site, in the order they are tried.
+	Hubs []Hub
+	// ClientTLS verifies the Hubs' certificates; organisation mail goes over STARTTLS.
+	ClientTLS *tls.Config
 	// Store receives the messages; without it a store is opened at StoreDir.
 	Store    Store
 	StoreDir string
@@ -64,9 +77,16 @@ type Server struct {
 	maxHops  int
 	store    Store
 	log      *slog.Logger
+	root     string // the Maildirs' root, "" when the store has none
 
-	srv *esmtp.Server
-	l   net.Listener
+	srv  *esmtp.Server
+	l    net.Listener
+	imap *imapd.Server // nil without a Maildir root
+	sub  *esmtp.Server
+	subL net.Listener
+	out  *smtpout.Client // to the Hubs
+	// outboxKick wakes the submission service (runOutbox) for a new Outbox message.
+	outboxKick chan struct{}
 	// ctx bounds directory lookups and deliveries, so Close does not wait long on them.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -127,8 +147,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if maxHops <= 0 {
 		maxHops = scenario.DefaultMaxHopCount
 	}
-	s := &Server{cfg: cfg, name: name, hostname: hostname, maxHops: maxHops, store: st, log: log}
+	s := &Server{cfg: cfg, name: name, hostname: hostname, maxHops: maxHops, store: st, log: log, outboxKick: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.root = cfg.StoreDir
+	if r, ok := st.(interface{ Root() string }); ok {
+		s.root = r.Root()
+	}
 	opts := []esmtp.Option{esmtp.WithLogger(log), esmtp.WithMaxHops(maxHops)}
 	if cfg.ServerTLS != nil {
 		opts = append(opts, esmtp.WithTLS(cfg.ServerTLS))
@@ -141,6 +165,26 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("mailbox %s: %w", name, err)
 	}
 	s.l = l
+	outOpts := []smtpout.Option{smtpout.WithLogger(log), smtpout.WithTLSConfig(cfg.ClientTLS)}
+	if cfg.Addr.IsValid() && !cfg.Addr.IsUnspecified() {
+		// The Hubs let organisation servers relay by their address (OrgRanges).
+		outOpts = append(outOpts, smtpout.WithLocalAddr(cfg.Addr))
+	}
+	s.out = smtpout.New(noResolver{}, hostname, outOpts...)
+	s.sub = esmtp.NewServer(hostname, submitBackend{s}, opts...)
+	sl, err := net.Listen("tcp", net.JoinHostPort(cfg.Addr.String(), strconv.Itoa(cfg.SubmissionPort)))
+	if err != nil {
+		s.cancel()
+		_ = l.Close()
+		return nil, fmt.Errorf("mailbox %s: submission: %w", name, err)
+	}
+	s.subL = sl
+	if err := s.startIMAP(ctx); err != nil {
+		s.cancel()
+		_ = l.Close()
+		_ = sl.Close()
+		return nil, fmt.Errorf("mailbox %s: %w", name, err)
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -148,11 +192,33 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			log.Error("smtp server stopped", "addr", l.Addr().String(), "err", err)
 		}
 	}()
+	if s.imap != nil {
+		s.wg.Add(1)
+		go s.runOutbox()
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.sub.Serve(sl); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, esmtp.ErrServerClosed) {
+			log.Error("submission server stopped", "addr", sl.Addr().String(), "err", err)
+		}
+	}()
 	return s, nil
 }
 
 // Addr is the listening "ip:port".
 func (s *Server) Addr() string { return s.l.Addr().String() }
+
+// IMAPAddr is the IMAP listener's "ip:port"; "" when the server has no IMAP service.
+func (s *Server) IMAPAddr() string {
+	if s.imap == nil {
+		return ""
+	}
+	return s.imap.Addr()
+}
+
+// SubmissionAddr is the client submission listener's "ip:port".
+func (s *Server) SubmissionAddr() string { return s.subL.Addr().String() }
 
 // Store is where the server delivers, for suites that read mailboxes directly.
 func (s *Server) Store() Store { return s.store }
@@ -168,8 +234,14 @@ func (s *Server) Close() error {
 		// in case Close wins the race with a just-started Serve.
 		_ = s.srv.Close()
 		_ = s.l.Close()
+		_ = s.sub.Close()
+		_ = s.subL.Close()
+		if s.imap != nil {
+			_ = s.imap.Close()
+		}
 		s.wg.Wait()
 		s.busy.Wait()
+		s.out.Close()
 	})
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,12 +80,26 @@ type Queue struct {
 	mu      sync.Mutex
 	held    int64 // octets of the messages in msgs
 	fresh   int64 // octets of the data kept in memory for first attempts
-	msgs    map[string]*Message
+	msgs    map[string]entry
 	busy    map[string]bool
 	due     dueHeap // when each message next needs the queue; see schedule
 	wake    chan struct{}
 	running sync.WaitGroup
 }
+
+// entry is what the queue keeps in memory of a message it holds. A message that waits
+// for its next attempt (after a deferral, a restart, or in Poison) keeps only when it
+// is due and its size: its envelope is read back from the spool when it is due, so a
+// queue of 100,000 deferred messages costs a few dozen octets each, not their
+// envelopes. A message just enqueued, or in an attempt, has its envelope here.
+type entry struct {
+	m    *Message // nil while the message waits
+	due  int64    // dueAt as Unix nanoseconds; never for a message in Poison
+	size int64
+}
+
+// never is the due time of a message no timer takes up (Poison).
+const never = math.MinInt64
 
 // Option configures a Queue.
 type Option func(*Queue)
@@ -148,7 +164,7 @@ func nopRecorder() trace.Recorder { return trace.NewLog(nil) }
 func New(spool *Spool, opts ...Option) (*Queue, error) {
 	q := &Queue{
 		spool: spool, clock: clock.Real{}, sched: Schedule{Interval: 10 * time.Minute}, log: slog.Default(), poison: PoisonThreshold,
-		msgs: map[string]*Message{}, busy: map[string]bool{}, wake: make(chan struct{}, 1),
+		msgs: map[string]entry{}, busy: map[string]bool{}, wake: make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		o(q)
@@ -169,16 +185,16 @@ func New(spool *Spool, opts ...Option) (*Queue, error) {
 			}
 			q.log.Error("message is poison: two attempts did not finish", "msgid", m.ID, "server", q.server)
 		}
-		q.msgs[m.ID] = m
+		q.msgs[m.ID] = entry{size: m.Size}
 		q.held += m.Size
-		q.schedule(m)
+		q.schedule(m) // and then only its entry is kept: the spool has the rest
 	}
 	return q, nil
 }
 
-// dueItem says message id needs the queue at at.
+// dueItem says message id needs the queue at at (Unix nanoseconds).
 type dueItem struct {
-	at time.Time
+	at int64
 	id string
 }
 
@@ -186,7 +202,7 @@ type dueItem struct {
 type dueHeap []dueItem
 
 func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at < h[j].at }
 func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueItem)) }
 func (h *dueHeap) Pop() any {
@@ -196,15 +212,23 @@ func (h *dueHeap) Pop() any {
 	return it
 }
 
-// schedule records, under q.mu, when m next needs the queue. Every change to what
-// dueAt reads schedules anew; the entries it leaves behind are stale and skipped, so
+// schedule records, under q.mu, when m next needs the queue, and lets its envelope go
+// until then: m's entry keeps only the time and the size. Every change to what dueAt
+// reads schedules anew; the heap items it leaves behind are stale and skipped, so
 // dispatch looks only at what is due rather than at every message held, which after a
-// long outage of a next hop is many.
+// long outage of a next hop is many. Whatever m's envelope says by then must have been
+// handed to the spool (Put, Save or Note), which is where the next attempt reads it.
 func (q *Queue) schedule(m *Message) {
+	e := q.msgs[m.ID]
+	e.m = nil
+	m.data = nil
 	if m.Queue == QueuePoison {
-		return
+		e.due = never
+	} else {
+		e.due = q.dueAt(m).UnixNano()
+		heap.Push(&q.due, dueItem{at: e.due, id: m.ID})
 	}
-	heap.Push(&q.due, dueItem{at: q.dueAt(m), id: m.ID})
+	q.msgs[m.ID] = e
 }
 
 // Enqueue makes m durable and schedules it for delivery now. It returns only after the
@@ -239,13 +263,18 @@ func (q *Queue) Enqueue(ctx context.Context, m *Message, data []byte) error {
 	q.mu.Lock()
 	// The first attempt delivers from these octets rather than read them back, while
 	// the fresh messages held so stay within a bound (no body in memory otherwise).
-	if q.fresh+m.Size <= maxFreshBytes {
-		m.data = data
+	keep := q.fresh+m.Size <= maxFreshBytes
+	if keep {
 		q.fresh += m.Size
 	}
-	q.msgs[m.ID] = m
 	q.held += m.Size
-	q.schedule(m)
+	due := q.dueAt(m).UnixNano()
+	heap.Push(&q.due, dueItem{at: due, id: m.ID})
+	// Its envelope stays in memory for the first attempt, which starts at once.
+	q.msgs[m.ID] = entry{m: m, due: due, size: m.Size}
+	if keep {
+		m.data = data
+	}
 	q.mu.Unlock()
 	q.poke()
 	return nil
@@ -268,15 +297,96 @@ func (q *Queue) Len() int {
 	return len(q.msgs)
 }
 
-// Snapshot copies the envelopes held, for suites and `mailflow` queue views.
-func (q *Queue) Snapshot() []Message {
+// Busy is how many messages are in a delivery attempt now: a harness that steps a
+// fake clock waits for none before the next step.
+func (q *Queue) Busy() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return len(q.busy)
+}
+
+// Snapshot copies the envelopes held, for suites and `mailflow` queue views: those in
+// memory as they are, those of waiting messages as the spool has them.
+func (q *Queue) Snapshot() []Message {
+	q.mu.Lock()
 	out := make([]Message, 0, len(q.msgs))
-	for _, m := range q.msgs {
-		c := *m
-		c.Recipients = append([]Recipient(nil), m.Recipients...)
+	var waiting []string
+	for id, e := range q.msgs {
+		if e.m == nil {
+			waiting = append(waiting, id)
+			continue
+		}
+		c := *e.m
+		c.Recipients = append([]Recipient(nil), e.m.Recipients...)
+		c.data = nil
 		out = append(out, c)
+	}
+	q.mu.Unlock()
+	for _, id := range waiting {
+		m, err := q.spool.Envelope(id)
+		if err != nil {
+			continue // done meanwhile
+		}
+		out = append(out, *m)
+	}
+	return out
+}
+
+// RetryNow makes the messages that wait in one of the named delivery queues due now,
+// as their route changed: a Hub that learns a routing group connector is down or up
+// again routes what waits for it afresh at once rather than at each message's next
+// retry (ROUTE-020). It returns how many it made due.
+func (q *Queue) RetryNow(queues ...string) int {
+	q.mu.Lock()
+	var waiting []string
+	for id, e := range q.msgs {
+		if e.m == nil && e.due != never && !q.busy[id] {
+			waiting = append(waiting, id)
+		}
+	}
+	q.mu.Unlock()
+	n := 0
+	for _, id := range waiting {
+		// Claimed as an attempt is, so no attempt starts while its envelope changes.
+		q.mu.Lock()
+		if e, ok := q.msgs[id]; !ok || e.m != nil || q.busy[id] {
+			q.mu.Unlock()
+			continue
+		}
+		q.busy[id] = true
+		q.mu.Unlock()
+		m, err := q.spool.Envelope(id)
+		now := q.clock.Now()
+		changed := false
+		if err == nil && slices.Contains(queues, m.Queue) && m.NextAttempt.After(now) {
+			m.NextAttempt = now
+			if err := q.spool.Save(m.clone()); err != nil {
+				q.log.Error("spool save failed; the message keeps its retry time", "msgid", id, "err", err)
+			} else {
+				changed = true
+				n++
+			}
+		}
+		q.mu.Lock()
+		delete(q.busy, id)
+		if _, ok := q.msgs[id]; ok && changed {
+			q.schedule(m)
+		}
+		q.mu.Unlock()
+	}
+	if n > 0 {
+		q.poke()
+	}
+	return n
+}
+
+// IDs lists the IDs of the messages held.
+func (q *Queue) IDs() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]string, 0, len(q.msgs))
+	for id := range q.msgs {
+		out = append(out, id)
 	}
 	return out
 }
@@ -305,20 +415,20 @@ func (q *Queue) Run(ctx context.Context) {
 func (q *Queue) dispatchDue(ctx context.Context) time.Time {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	now := q.clock.Now()
+	now := q.clock.Now().UnixNano()
 	for q.due.Len() > 0 {
 		it := q.due[0]
-		if it.at.After(now) {
-			return it.at
+		if it.at > now {
+			return time.Unix(0, it.at)
 		}
 		heap.Pop(&q.due)
-		m, ok := q.msgs[it.id]
-		if !ok || q.busy[it.id] || m.Queue == QueuePoison || !q.dueAt(m).Equal(it.at) {
+		e, ok := q.msgs[it.id]
+		if !ok || q.busy[it.id] || e.due != it.at {
 			continue // gone, in an attempt (which schedules it when done), or stale
 		}
 		q.busy[it.id] = true
 		q.running.Add(1)
-		go q.attempt(ctx, m)
+		go q.attempt(ctx, it.id, e.m)
 	}
 	return time.Time{}
 }
@@ -350,10 +460,23 @@ func (q *Queue) expiresAt(m *Message) (time.Time, bool) {
 	return m.Received.Add(q.sched.Expiration), true
 }
 
-func (q *Queue) attempt(ctx context.Context, m *Message) {
+// attempt takes message id through one attempt; m is its envelope when the queue
+// kept it (a message just enqueued), nil when it is read back from the spool.
+func (q *Queue) attempt(ctx context.Context, id string, m *Message) {
 	defer q.running.Done()
 	defer q.poke()
+	if m == nil {
+		var err error
+		if m, err = q.spool.Envelope(id); err != nil {
+			q.log.Error("spool read failed; will retry", "msgid", id, "err", err)
+			q.later(id)
+			return
+		}
+	}
 	q.mu.Lock()
+	e := q.msgs[id]
+	e.m = m
+	q.msgs[id] = e
 	data := m.data
 	if data != nil {
 		m.data = nil
@@ -443,6 +566,21 @@ func (q *Queue) release(m *Message) {
 	q.mu.Unlock()
 }
 
+// later gives message id, whose envelope could not be read, another try after the
+// retry interval.
+func (q *Queue) later(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.busy, id)
+	e, ok := q.msgs[id]
+	if !ok {
+		return
+	}
+	e.due = q.clock.Now().Add(q.sched.RetryAfter(1)).UnixNano()
+	heap.Push(&q.due, dueItem{at: e.due, id: id})
+	q.msgs[id] = e
+}
+
 // expire gives up on m's pending recipients (QUEUE-005): one failed DSN for them,
 // status 4.4.7 as Exchange's QUEUE.Expired, and the message leaves the queue.
 func (q *Queue) expire(m *Message, data []byte) {
@@ -509,8 +647,8 @@ func (q *Queue) apply(m *Message, outcomes []Outcome, finished bool) {
 	}
 	q.mu.Lock()
 	if done {
+		q.held -= q.msgs[m.ID].size
 		delete(q.msgs, m.ID)
-		q.held -= m.Size
 	} else {
 		q.schedule(m)
 	}

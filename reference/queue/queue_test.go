@@ -40,7 +40,7 @@ func (s *scripted) n() int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -518,4 +518,133 @@ func TestSpoolJournalShrinks(t *testing.T) {
 	if fmt.Sprint(ids) != "[m007 m057 m107 m157]" {
 		t.Errorf("live after restart: %v", ids)
 	}
+}
+
+// recording delivers to the recipients in deliver and defers the rest, keeping a copy
+// of the envelope each attempt was given.
+type recording struct {
+	mu      sync.Mutex
+	deliver map[string]bool
+	seen    []Message
+}
+
+func (r *recording) Deliver(_ context.Context, m *Message, rcpts []string, _ []byte) []Outcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, *m.clone())
+	var out []Outcome
+	for _, rc := range rcpts {
+		if r.deliver[rc] {
+			out = append(out, Outcome{Rcpt: rc, Status: StatusDelivered, Reply: "250 2.0.0 ok"})
+		} else {
+			out = append(out, Outcome{Rcpt: rc, Status: StatusTemporary, Reply: "451 4.4.1 no answer", Queue: "mx.y.test"})
+		}
+	}
+	return out
+}
+
+func (r *recording) attempts() []Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Message(nil), r.seen...)
+}
+
+// A message waiting for its next attempt is held as its due time and size alone; the
+// attempt reads the envelope back from the spool as the last attempt left it, and the
+// queue views read it there too.
+func TestWaitingMessageIsReadBackFromTheSpool(t *testing.T) {
+	d := &recording{deliver: map[string]bool{"b@y.test": true}}
+	h := startQueue(t, t.TempDir(), d, WithRetryInterval(10*time.Minute))
+	m := &Message{From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test"}, {Addr: "c@y.test", Notify: []string{NotifyFailure}}}}
+	if err := h.q.Enqueue(context.Background(), m, []byte("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first attempt recorded", func() bool {
+		h.q.mu.Lock()
+		defer h.q.mu.Unlock()
+		e, ok := h.q.msgs[m.ID]
+		return ok && !h.q.busy[m.ID] && e.m == nil
+	})
+	if got := h.q.Snapshot(); len(got) != 1 || got[0].Attempts != 1 || got[0].Queue != "mx.y.test" ||
+		got[0].Recipient("c@y.test").Reply != "451 4.4.1 no answer" || got[0].Recipient("b@y.test").State != Delivered {
+		t.Fatalf("snapshot of the waiting message: %+v", got)
+	}
+	d.mu.Lock()
+	d.deliver["c@y.test"] = true
+	d.mu.Unlock()
+	h.step(t, 10*time.Minute)
+	waitFor(t, "the retry", func() bool { return h.q.Len() == 0 })
+	seen := d.attempts()
+	if len(seen) != 2 {
+		t.Fatalf("%d attempts, want 2", len(seen))
+	}
+	again := seen[1]
+	if again.ID != m.ID || again.Attempts != 1 || again.Queue != "mx.y.test" || again.Received.IsZero() {
+		t.Errorf("retry got envelope %+v, want the one the first attempt left", again)
+	}
+	if r := again.Recipient("c@y.test"); r == nil || r.State != Pending || r.Attempts != 1 || len(r.Notify) != 1 {
+		t.Errorf("retry's c@y.test: %+v", r)
+	}
+	if r := again.Recipient("b@y.test"); r == nil || r.State != Delivered {
+		t.Errorf("retry's b@y.test: %+v, want delivered", r)
+	}
+}
+
+// Envelope reads what Note appended a moment before, written or not.
+func TestEnvelopeAfterNote(t *testing.T) {
+	sp, err := OpenSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	m := &Message{ID: NewID(time.Now()), From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test", State: Pending}}}
+	if err := sp.Put(m, []byte("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 50; i++ {
+		c := m.clone()
+		c.Attempts = i
+		if err := sp.Note(c); err != nil {
+			t.Fatal(err)
+		}
+		got, err := sp.Envelope(m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Attempts != i {
+			t.Fatalf("envelope after note %d says %d attempts", i, got.Attempts)
+		}
+	}
+	if _, err := sp.Envelope("nosuch"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("envelope of an unknown message: %v", err)
+	}
+}
+
+func TestSegmentSizeBounds(t *testing.T) {
+	for _, n := range []int64{0, -1, maxSegment + 1} {
+		if _, err := OpenSpool(t.TempDir(), WithSegmentSize(n)); err == nil {
+			t.Errorf("segment size %d taken", n)
+		}
+	}
+}
+
+// TestRetryNow: a message waiting in a named queue is attempted again at once when
+// its route changes; one in another queue keeps its retry time.
+func TestRetryNow(t *testing.T) {
+	d := &scripted{plan: []Status{StatusTemporary, StatusDelivered}}
+	h := startQueue(t, t.TempDir(), d, WithRetryInterval(10*time.Minute))
+	if err := h.q.Enqueue(context.Background(), &Message{From: "a@x.test", Recipients: []Recipient{{Addr: "b@y.test"}}}, []byte("x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "first attempt deferred", func() bool {
+		return d.n() == 1 && len(trace.OfType(h.log.Events(), trace.Defer, "")) == 1 && h.q.Busy() == 0
+	})
+	if n := h.q.RetryNow("rgc:elsewhere"); n != 0 {
+		t.Fatalf("RetryNow(another queue) = %d, want 0", n)
+	}
+	if n := h.q.RetryNow("Retry"); n != 1 {
+		t.Fatalf("RetryNow(Retry) = %d, want 1", n)
+	}
+	waitFor(t, "second attempt without the clock moving", func() bool { return d.n() == 2 })
+	waitFor(t, "delivered", func() bool { return h.q.Len() == 0 })
 }

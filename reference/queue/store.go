@@ -43,19 +43,41 @@ type Spool struct {
 
 // slot is where a live message's records are.
 // Each live message pins two segments, the same one or not: that of its message record
-// (data) and that of its latest envelope (state).
+// (data) and that of its latest envelope (state). A spool holds a slot for every
+// message it holds, so the fields are 32 bits: segments are numbered from 1 up, and
+// nothing in a segment lies past maxSegment plus journal.MaxRecord.
 type slot struct {
-	dataSeg   uint64
-	dataOff   int64 // of the data itself, past the record's header and envelope
-	dataLen   int64
-	dataSize  int64  // of the whole message record
-	stateSeg  uint64 // the segment of the latest envelope written
-	stateSize int64  // of that state record (0: the message record is the latest)
-	envOff    int64  // where that envelope (JSON) is in stateSeg
-	envLen    int
+	dataSeg   uint32
+	stateSeg  uint32 // the segment of the latest envelope written
+	dataOff   uint32 // of the data itself, past the record's header and envelope
+	dataLen   uint32
+	dataSize  uint32 // of the whole message record
+	stateSize uint32 // of that state record (0: the message record is the latest)
+	envOff    uint32 // where that envelope (JSON) is in stateSeg
+	envLen    uint32
 	// pending counts state records appended and not yet written: until they are, the
 	// envelope on disk is not the latest.
-	pending int
+	pending int32
+}
+
+// maxSegment is the largest segment size a spool takes (WithSegmentSize), so that
+// every offset in a segment fits a slot.
+const maxSegment = 1 << 30
+
+// data and envelope are where the message's data and latest envelope are, as
+// journal.ReadAt takes them.
+func (sl *slot) data() (uint64, int64, int) {
+	return uint64(sl.dataSeg), int64(sl.dataOff), int(sl.dataLen)
+}
+
+func (sl *slot) envelope() (uint64, int64, int) {
+	return uint64(sl.stateSeg), int64(sl.envOff), int(sl.envLen)
+}
+
+// setState points the slot at a state record of size octets written at p.
+func (sl *slot) setState(p journal.Pos, size int) {
+	sl.stateSeg, sl.stateSize = uint32(p.Seg), uint32(size)
+	sl.envOff, sl.envLen = uint32(p.Off+journal.HeaderLen+1), uint32(size-journal.HeaderLen-1)
 }
 
 // messageRecord encodes a message record and says where its envelope starts in it.
@@ -71,8 +93,8 @@ func messageRecord(env, data []byte) (rec []byte, envStart int) {
 // its envelope of envLen octets at envStart, its data after it.
 func messageSlot(p journal.Pos, recLen, envStart, envLen int) *slot {
 	envOff := p.Off + journal.HeaderLen + int64(envStart)
-	return &slot{dataSeg: p.Seg, dataOff: envOff + int64(envLen), dataLen: int64(recLen - envStart - envLen),
-		dataSize: int64(journal.HeaderLen + recLen), stateSeg: p.Seg, envOff: envOff, envLen: envLen}
+	return &slot{dataSeg: uint32(p.Seg), dataOff: uint32(envOff + int64(envLen)), dataLen: uint32(recLen - envStart - envLen),
+		dataSize: uint32(journal.HeaderLen + recLen), stateSeg: uint32(p.Seg), envOff: uint32(envOff), envLen: uint32(envLen)}
 }
 
 // Record kinds, the first octet of a journal record's payload.
@@ -99,6 +121,9 @@ func OpenSpool(dir string, opts ...SpoolOption) (*Spool, error) {
 	s := &Spool{dir: dir, made: made, segSize: journal.DefaultSegmentSize}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.segSize <= 0 || s.segSize > maxSegment {
+		return nil, fmt.Errorf("spool %s: segment size %d: want 1 to %d octets", dir, s.segSize, maxSegment)
 	}
 	return s, nil
 }
@@ -146,8 +171,8 @@ func replay(msgs map[string]*replayed) func(journal.Record) error {
 				return fmt.Errorf("segment %d at %d: %w", r.Pos.Seg, r.Pos.Off, err)
 			}
 			if m := msgs[id]; m != nil && !m.done {
-				m.stateSeg, m.stateSize, m.env = r.Pos.Seg, int64(journal.HeaderLen+len(p)), append([]byte(nil), p[1:]...)
-				m.envOff, m.envLen = r.Pos.Off+journal.HeaderLen+1, len(p)-1
+				m.setState(r.Pos, journal.HeaderLen+len(p))
+				m.env = append([]byte(nil), p[1:]...)
 			}
 		case recDone:
 			if m := msgs[string(p[1:])]; m != nil {
@@ -227,10 +252,9 @@ func (s *Spool) recover() (map[string][]byte, error) {
 		s.segs[seg] = true
 	}
 	envs := map[string][]byte{}
-	for _, r := range msgs {
+	for id, r := range msgs {
 		if !r.done {
 			sl := r.slot
-			id := mustID(r.env)
 			s.live[id] = &sl
 			s.pin(&sl)
 			envs[id] = r.env
@@ -247,11 +271,6 @@ func (s *Spool) recover() (map[string][]byte, error) {
 	return envs, nil
 }
 
-func mustID(env []byte) string {
-	id, _ := envID(env) // replay checked it
-	return id
-}
-
 // decodeAll decodes envelopes by message ID, oldest message first.
 func (s *Spool) decodeAll(envs map[string][]byte) ([]*Message, error) {
 	out := make([]*Message, 0, len(envs))
@@ -260,6 +279,7 @@ func (s *Spool) decodeAll(envs map[string][]byte) ([]*Message, error) {
 		if err != nil {
 			return nil, fmt.Errorf("spool %s: message %s: %w", s.dir, id, err)
 		}
+		m.ID = id // one copy of the ID, the spool's, for the queue's index too
 		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -271,7 +291,7 @@ func (s *Spool) decodeAll(envs map[string][]byte) ([]*Message, error) {
 func (s *Spool) liveMessages() ([]*Message, error) {
 	envs := make(map[string][]byte, len(s.live))
 	for id, sl := range s.live {
-		env, err := s.log.ReadAt(sl.stateSeg, sl.envOff, sl.envLen)
+		env, err := s.log.ReadAt(sl.envelope())
 		if err != nil {
 			return nil, fmt.Errorf("spool %s: message %s: %w", s.dir, id, err)
 		}
@@ -440,9 +460,8 @@ func (s *Spool) state(m *Message, sync bool) error {
 				s.segs[p.Seg] = true
 				s.pins[p.Seg]++
 				s.used[p.Seg] += int64(journal.HeaderLen + len(rec))
-				s.unpinSeg(cur.stateSeg, cur.stateSize)
-				cur.stateSeg, cur.stateSize = p.Seg, int64(journal.HeaderLen+len(rec))
-				cur.envOff, cur.envLen = p.Off+journal.HeaderLen+1, len(env)
+				s.unpinSeg(uint64(cur.stateSeg), int64(cur.stateSize))
+				cur.setState(p, journal.HeaderLen+len(rec))
 			}
 		}
 		s.mu.Unlock()
@@ -478,6 +497,39 @@ func (s *Spool) Remove(id string) error {
 	return nil
 }
 
+// Envelope reads the latest envelope of a message the spool holds, for a queue that
+// keeps no envelope in memory while the message waits. A state record appended and not
+// yet written is waited for, so it is the envelope as last saved or noted.
+func (s *Spool) Envelope(id string) (*Message, error) {
+	for flushed := false; ; flushed = true {
+		s.mu.Lock()
+		sl, log := s.live[id], s.log
+		if sl == nil || log == nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("spool envelope %s: %w", id, os.ErrNotExist)
+		}
+		if sl.pending > 0 && !flushed {
+			s.mu.Unlock()
+			if err := log.Flush(); err != nil {
+				return nil, fmt.Errorf("spool envelope %s: %w", id, err)
+			}
+			continue
+		}
+		// Read under s.mu: a compaction cannot move the envelope and drop its segment
+		// meanwhile. An envelope is a few hundred octets, mostly in the page cache.
+		env, err := log.ReadAt(sl.envelope())
+		s.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("spool envelope %s: %w", id, err)
+		}
+		m, err := decode(env)
+		if err != nil {
+			return nil, fmt.Errorf("spool envelope %s: %w", id, err)
+		}
+		return m, nil
+	}
+}
+
 // Data reads a message's data.
 func (s *Spool) Data(id string) ([]byte, error) {
 	s.mu.Lock()
@@ -487,7 +539,7 @@ func (s *Spool) Data(id string) ([]byte, error) {
 	if sl == nil || log == nil {
 		return nil, fmt.Errorf("spool data %s: %w", id, os.ErrNotExist)
 	}
-	b, err := log.ReadAt(sl.dataSeg, sl.dataOff, int(sl.dataLen))
+	b, err := log.ReadAt(sl.data())
 	if err != nil {
 		return nil, fmt.Errorf("spool data %s: %w", id, err)
 	}
@@ -524,20 +576,21 @@ func (s *Spool) Close() error {
 // before says whether the slot's latest envelope is in the journal before the record
 // at p.
 func (sl *slot) before(p journal.Pos) bool {
-	return p.Seg > sl.stateSeg || p.Seg == sl.stateSeg && p.Off+journal.HeaderLen >= sl.envOff
+	seg := uint64(sl.stateSeg)
+	return p.Seg > seg || p.Seg == seg && p.Off+journal.HeaderLen >= int64(sl.envOff)
 }
 
 // pin counts, under s.mu, a live message's two references against their segments.
 func (s *Spool) pin(sl *slot) {
-	s.pins[sl.dataSeg]++
-	s.used[sl.dataSeg] += sl.dataSize
-	s.pins[sl.stateSeg]++
-	s.used[sl.stateSeg] += sl.stateSize
+	s.pins[uint64(sl.dataSeg)]++
+	s.used[uint64(sl.dataSeg)] += int64(sl.dataSize)
+	s.pins[uint64(sl.stateSeg)]++
+	s.used[uint64(sl.stateSeg)] += int64(sl.stateSize)
 }
 
 func (s *Spool) unpin(sl *slot) {
-	s.unpinSeg(sl.dataSeg, sl.dataSize)
-	s.unpinSeg(sl.stateSeg, sl.stateSize)
+	s.unpinSeg(uint64(sl.dataSeg), int64(sl.dataSize))
+	s.unpinSeg(uint64(sl.stateSeg), int64(sl.stateSize))
 }
 
 // unpinSeg drops one pin of seg, under s.mu, and deletes a segment behind the head that
@@ -614,7 +667,7 @@ func (s *Spool) compact(segs []uint64) {
 	s.mu.Lock()
 	var ids []string
 	for id, sl := range s.live {
-		if in[sl.dataSeg] || in[sl.stateSeg] {
+		if in[uint64(sl.dataSeg)] || in[uint64(sl.stateSeg)] {
 			ids = append(ids, id)
 		}
 	}
@@ -632,11 +685,11 @@ func (s *Spool) compact(segs []uint64) {
 		if sl == nil || was.pending > 0 {
 			continue // gone, or its latest envelope not written yet: the next pass
 		}
-		data, err := log.ReadAt(was.dataSeg, was.dataOff, int(was.dataLen))
+		data, err := log.ReadAt(was.data())
 		if err != nil {
 			continue
 		}
-		env, err := log.ReadAt(was.stateSeg, was.envOff, was.envLen)
+		env, err := log.ReadAt(was.envelope())
 		if err != nil {
 			continue
 		}

@@ -9,6 +9,7 @@ package replies
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"syscall"
 
 	"github.com/emersion/go-smtp"
@@ -57,6 +58,86 @@ func StoreFailed(err error) *smtp.SMTPError {
 }
 
 // Replies only the receive connectors (smtpd) give.
+
+// Replies of the Edge agents (reference/agents).
+
+// ClientBlockListed refuses a recipient from a client a DNS block list provider lists,
+// at RCPT (FILTER-002, FILTER-006), in Exchange's words; reason is the provider's TXT
+// record or its configured rejection response, when there is one (FILTER-004).
+func ClientBlockListed(ip, provider, reason string) *smtp.SMTPError {
+	msg := fmt.Sprintf("Service unavailable; Client host [%s] blocked using %s", ip, provider)
+	if reason != "" {
+		msg += "; " + reason
+	}
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: msg}
+}
+
+// ClientIPBlocked refuses a recipient from a client on the IP Block list, at RCPT
+// (FILTER-006).
+func ClientIPBlocked(ip string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: fmt.Sprintf("External client with IP address %s does not have permissions to submit to this server", ip)}
+}
+
+// SPFFailed refuses MAIL from a sender whose domain's SPF record does not permit the
+// client (FILTER-015, RFC 7372 §3.2 X.7.23).
+func SPFFailed(domain, ip string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 23},
+		Message: fmt.Sprintf("SPF validation failed: %s does not permit %s to send its mail", domain, ip)}
+}
+
+// DefaultRuleRejectText is Exchange's text for a transport rule's rejection
+// (RejectMessageReasonText, SmtpRejectMessage).
+const DefaultRuleRejectText = "Delivery not authorized, message refused"
+
+// RuleRejected is a transport rule's refusal: an Edge rule's SMTP reject at
+// end-of-data, which ends the session with the rule's code and text (FILTER-012), or
+// the status of the NDR a Hub rule's reject sends (FILTER-011 (a): 5.7.1, or the
+// rule's 5.7.900 to 5.7.999).
+func RuleRejected(code int, enhanced [3]int, text string) *smtp.SMTPError {
+	if text == "" {
+		text = DefaultRuleRejectText
+	}
+	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enhanced), Message: text}
+}
+
+// AttachmentBlocked refuses at end-of-data a message with a blocked attachment
+// (FILTER-016: Reject, 5.7.1); text replaces Exchange's default rejection response.
+func AttachmentBlocked(text string) *smtp.SMTPError {
+	if text == "" {
+		text = "Message rejected due to unacceptable attachments"
+	}
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: text}
+}
+
+// AttachmentUnreadable refuses at end-of-data a message whose MIME structure the
+// attachment filter cannot walk in full, so that nothing blocked is let through
+// unseen (FILTER-016).
+func AttachmentUnreadable() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message rejected: its MIME structure cannot be read"}
+}
+
+// MalwareRejected refuses at end-of-data a message the antivirus agent found
+// infected (FILTER-009: Reject, 554 5.7.1 as milters answer); text replaces the
+// default.
+func MalwareRejected(text string) *smtp.SMTPError {
+	if text == "" {
+		text = "Message rejected: malware detected"
+	}
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: text}
+}
+
+// ScannerUnavailable is temporary: the antivirus agent could not have the message
+// scanned (clamd down, or failing), so it is neither accepted unscanned nor refused
+// for good (FILTER-009).
+func ScannerUnavailable() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Antivirus scanner (clamd) unavailable, try again later"}
+}
+
+// SenderDenied refuses MAIL from a blocked sender or domain (FILTER-014).
+func SenderDenied() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 1, 0}, Message: "Sender Denied"}
+}
 
 // RelayDenied refuses RCPT for a domain the server does not accept from a client whose
 // connector grants no relay right (RELAY-001).
@@ -116,6 +197,13 @@ func NotAMailbox() *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "Recipient is not a mailbox"}
 }
 
+// MailboxFull refuses a recipient whose mailbox the message would take over its quota
+// (MBX-009): X.2.2, mailbox full, permanent as Exchange's NDR says it (RFC 3463 calls
+// it a persistent transient failure; the Hub does not retry it).
+func MailboxFull() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full: the recipient's mailbox is over its size limit"}
+}
+
 // WrongServer is temporary on purpose: the mailbox exists, but not on server, the
 // Mailbox server answering; the Hub routed it here from a directory view that is out of
 // date (a mailbox move, CAT-002). A 4xx keeps the message queued on the Hub, which
@@ -132,6 +220,44 @@ func WrongServer(server string) *smtp.SMTPError {
 // writes an *SMTPError's code as is.
 func Delivered(id string) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: fmt.Sprintf("<%s> Delivered to mailbox", id)}
+}
+
+// idRe finds the ID in Queued's and Delivered's text, as a client reads the reply
+// ("250 2.6.0 <ID> Queued mail for delivery").
+var idRe = regexp.MustCompile(`<([0-9A-Za-z.-]+)> (?:Queued mail for delivery|Delivered to mailbox)`)
+
+// QueuedID is the ID a reference server gave the message in its reply to the data
+// (Queued or Delivered), or "" for any other reply: a sender's SEND names the copy the
+// next hop took by it.
+func QueuedID(reply string) string {
+	if m := idRe.FindStringSubmatch(reply); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// Replies a Mailbox server's client submission port (587) gives.
+
+// EncryptionRequired answers AUTH in the clear on a port that offers its mechanisms
+// only inside TLS (RFC 4954 §4, SMTP-021, MBX-004).
+func EncryptionRequired() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism"}
+}
+
+// SendAsDenied refuses an authenticated submitter's envelope or From: sender that is
+// not one of their own addresses, in Exchange 2010's words (MBX-005).
+func SendAsDenied() *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Client does not have permissions to send as this sender"}
+}
+
+// NoHub answers a submission no Hub of the Mailbox server's site took: temporary, so
+// the client keeps the message and tries again (MBX-010). X.4.1: no answer from host.
+func NoHub(site, last string) *smtp.SMTPError {
+	msg := "No Hub of site " + site + " took the message, try again later"
+	if last != "" {
+		msg += " (" + last + ")"
+	}
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 1}, Message: msg}
 }
 
 // ShuttingDown answers commands that arrive at a Mailbox server while it shuts down.

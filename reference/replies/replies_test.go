@@ -34,6 +34,14 @@ func TestReplies(t *testing.T) {
 		{WrongServer("mbx1"), "450 4.2.0 Mailbox is not on this server (mbx1), try again later"},
 		{Delivered("ID2"), "250 2.0.0 <ID2> Delivered to mailbox"},
 		{ShuttingDown(), "421 4.3.2 Service shutting down"},
+		{ClientBlockListed("127.9.0.1", "bl.test", "see http://bl.test/"), "550 5.7.1 Service unavailable; Client host [127.9.0.1] blocked using bl.test; see http://bl.test/"},
+		{ClientBlockListed("::1", "BL", ""), "550 5.7.1 Service unavailable; Client host [::1] blocked using BL"},
+		{ClientIPBlocked("127.9.0.1"), "550 5.7.1 External client with IP address 127.9.0.1 does not have permissions to submit to this server"},
+		{SPFFailed("fabrikam.test", "127.9.0.1"), "550 5.7.23 SPF validation failed: fabrikam.test does not permit 127.9.0.1 to send its mail"},
+		{SenderDenied(), "554 5.1.0 Sender Denied"},
+		{MalwareRejected(""), "554 5.7.1 Message rejected: malware detected"},
+		{MalwareRejected("No viruses here"), "554 5.7.1 No viruses here"},
+		{ScannerUnavailable(), "451 4.3.0 Antivirus scanner (clamd) unavailable, try again later"},
 		{InsufficientStorage(), "452 4.3.1 Insufficient system storage, try again later"},
 		{StoreFailed(fmt.Errorf("x: %w", syscall.ENOSPC)), "452 4.3.1 Insufficient system storage, try again later"},
 		{StoreFailed(errors.New("x")), "451 4.3.0 Could not store the message, try again later"},
@@ -49,6 +57,26 @@ func TestReplies(t *testing.T) {
 	} {
 		if got != want {
 			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}
+
+// TestQueuedID reads the ID back from the replies as a client receives them, and
+// nothing from any other reply.
+func TestQueuedID(t *testing.T) {
+	line := func(e *smtp.SMTPError) string {
+		c := e.EnhancedCode
+		return fmt.Sprintf("%d %d.%d.%d %s", e.Code, c[0], c[1], c[2], e.Message)
+	}
+	for reply, want := range map[string]string{
+		line(Queued("18eee13b06c0-c")):             "18eee13b06c0-c",
+		line(Delivered("18eee13b06c1")):            "18eee13b06c1",
+		"250 2.0.0 Ok: queued as 4XyZ":             "",
+		line(UnknownRecipient()):                   "",
+		"250 2.6.0 <a b> Queued mail for delivery": "",
+	} {
+		if got := QueuedID(reply); got != want {
+			t.Errorf("QueuedID(%q) = %q, want %q", reply, got, want)
 		}
 	}
 }

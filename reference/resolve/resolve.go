@@ -269,3 +269,32 @@ func (r *Resolver) once(ctx context.Context, network string, q *dns.Msg) (*dns.M
 	}
 	return resp, nil
 }
+
+// LookupPTR returns the names the PTR records of ip's reverse name point to, lower-case
+// without the trailing dot (SPF's ptr mechanism and %{p} macro, RFC 7208 §5.5).
+func (r *Resolver) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, error) {
+	name := reverseAddr(ip)
+	if name == "" {
+		return nil, fmt.Errorf("resolve PTR: invalid address %v", ip)
+	}
+	rrs, err := r.lookup(ctx, name, dns.TypePTR)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(rrs))
+	for _, rr := range rrs {
+		out = append(out, strings.ToLower(strings.TrimSuffix(rr.(*dns.PTR).Ptr, ".")))
+	}
+	return out, nil
+}
+
+// reverseAddr is ip's name under in-addr.arpa or ip6.arpa.
+func reverseAddr(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	if ip.Unmap().Is4() {
+		return ReverseName(ip, "in-addr.arpa")
+	}
+	return ReverseName(ip, "ip6.arpa")
+}

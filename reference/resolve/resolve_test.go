@@ -252,3 +252,18 @@ func TestDNSBLThroughFake(t *testing.T) {
 		t.Errorf("127.0.0.1: err = %v, want NXDOMAIN", err)
 	}
 }
+
+func TestLookupPTR(t *testing.T) {
+	srv, r := setup(t)
+	if err := srv.Add("10.0.201.127.in-addr.arpa. PTR MX1.Fabrikam.test."); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	got, err := r.LookupPTR(ctx, netip.MustParseAddr("127.201.0.10"))
+	if err != nil || !slices.Equal(got, []string{"mx1.fabrikam.test"}) {
+		t.Errorf("PTR = %q, %v", got, err)
+	}
+	if _, err := r.LookupPTR(ctx, netip.MustParseAddr("127.201.0.11")); !errors.Is(err, resolve.ErrNXDomain) {
+		t.Errorf("no PTR: err = %v, want NXDOMAIN", err)
+	}
+}

@@ -99,3 +99,78 @@ func BenchmarkDecision(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGroupsVsSites computes, for the same generated organisations as sites and as
+// Exchange 2003 routing groups (200 groups of 1,000 servers at the largest), one Hub's
+// route table and one explained decision side by side; for routing groups also the
+// decision a Hub makes with a connector on its path held down (ROUTE-020), which
+// searches around it.
+func BenchmarkGroupsVsSites(b *testing.B) {
+	for _, size := range scenariogen.Sizes {
+		n := size.Sites
+		sites, err := NewGraph(genOrg(n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		groups, err := NewGraph(scenariogen.RoutingGroups(n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The first connector of the least-cost path, held down.
+		p, err := groups.Path(scenariogen.GroupName(0), scenariogen.GroupName(n/2))
+		if err != nil {
+			b.Fatal(err)
+		}
+		down := Down{}
+		if len(p.Connectors) > 0 {
+			down[p.Connectors[0]] = true
+		}
+		for _, c := range []struct {
+			name     string
+			g        *Graph
+			from, to string
+			down     Down
+		}{
+			{"sites", sites, "site000", scenariogen.SiteName(n / 2), nil},
+			{"groups", groups, scenariogen.GroupName(0), scenariogen.GroupName(n / 2), nil},
+			{"groups-down", groups, scenariogen.GroupName(0), scenariogen.GroupName(n / 2), down},
+		} {
+			b.Run(fmt.Sprintf("%s=%d/decision", c.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if _, err := c.g.PathAvoiding(c.from, c.to, c.down); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			if c.down != nil {
+				continue
+			}
+			b.Run(fmt.Sprintf("%s=%d/routes", c.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if ps, err := c.g.Paths(c.from); err != nil || len(ps) != n {
+						b.Fatalf("%d paths, %v", len(ps), err)
+					}
+				}
+			})
+			// Every site's or routing group's table: all routes of the organisation,
+			// the figure the site graph's budget is set for (well under 100 ms at
+			// 200 sites).
+			b.Run(fmt.Sprintf("%s=%d/all-routes", c.name, n), func(b *testing.B) {
+				nodes := c.g.Sites()
+				if len(nodes) != n {
+					b.Fatalf("%d nodes, want %d", len(nodes), n)
+				}
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					for _, from := range nodes {
+						if ps, err := c.g.Paths(from); err != nil || len(ps) != n {
+							b.Fatalf("%s: %d paths, %v", from, len(ps), err)
+						}
+					}
+				}
+			})
+		}
+	}
+}

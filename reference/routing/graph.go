@@ -16,30 +16,58 @@ var ErrNoPath = errors.New("no site-link path")
 // Graph is the organisation's routing topology: sites, the links between them with
 // their routing costs and size limits, hub sites, and the site of every server. It is
 // built once from the scenario and never changes with link or server state (ROUTE-004).
+//
+// An Exchange 2003 organisation's routing groups are nodes of the same graph, and its
+// routing group connectors one-way links between them (ROUTE-019), so both kinds of
+// organisation share one least-cost search. Link state does not change the graph
+// either: a server's view of which connectors are down is passed to PathAvoiding
+// (ROUTE-020).
 type Graph struct {
-	sites  []string // canonical names, sorted
+	sites  []string // canonical names, sorted: sites and routing groups
 	rank   []int    // each site's place in lower-case name order, for the name rule
 	index  map[string]int
 	hub    []bool
-	adj    [][]link
-	server map[string]string // lower-case server name -> site
+	group  []bool            // the node is a routing group
+	adj    [][]link          // links leaving each node
+	radj   [][]link          // links arriving at each node, to: where they come from
+	server map[string]string // lower-case server name -> site or routing group
+	conns  []Connector
+	connIx map[string]int
 }
 
 type link struct {
 	to      int
 	cost    int
 	maxSize int
+	conn    int // routing group connector index; -1 for a site link
 }
+
+// Connector is a routing group connector as the graph knows it.
+type Connector struct {
+	Name, From, To    string
+	Cost              int
+	LocalBridgeheads  []string
+	RemoteBridgeheads []string
+}
+
+// Down says, by routing group connector name in lower case, which connectors a
+// server holds as down; nil holds every one up.
+type Down map[string]bool
 
 // NewGraph builds the graph of a validated scenario.
 func NewGraph(s *scenario.Scenario) (*Graph, error) {
-	g := &Graph{index: map[string]int{}, server: map[string]string{}}
+	g := &Graph{index: map[string]int{}, server: map[string]string{}, connIx: map[string]int{}}
 	for _, st := range s.Org.Sites {
 		g.sites = append(g.sites, st.Name)
 	}
+	for _, rg := range s.Org.RoutingGroups {
+		g.sites = append(g.sites, rg.Name)
+	}
 	sort.Strings(g.sites)
 	g.hub = make([]bool, len(g.sites))
+	g.group = make([]bool, len(g.sites))
 	g.adj = make([][]link, len(g.sites))
+	g.radj = make([][]link, len(g.sites))
 	for i, n := range g.sites {
 		g.index[strings.ToLower(n)] = i
 	}
@@ -70,16 +98,92 @@ func NewGraph(s *scenario.Scenario) (*Graph, error) {
 		if l.ExchangeCost > 0 {
 			cost = l.ExchangeCost // ROUTE-001: the Exchange cost replaces the AD one
 		}
-		g.adj[a] = append(g.adj[a], link{to: b, cost: cost, maxSize: l.MaxMessageSize})
-		g.adj[b] = append(g.adj[b], link{to: a, cost: cost, maxSize: l.MaxMessageSize})
+		g.addLink(a, b, cost, l.MaxMessageSize, -1)
+		g.addLink(b, a, cost, l.MaxMessageSize, -1)
 	}
 	for _, sv := range s.Org.Servers {
 		if sv.Site != "" {
 			g.server[strings.ToLower(sv.Name)] = g.sites[g.index[strings.ToLower(sv.Site)]]
 		}
 	}
+	for _, rg := range s.Org.RoutingGroups {
+		i := g.index[strings.ToLower(rg.Name)]
+		g.group[i] = true
+		for _, sv := range rg.Servers {
+			g.server[strings.ToLower(sv)] = g.sites[i]
+		}
+	}
+	for i, c := range s.Org.RoutingGroupConnectors {
+		a, okA := g.index[strings.ToLower(c.From)]
+		b, okB := g.index[strings.ToLower(c.To)]
+		// A site at one end makes the interop connector of an organisation in
+		// coexistence (ROUTE-022).
+		if !okA || !okB || (!g.group[a] && !g.group[b]) {
+			return nil, fmt.Errorf("routing: routing group connector %d: unknown routing group in %s to %s", i, c.From, c.To)
+		}
+		g.connIx[strings.ToLower(c.Name)] = len(g.conns)
+		g.conns = append(g.conns, Connector{Name: c.Name, From: g.sites[a], To: g.sites[b], Cost: c.Cost,
+			LocalBridgeheads: append([]string(nil), c.LocalBridgeheads...), RemoteBridgeheads: append([]string(nil), c.RemoteBridgeheads...)})
+		g.addLink(a, b, c.Cost, c.MaxMessageSize, len(g.conns)-1)
+	}
 	return g, nil
 }
+
+// addLink adds the one-way link a -> b.
+func (g *Graph) addLink(a, b, cost, maxSize, conn int) {
+	g.adj[a] = append(g.adj[a], link{to: b, cost: cost, maxSize: maxSize, conn: conn})
+	g.radj[b] = append(g.radj[b], link{to: a, cost: cost, maxSize: maxSize, conn: conn})
+}
+
+// IsRoutingGroup says whether name is a routing group rather than a site.
+func (g *Graph) IsRoutingGroup(name string) bool {
+	i, ok := g.index[strings.ToLower(name)]
+	return ok && g.group[i]
+}
+
+// Connector is the routing group connector called name.
+func (g *Graph) Connector(name string) (Connector, bool) {
+	i, ok := g.connIx[strings.ToLower(name)]
+	if !ok {
+		return Connector{}, false
+	}
+	return g.conns[i], true
+}
+
+// Connectors are the routing group connectors, in the scenario's order.
+func (g *Graph) Connectors() []Connector { return append([]Connector(nil), g.conns...) }
+
+// OnlyPath says whether a connector is the only way from its routing group to the
+// group it leads to: no other chain of links joins them. Such a connector is never
+// marked down (ROUTE-021), since routing around it could only hold mail elsewhere.
+func (g *Graph) OnlyPath(name string) bool {
+	i, ok := g.connIx[strings.ToLower(name)]
+	if !ok {
+		return false
+	}
+	c := g.conns[i]
+	src, dst := g.index[strings.ToLower(c.From)], g.index[strings.ToLower(c.To)]
+	down := make([]bool, len(g.conns))
+	down[i] = true
+	_, reachable := g.search(dst, src, nil, [2]int{-1, -1}, down)
+	return !reachable
+}
+
+// down turns a server's Down view into the search's form; nil when nothing is down.
+func (g *Graph) downSet(d Down) []bool {
+	var out []bool
+	for name, isDown := range d {
+		if i, ok := g.connIx[strings.ToLower(name)]; ok && isDown {
+			if out == nil {
+				out = make([]bool, len(g.conns))
+			}
+			out[i] = true
+		}
+	}
+	return out
+}
+
+func isDown(down []bool, l link) bool { return l.conn >= 0 && down != nil && down[l.conn] }
 
 // Sites are the site names, sorted.
 func (g *Graph) Sites() []string { return append([]string(nil), g.sites...) }
@@ -111,6 +215,9 @@ type Path struct {
 	// TieBreak is the weakest rule that was needed to choose this path over another:
 	// RuleOnlyPath when there was no alternative at all.
 	TieBreak string
+	// Connectors name the routing group connector of each link along Sites ("" for
+	// a site link).
+	Connectors []string
 	// MaxMessageSize is the smallest link size limit along the path (0: none).
 	MaxMessageSize int
 	hub            []bool
@@ -162,11 +269,19 @@ func (p Path) String() string {
 	var b strings.Builder
 	b.WriteString(p.Sites[0])
 	for i, c := range p.Costs {
+		if i < len(p.Connectors) && p.Connectors[i] != "" {
+			fmt.Fprintf(&b, " -(%s, %d)-> %s", p.Connectors[i], c, p.Sites[i+1])
+			continue
+		}
 		fmt.Fprintf(&b, " -(%d)-> %s", c, p.Sites[i+1])
 	}
 	fmt.Fprintf(&b, "; cost %d, %d hop", p.Total, p.Hops())
 	if p.Hops() != 1 {
 		b.WriteString("s")
+	}
+	if len(p.Connectors) > 0 && p.Connectors[0] != "" {
+		fmt.Fprintf(&b, "; decided by %s", p.TieBreak)
+		return b.String()
 	}
 	fmt.Fprintf(&b, "; relay via %s; decided by %s", strings.Join(p.Relays(), " -> "), p.TieBreak)
 	return b.String()
@@ -201,17 +316,23 @@ var rules = []string{RuleOnlyPath, RuleCost, RuleHops, RuleSiteName}
 
 // Path is the least-cost path from one site to another (ROUTE-001, ROUTE-002,
 // ROUTE-003, ROUTE-004), with the rule that set it apart from the next-best path.
-func (g *Graph) Path(from, to string) (Path, error) {
+func (g *Graph) Path(from, to string) (Path, error) { return g.PathAvoiding(from, to, nil) }
+
+// PathAvoiding is the least-cost path over the links a server holds up: its routing
+// group connectors in down are left out (ROUTE-020). The rules and their order are
+// Path's.
+func (g *Graph) PathAvoiding(from, to string, down Down) (Path, error) {
 	src, dst, err := g.ends(from, to)
 	if err != nil {
 		return Path{}, err
 	}
-	l, ok := g.search(dst, src, nil, [2]int{-1, -1})
+	ds := g.downSet(down)
+	l, ok := g.search(dst, src, nil, [2]int{-1, -1}, ds)
 	if !ok {
 		return Path{}, fmt.Errorf("routing: %s to %s: %w", g.sites[src], g.sites[dst], ErrNoPath)
 	}
-	p := g.pathOf(l)
-	p.TieBreak = rules[g.decider(l, src, dst)]
+	p := g.pathOfAvoiding(l, ds)
+	p.TieBreak = rules[g.decider(l, src, dst, ds)]
 	return p, nil
 }
 
@@ -234,12 +355,82 @@ func (g *Graph) Paths(from string) (map[string]Path, error) {
 	if !ok {
 		return nil, fmt.Errorf("routing: unknown site %q", from)
 	}
-	out := make(map[string]Path, len(g.sites))
-	for node, l := range g.searchFrom(src) {
-		if l != nil {
-			out[g.sites[node]] = g.pathOf(label{cost: l.cost, hops: l.hops, seq: l.seqToSource()})
+	settled := g.searchFrom(src)
+	// The least-cost paths from one site form a tree, each path its parent's plus one
+	// link: a path shares its parent's backing arrays (cut with a full slice
+	// expression, so no path can grow into another's), and each link's cost and
+	// connector is looked up once for the whole table. A table of a 200-site
+	// organisation was otherwise thousands of hop copies, and every Hub computes one.
+	n := len(g.sites)
+	children := make([][]int, n)
+	height := make([]int, n) // sites on the longest path down from a site, itself included
+	reached := 0
+	for v, l := range settled {
+		if l == nil {
+			continue
+		}
+		reached++
+		if l.prev != nil {
+			children[l.prev.node] = append(children[l.prev.node], v)
 		}
 	}
+	var measure func(v int) int
+	measure = func(v int) int {
+		h := 0
+		for i, c := range children[v] {
+			if ch := measure(c); ch > h {
+				h = ch
+				// The tallest child first: it continues in its parent's arrays.
+				children[v][0], children[v][i] = children[v][i], children[v][0]
+			}
+		}
+		height[v] = h + 1
+		return height[v]
+	}
+	measure(src)
+	out := make(map[string]Path, reached)
+	type arrays struct {
+		sites []string
+		hubs  []bool
+		costs []int
+		conns []string
+	}
+	var walk func(v, parent int, a arrays, maxSize int)
+	walk = func(v, parent int, a arrays, maxSize int) {
+		a.sites, a.hubs = append(a.sites, g.sites[v]), append(a.hubs, g.hub[v])
+		if parent >= 0 {
+			c, size, conn := g.linkBetween(parent, v, nil)
+			name := ""
+			if conn >= 0 {
+				name = g.conns[conn].Name
+			}
+			a.costs, a.conns = append(a.costs, c), append(a.conns, name)
+			if size > 0 && (maxSize == 0 || size < maxSize) {
+				maxSize = size
+			}
+		}
+		k := len(a.sites)
+		p := Path{Total: settled[v].cost, Sites: a.sites[:k:k], hub: a.hubs[:k:k], Costs: a.costs[: k-1 : k-1], MaxMessageSize: maxSize}
+		if k > 1 {
+			p.Connectors = a.conns[: k-1 : k-1]
+		}
+		out[g.sites[v]] = p
+		for i, c := range children[v] {
+			next := a
+			if i > 0 {
+				// A branch: the arrays past this site belong to the tallest child's
+				// paths, so this one gets its own, with the prefix copied.
+				size := k + height[c]
+				next = arrays{
+					sites: append(make([]string, 0, size), a.sites...), hubs: append(make([]bool, 0, size), a.hubs...),
+					costs: append(make([]int, 0, size), a.costs...), conns: append(make([]string, 0, size), a.conns...),
+				}
+			}
+			walk(c, v, next, maxSize)
+		}
+	}
+	h := height[src]
+	walk(src, -1, arrays{make([]string, 0, h), make([]bool, 0, h), make([]int, 0, h), make([]string, 0, h)}, 0)
 	return out, nil
 }
 
@@ -284,8 +475,18 @@ func (l *fwdLabel) seqToSource() []int {
 // searchFrom settles every site reachable from src.
 func (g *Graph) searchFrom(src int) []*fwdLabel {
 	settled := make([]*fwdLabel, len(g.sites))
-	pq := fwdQueue{g: g}
-	pq.push(&fwdLabel{node: src})
+	pq := fwdQueue{g: g, items: make([]*fwdLabel, 0, len(g.sites))}
+	// Labels come from slabs: one allocation for many, and a full slab is left as it
+	// is (labels point into it) while the next one fills.
+	slab := make([]fwdLabel, 0, 2*len(g.sites))
+	newLabel := func(l fwdLabel) *fwdLabel {
+		if len(slab) == cap(slab) {
+			slab = make([]fwdLabel, 0, cap(slab))
+		}
+		slab = append(slab, l)
+		return &slab[len(slab)-1]
+	}
+	pq.push(newLabel(fwdLabel{node: src}))
 	for len(pq.items) > 0 {
 		l := pq.pop()
 		if settled[l.node] != nil {
@@ -296,7 +497,7 @@ func (g *Graph) searchFrom(src int) []*fwdLabel {
 			if settled[e.to] != nil {
 				continue
 			}
-			pq.push(&fwdLabel{cost: l.cost + e.cost, hops: l.hops + 1, node: e.to, prev: l})
+			pq.push(newLabel(fwdLabel{cost: l.cost + e.cost, hops: l.hops + 1, node: e.to, prev: l}))
 		}
 	}
 	return settled
@@ -346,7 +547,7 @@ func (q *fwdQueue) pop() *fwdLabel {
 
 // decider finds the next-best simple path (the second of Yen's k shortest paths under
 // the same order) and names the first rule that ranks the best one above it.
-func (g *Graph) decider(best label, src, dst int) int {
+func (g *Graph) decider(best label, src, dst int, down []bool) int {
 	if src == dst {
 		return 0
 	}
@@ -358,7 +559,7 @@ func (g *Graph) decider(best label, src, dst int) int {
 		for _, n := range fromSrc[:i] {
 			banned[n] = true
 		}
-		rest, ok := g.search(dst, spur, banned, [2]int{spur, fromSrc[i+1]})
+		rest, ok := g.search(dst, spur, banned, [2]int{spur, fromSrc[i+1]}, down)
 		if !ok {
 			continue
 		}
@@ -366,7 +567,7 @@ func (g *Graph) decider(best label, src, dst int) int {
 		seq := append([]int(nil), rest.seq...)
 		cost, hops := rest.cost, rest.hops
 		for j := i - 1; j >= 0; j-- {
-			c, _ := g.linkBetween(fromSrc[j], fromSrc[j+1])
+			c, _, _ := g.linkBetween(fromSrc[j], fromSrc[j+1], down)
 			cost += c
 			hops++
 			seq = append(seq, fromSrc[j])
@@ -393,7 +594,11 @@ func reversed(s []int) []int {
 	return out
 }
 
-func (g *Graph) pathOf(l label) Path {
+func (g *Graph) pathOf(l label) Path { return g.pathOfAvoiding(l, nil) }
+
+// pathOfAvoiding is pathOf for a path searched with connectors down: the link taken
+// between two nodes is the cheapest one up.
+func (g *Graph) pathOfAvoiding(l label, down []bool) Path {
 	n := len(l.seq)
 	p := Path{Total: l.cost, Sites: make([]string, 0, n), hub: make([]bool, 0, n), Costs: make([]int, 0, max(n-1, 0))}
 	for i := n - 1; i >= 0; i-- {
@@ -402,8 +607,13 @@ func (g *Graph) pathOf(l label) Path {
 	}
 	for i := 0; i+1 < len(p.Sites); i++ {
 		a, b := l.seq[len(l.seq)-1-i], l.seq[len(l.seq)-2-i]
-		c, size := g.linkBetween(a, b)
+		c, size, conn := g.linkBetween(a, b, down)
 		p.Costs = append(p.Costs, c)
+		name := ""
+		if conn >= 0 {
+			name = g.conns[conn].Name
+		}
+		p.Connectors = append(p.Connectors, name)
 		if size > 0 && (p.MaxMessageSize == 0 || size < p.MaxMessageSize) {
 			p.MaxMessageSize = size
 		}
@@ -411,20 +621,25 @@ func (g *Graph) pathOf(l label) Path {
 	return p
 }
 
-// linkBetween is the cheapest link joining a and b (parallel links may exist).
-func (g *Graph) linkBetween(a, b int) (cost, size int) {
-	cost = -1
+// linkBetween is the cheapest link up from a to b (parallel links may exist; equal
+// connectors are told apart by name).
+func (g *Graph) linkBetween(a, b int, down []bool) (cost, size, conn int) {
+	cost, conn = -1, -1
 	for _, l := range g.adj[a] {
-		if l.to == b && (cost < 0 || l.cost < cost) {
-			cost, size = l.cost, l.maxSize
+		if l.to != b || isDown(down, l) {
+			continue
+		}
+		if cost < 0 || l.cost < cost || (l.cost == cost && l.conn >= 0 && conn >= 0 && g.conns[l.conn].Name < g.conns[conn].Name) {
+			cost, size, conn = l.cost, l.maxSize, l.conn
 		}
 	}
-	return cost, size
+	return cost, size, conn
 }
 
-// search runs Dijkstra from dst over the undirected links, skipping banned sites and
-// the banned link (either direction), until stop is settled.
-func (g *Graph) search(dst, stop int, banned map[int]bool, banEdge [2]int) (label, bool) {
+// search runs Dijkstra from dst back over the links arriving at each node, skipping
+// banned sites, the banned link (either direction) and connectors down, until stop
+// is settled.
+func (g *Graph) search(dst, stop int, banned map[int]bool, banEdge [2]int, down []bool) (label, bool) {
 	settled := make(map[int]bool, len(g.sites))
 	pq := &labelQueue{g: g}
 	heap.Push(pq, item{node: dst, l: label{seq: []int{dst}}})
@@ -437,8 +652,8 @@ func (g *Graph) search(dst, stop int, banned map[int]bool, banEdge [2]int) (labe
 		if it.node == stop {
 			return it.l, true
 		}
-		for _, e := range g.adj[it.node] {
-			if settled[e.to] || banned[e.to] ||
+		for _, e := range g.radj[it.node] {
+			if settled[e.to] || banned[e.to] || isDown(down, e) ||
 				(it.node == banEdge[0] && e.to == banEdge[1]) || (it.node == banEdge[1] && e.to == banEdge[0]) {
 				continue
 			}

@@ -8,6 +8,11 @@ import (
 // spam confidence level, the authentication result, the original arrival time).
 const orgHeaderPrefix = "x-ms-exchange-organization-"
 
+// StripOrgHeaders is stripOrgHeaders for what leaves the organisation: a transport
+// server sending to the Internet takes the organisation's own fields off, the SCL
+// among them (FILTER-013).
+func StripOrgHeaders(data []byte) []byte { return stripOrgHeaders(data) }
+
 // stripOrgHeaders removes every X-MS-Exchange-Organization-* field from the header
 // section of data, continuation lines included, and leaves every other octet as it
 // was: a sender without ms-Exch-Accept-Headers-Organization could otherwise forge an

@@ -16,7 +16,8 @@ type rights struct {
 // to accepted domains but not relay; Partners (domain-secure TLS sessions) likewise;
 // ExchangeUsers (authenticated) may relay; ExchangeServers hold everything. An explicit
 // Accept-Any-Recipient grant on the connector (IP-scoped relay) applies to every session
-// the connector serves.
+// the connector serves. The connector of the organisation's own servers grants
+// ms-Exch-Bypass-Anti-Spam, as ExchangeServers does (FILTER-007).
 func rightsFor(c *Connector, authenticated, tlsOn bool) rights {
 	var r rights
 	for _, p := range c.Permissions {
@@ -34,7 +35,7 @@ func rightsFor(c *Connector, authenticated, tlsOn bool) rights {
 				r.Submit, r.AcceptAnyRecipient, r.BypassAntiSpam, r.AcceptRouting = true, true, true, true
 			}
 		case scenario.PermExchangeServers:
-			if authenticated {
+			if authenticated || c.Internal {
 				r = rights{true, true, true, true, true, true}
 			}
 		}
@@ -42,6 +43,9 @@ func rightsFor(c *Connector, authenticated, tlsOn bool) rights {
 	if c.AcceptAnyRecipient {
 		r.AcceptAnyRecipient = true
 		r.Submit = true
+	}
+	if c.Internal {
+		r.BypassAntiSpam = true
 	}
 	return r
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/reference/agents"
 	"github.com/mailflow/mailflow/reference/esmtp"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/resolve"
@@ -56,6 +57,9 @@ type Connector struct {
 	// TarpitInterval delays the refusal of an unknown recipient to an anonymous
 	// session (ACCEPT-004).
 	TarpitInterval time.Duration
+	// Internal marks the connector the organisation's own servers send through: its
+	// sessions are Exchange servers' and hold ms-Exch-Bypass-Anti-Spam (FILTER-007).
+	Internal bool
 }
 
 // Server serves the receive connectors that share one binding.
@@ -76,6 +80,7 @@ type Server struct {
 	mx         MXLooker
 	log        *slog.Logger
 	ext        *Extension
+	agents     *agents.Pipeline
 
 	srv *esmtp.Server
 }
@@ -111,6 +116,9 @@ type MXLooker interface {
 // no DSN could ever reach the sender (RFC 7505 §4.2, DNS-011).
 func WithNullMXCheck(l MXLooker) Option { return func(s *Server) { s.mx = l } }
 func WithLogger(l *slog.Logger) Option  { return func(s *Server) { s.log = l } }
+
+// WithAgents runs the Edge's agents at the sessions' SMTP events (FILTER-018).
+func WithAgents(p *agents.Pipeline) Option { return func(s *Server) { s.agents = p } }
 
 // WithRecipientFiltering turns on recipient lookup at RCPT for authoritative domains,
 // with a block list of addresses always refused (ACCEPT-002, ACCEPT-003).

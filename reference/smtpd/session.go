@@ -6,12 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-sasl"
 
+	"github.com/mailflow/mailflow/reference/agents"
 	"github.com/mailflow/mailflow/reference/esmtp"
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/replies"
@@ -23,6 +25,7 @@ type session struct {
 	s         *Server
 	conn      *esmtp.Conn
 	connector *Connector
+	agents    *agents.Session // nil without agents
 }
 
 // NewSession picks the receive connector that serves the client (esmtp.Backend).
@@ -31,7 +34,19 @@ func (s *Server) NewSession(c *esmtp.Conn) (esmtp.Session, error) {
 	if !ok {
 		return nil, replies.NoConnector()
 	}
-	return &session{s: s, conn: c, connector: conn}, nil
+	ss := &session{s: s, conn: c, connector: conn}
+	if s.agents != nil {
+		as, err := s.agents.Connect(c.Context(), agents.Conn{
+			Remote: c.RemoteAddr(), Connector: conn.Name,
+			Bypass: func() bool { return ss.rights().BypassAntiSpam },
+			Helo:   c.Hostname,
+		})
+		if err != nil {
+			return nil, replies.ShuttingDown()
+		}
+		ss.agents = as
+	}
+	return ss, nil
 }
 
 func (ss *session) authenticated() bool { return ss.conn.AuthUser() != "" }
@@ -79,6 +94,9 @@ func (ss *session) Mail(from string, _ esmtp.MailParams) error {
 			return replies.SenderNullMX()
 		}
 	}
+	if ss.agents != nil {
+		return ss.agents.Mail(ss.conn.Context(), from)
+	}
 	return nil
 }
 
@@ -111,6 +129,20 @@ func (ss *session) Rcpt(to string, _ esmtp.RcptParams) (string, error) {
 	addr, local, domain, err := normalizeRcpt(to)
 	if err != nil {
 		return "", err
+	}
+	// Connection filtering acts before recipient filtering (FILTER-018), so a listed
+	// client learns nothing of which recipients exist.
+	if ss.agents != nil {
+		if err := ss.agents.Rcpt(ss.conn.Context(), addr); err != nil {
+			return "", err
+		}
+		// Inbound address rewriting (FILTER-017): the internal form is the one looked
+		// up and queued.
+		if next := ss.agents.RewriteRcpt(ss.conn.Context(), addr); next != addr {
+			if addr, local, domain, err = normalizeRcpt(next); err != nil {
+				return "", err
+			}
+		}
 	}
 	if err := ss.checkRecipient(addr, local, domain); err != nil {
 		return "", err
@@ -182,16 +214,36 @@ func (ss *session) Data(env *esmtp.Envelope, data []byte) error {
 	if !ss.rights().AcceptOrgHeaders {
 		data = stripOrgHeaders(data)
 	}
+	rcpts, from := env.Addrs(), env.From
+	queued := make([]queue.Recipient, 0, len(env.Rcpts))
+	for _, r := range env.Rcpts {
+		queued = append(queued, queue.Recipient{Addr: r.Addr, Notify: r.Notify, ORCPT: r.ORCPT})
+	}
+	if ss.agents != nil {
+		m := &agents.Message{From: env.From, Rcpts: slices.Clone(rcpts), Data: data}
+		switch err := ss.agents.EndOfData(ss.conn.Context(), m); {
+		case errors.Is(err, agents.ErrDropped):
+			// Deleted (FILTER-016 SilentDelete, FILTER-011 (f)): the client is told what
+			// a queued message's client is told, and nothing is queued.
+			return replies.Queued(queue.NewID(ss.s.clock.Now()))
+		case err != nil:
+			return err
+		}
+		data = m.Data
+		if h := m.Header(); len(h) > 0 {
+			data = append(h, data...)
+		}
+		if !slices.Equal(m.Rcpts, rcpts) {
+			rcpts, queued = m.Rcpts, agentRecipients(m.Rcpts, queued)
+		}
+		from = m.From
+	}
 	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
 	now := ss.s.clock.Now()
 	id := queue.NewID(now)
-	rcpts := env.Addrs()
 	stamped := append([]byte(ss.conn.Received(id, now, rcpts)), data...)
-	m := &queue.Message{ID: id, HeaderID: strings.Trim(hdr.Get("Message-Id"), "<> "), From: env.From, Received: now,
-		Ret: env.Mail.Ret, EnvID: env.Mail.EnvID}
-	for _, r := range env.Rcpts {
-		m.Recipients = append(m.Recipients, queue.Recipient{Addr: r.Addr, Notify: r.Notify, ORCPT: r.ORCPT})
-	}
+	m := &queue.Message{ID: id, HeaderID: strings.Trim(hdr.Get("Message-Id"), "<> "), From: from, Received: now,
+		Ret: env.Mail.Ret, EnvID: env.Mail.EnvID, Recipients: queued}
 	if a, ok := ss.s.queue.(interface{ Admit(int) error }); ok {
 		if err := a.Admit(len(stamped)); err != nil {
 			ss.s.log.Warn("back pressure: message refused", "err", err)
@@ -204,10 +256,28 @@ func (ss *session) Data(env *esmtp.Envelope, data []byte) error {
 	}
 	ss.s.trace.Record(trace.Event{
 		Time: now, Type: trace.Receive, MessageID: id, HeaderID: m.HeaderID, Server: ss.s.server,
-		Sender: env.From, Recipients: rcpts, Source: "SMTP",
+		Sender: from, Recipients: rcpts, Source: "SMTP",
 		Connector: ss.connector.Name, Detail: fmt.Sprintf("from %s [%s]", ss.conn.Hostname(), ss.conn.RemoteAddr()),
 	})
 	return replies.Queued(id)
+}
+
+// agentRecipients are the recipients the agents left (a transport rule's redirect or
+// blind copy): one the client gave keeps its DSN parameters, one an agent added has
+// none.
+func agentRecipients(addrs []string, given []queue.Recipient) []queue.Recipient {
+	out := make([]queue.Recipient, 0, len(addrs))
+	for _, a := range addrs {
+		r := queue.Recipient{Addr: a}
+		for _, g := range given {
+			if strings.EqualFold(g.Addr, a) {
+				r = g
+				break
+			}
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // nullMX says whether domain publishes exactly "MX 0 ."; a lookup that fails says no,

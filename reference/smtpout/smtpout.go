@@ -131,6 +131,8 @@ type Client struct {
 	// cache keeps sessions with named next hops between messages; noReuse keeps none.
 	cache   cache
 	noReuse bool
+	// gate, when set, is asked before each connection (WithGate).
+	gate func(addr string) error
 }
 
 // Option configures a Client.
@@ -149,6 +151,12 @@ func WithLogger(l *slog.Logger) Option   { return func(c *Client) { c.log = l } 
 // WithoutReuse ends every session after its message: no session is kept for the next
 // message to the same next hop.
 func WithoutReuse() Option { return func(c *Client) { c.noReuse = true } }
+
+// WithGate has every connection asked for first: an error fails it as a connection
+// that could not be made, with the error in the reply. A world of servers in one
+// process cuts a network path this way (a routing group connector whose link is down,
+// ROUTE-020) while every server stays up.
+func WithGate(gate func(addr string) error) Option { return func(c *Client) { c.gate = gate } }
 
 // WithSeed draws the random first choice among MXs of equal preference (DNS-003) from a
 // generator seeded with seed, so that a run can be repeated choice for choice; 0 keeps
@@ -503,7 +511,14 @@ func (c *Client) open(ctx context.Context, t target, h Hop, rcpts []string) (*se
 	if c.localAddr.IsValid() {
 		d.LocalAddr = &net.TCPAddr{IP: c.localAddr.AsSlice()}
 	}
-	conn, err := d.DialContext(ctx, "tcp", t.addr)
+	var conn net.Conn
+	var err error
+	if c.gate != nil {
+		err = c.gate(t.addr)
+	}
+	if err == nil {
+		conn, err = d.DialContext(ctx, "tcp", t.addr)
+	}
 	if err != nil {
 		return nil, all(rcpts, Result{Reply: "451 4.4.1 Connection to " + t.name + " failed: " + err.Error(), RemoteMTA: t.name}), true
 	}
@@ -604,9 +619,28 @@ func (c *Client) transaction(s *session, t target, from string, rcpts []string, 
 	for _, i := range pending {
 		opts.UTF8 = opts.UTF8 || !isASCII(rcpts[i])
 	}
-	if err := cl.Mail(from, opts); err != nil {
+	// With PIPELINING (RFC 2920) MAIL, the RCPTs and DATA go in one write and their
+	// replies are read afterwards; without it, each waits for the reply before.
+	var mailErr, dataErr error
+	rcptErr := make([]error, len(pending))
+	var w *smtp.DataCommand
+	if ok, _ := cl.Extension("PIPELINING"); ok {
+		to := make([]string, len(pending))
+		ropts := make([]*smtp.RcptOptions, len(pending))
+		for k, i := range pending {
+			to[k], ropts[k] = rcpts[i], d.rcptOptions(rcpts[i])
+		}
+		var rep smtp.PipelineReplies
+		w, rep = cl.SendPipelined(from, opts, to, ropts)
+		mailErr, rcptErr, dataErr = rep.Mail, rep.Rcpt, rep.Data
+	} else if mailErr = cl.Mail(from, opts); mailErr == nil {
+		for k, i := range pending {
+			rcptErr[k] = cl.Rcpt(rcpts[i], d.rcptOptions(rcpts[i]))
+		}
+	}
+	if mailErr != nil {
 		s.mailFailed = true
-		r, perm := s.reply(err)
+		r, perm := s.reply(mailErr)
 		for _, i := range pending {
 			results[i] = Result{Rcpt: rcpts[i], Reply: r, Permanent: perm, RemoteMTA: t.name}
 		}
@@ -616,9 +650,9 @@ func (c *Client) transaction(s *session, t target, from string, rcpts []string, 
 	// session must RSET before its next MAIL.
 	s.dirty = true
 	var accepted []int
-	for _, i := range pending {
+	for k, i := range pending {
 		results[i] = Result{Rcpt: rcpts[i], RemoteMTA: t.name, DSNPassed: passed}
-		err := cl.Rcpt(rcpts[i], d.rcptOptions(rcpts[i]))
+		err := rcptErr[k]
 		if err == nil {
 			accepted = append(accepted, i)
 			continue
@@ -634,7 +668,10 @@ func (c *Client) transaction(s *session, t target, from string, rcpts []string, 
 	if len(accepted) == 0 {
 		return nil, false
 	}
-	w, err := cl.Data()
+	err := dataErr
+	if w == nil && err == nil {
+		w, err = cl.Data()
+	}
 	if err == nil {
 		if _, err = w.Write(data); err == nil {
 			var resp *smtp.DataResponse

@@ -341,3 +341,42 @@ func TestSessionReuse(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+// TestPipelining: to a next hop that offers PIPELINING, MAIL, the RCPTs and DATA go
+// before any of their replies is read (RFC 2920), and a refused recipient fails alone;
+// to one that does not, each command waits for its reply.
+func TestPipelining(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []internet.Option
+		want string // in the next hop's transcript
+	}{
+		{"offered", nil, "C: MAIL FROM:<x@contoso.test> BODY=8BITMIME\r\nC: RCPT TO:<a@pipe.test>\r\nC: RCPT TO:<refused@pipe.test>\r\nC: RCPT TO:<b@pipe.test>\r\nC: DATA\r\nS: 250"},
+		{"not offered", []internet.Option{internet.WithoutExtension("PIPELINING")}, "C: MAIL FROM:<x@contoso.test> BODY=8BITMIME\r\nS: 250"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ip := "127.207.2." + strconv.Itoa(10+i)
+			h := host(t, "smart.pipe.test", ip, tc.opts...)
+			h.SetRecipientBehaviour("refused@pipe.test", scenario.Behaviour{Action: "reject", Stage: "rcpt", Code: 550, Enhanced: "5.1.1"})
+			c := New(dns(t, "127.207.2.53"), "edge1.contoso.test", WithPort(port), WithTimeout(5*time.Second))
+			defer c.Close()
+			rcpts := []string{"a@pipe.test", "refused@pipe.test", "b@pipe.test"}
+			res := c.Send(context.Background(), Hop{Hosts: []string{"[" + ip + "]"}}, "x@contoso.test", rcpts, []byte("Subject: t\r\n\r\nhi\r\n"), nil)
+			for _, r := range res {
+				if want := r.Rcpt != "refused@pipe.test"; r.Delivered != want {
+					t.Errorf("%s: delivered %v (%s), want %v", r.Rcpt, r.Delivered, r.Reply, want)
+				}
+				if r.Rcpt == "refused@pipe.test" && (!r.Permanent || !strings.HasPrefix(r.Reply, "550 5.1.1")) {
+					t.Errorf("refused recipient: %+v", r)
+				}
+			}
+			if ms := h.Messages(); len(ms) != 1 || !slices.Equal(ms[0].RcptTo, []string{"a@pipe.test", "b@pipe.test"}) {
+				t.Errorf("next hop took %+v, want one message for a and b", ms)
+			}
+			if ss := h.Sessions(); len(ss) != 1 || !strings.Contains(ss[0].Transcript, tc.want) {
+				t.Errorf("transcript lacks %q:\n%+v", tc.want, ss)
+			}
+		})
+	}
+}

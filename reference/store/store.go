@@ -127,6 +127,20 @@ func (s *Store) Deliver(ctx context.Context, mailbox, returnPath string, data []
 // copy (the second is reported Duplicate) even without a Message-ID, as it is the same
 // message. Deliveries are returned in the order of mailboxes.
 func (s *Store) DeliverAll(ctx context.Context, mailboxes []string, returnPath string, data []byte) ([]Delivery, error) {
+	return s.DeliverAllIn(ctx, "", mailboxes, returnPath, data)
+}
+
+// Junk is the folder of the Junk E-mail folder, as IMAP (reference/imapd) names its
+// Maildir under a mailbox's directory.
+const Junk = ".Junk E-mail"
+
+// DeliverAllIn is DeliverAll into one folder of each mailbox: "" is the mailbox's
+// own (INBOX), Junk its Junk E-mail folder (a Maildir++ sub-folder, ".Name"). A
+// folder is its own Maildir, and so its own duplicate index.
+func (s *Store) DeliverAllIn(ctx context.Context, folder string, mailboxes []string, returnPath string, data []byte) ([]Delivery, error) {
+	if folder != "" && (!strings.HasPrefix(folder, ".") || folder == "." || folder == ".." || strings.ContainsAny(folder, "/\\\x00")) {
+		return nil, fmt.Errorf("store: invalid folder %q", folder)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: deliver: %w", err)
 	}
@@ -135,7 +149,7 @@ func (s *Store) DeliverAll(ctx context.Context, mailboxes []string, returnPath s
 	}
 	boxes := make([]*box, len(mailboxes))
 	for i, m := range mailboxes {
-		b, err := s.box(m)
+		b, err := s.boxIn(m, folder)
 		if err != nil {
 			return nil, err
 		}
@@ -245,8 +259,6 @@ func (s *Store) Messages(mailbox string) ([]Message, error) {
 	type item struct {
 		Message
 		file string
-		seq  uint64
-		ok   bool
 	}
 	var items []item
 	for _, sub := range []string{"new", "cur"} {
@@ -262,22 +274,10 @@ func (s *Store) Messages(mailbox string) ([]Message, error) {
 				continue
 			}
 			id, flags := splitInfo(e.Name())
-			seq, ok := seqOf(id)
-			items = append(items, item{Message: Message{ID: id, Flags: flags}, file: filepath.Join(dir, sub, e.Name()), seq: seq, ok: ok})
+			items = append(items, item{Message: Message{ID: id, Flags: flags}, file: filepath.Join(dir, sub, e.Name())})
 		}
 	}
-	// Names this store gave carry a per-mailbox sequence number, which orders messages
-	// even when the clock stands still; names from elsewhere follow, by name.
-	sort.Slice(items, func(i, j int) bool {
-		a, b := items[i], items[j]
-		if a.ok != b.ok {
-			return a.ok
-		}
-		if a.ok && a.seq != b.seq {
-			return a.seq < b.seq
-		}
-		return a.ID < b.ID
-	})
+	sort.Slice(items, func(i, j int) bool { return less(items[i].ID, items[j].ID) })
 	out := make([]Message, 0, len(items))
 	for _, it := range items {
 		data, err := os.ReadFile(it.file)
@@ -303,17 +303,23 @@ func boxName(mailbox string) (string, error) {
 	return name, nil
 }
 
-func (s *Store) box(mailbox string) (*box, error) {
+// boxIn is a mailbox's folder ("" for INBOX); the box is named by the mailbox, as a
+// Delivery reports it.
+func (s *Store) boxIn(mailbox, folder string) (*box, error) {
 	name, err := boxName(mailbox)
 	if err != nil {
 		return nil, err
 	}
+	key := name
+	if folder != "" {
+		key = name + "/" + folder
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.boxes[name]
+	b, ok := s.boxes[key]
 	if !ok {
-		b = &box{name: name, dir: filepath.Join(s.root, name)}
-		s.boxes[name] = b
+		b = &box{name: name, dir: filepath.Join(s.root, name, folder)}
+		s.boxes[key] = b
 	}
 	return b, nil
 }
@@ -329,7 +335,7 @@ func lockAll(boxes []*box) func() {
 			order = append(order, b)
 		}
 	}
-	sort.Slice(order, func(i, j int) bool { return order[i].name < order[j].name })
+	sort.Slice(order, func(i, j int) bool { return order[i].dir < order[j].dir })
 	for _, b := range order {
 		b.mu.Lock()
 	}
@@ -419,7 +425,12 @@ func (s *Store) prepareDirs(b *box) error {
 			return fmt.Errorf("store: mailbox %s: %w", b.name, err)
 		}
 	}
-	for _, d := range []string{b.dir, s.root} {
+	// A folder's directory is new in its mailbox's, which is new in the root.
+	dirs := []string{b.dir, s.root}
+	if parent := filepath.Dir(b.dir); parent != s.root {
+		dirs = []string{b.dir, parent, s.root}
+	}
+	for _, d := range dirs {
 		if err := s.syncDir(d); err != nil {
 			return fmt.Errorf("store: mailbox %s: %w", b.name, err)
 		}
@@ -438,6 +449,24 @@ func (s *Store) newID(now time.Time, seq uint64) string {
 	var r [4]byte
 	_, _ = rand.Read(r[:])
 	return fmt.Sprintf("%d.M%06dP%dQ%dR%x.%s", now.Unix(), now.Nanosecond()/1000, s.pid, seq, r, s.host)
+}
+
+// SortIDs puts Maildir IDs (file names without their info) in delivery order, the
+// order Messages lists them in: names this store gave carry a per-mailbox sequence
+// number, which orders messages even when the clock stands still; names from elsewhere
+// (an IMAP APPEND, another program) follow, by name.
+func SortIDs(ids []string) { sort.Slice(ids, func(i, j int) bool { return less(ids[i], ids[j]) }) }
+
+func less(a, b string) bool {
+	sa, oka := seqOf(a)
+	sb, okb := seqOf(b)
+	if oka != okb {
+		return oka
+	}
+	if oka && sa != sb {
+		return sa < sb
+	}
+	return a < b
 }
 
 func seqOf(id string) (uint64, bool) {

@@ -521,3 +521,30 @@ func TestRootComesWithTheFirstDelivery(t *testing.T) {
 		t.Error("Open accepted a file as its root")
 	}
 }
+
+// TestJunkFolder: a message delivered into the Junk E-mail folder is a Maildir of its
+// own under the mailbox's directory, out of INBOX; a bad folder name is refused.
+func TestJunkFolder(t *testing.T) {
+	root := t.TempDir()
+	s := open(t, root)
+	ds, err := s.DeliverAllIn(context.Background(), store.Junk, []string{"alice@contoso.test"}, "s@x.test", []byte("Message-ID: <j@x.test>\r\nSubject: s\r\n\r\nb\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(root, "alice@contoso.test", store.Junk, "new", ds[0].ID); ds[0].Path != want || ds[0].Mailbox != "alice@contoso.test" {
+		t.Errorf("delivery %+v, want path %s in alice@contoso.test", ds[0], want)
+	}
+	if ms := messages(t, s, "alice@contoso.test"); len(ms) != 0 {
+		t.Errorf("INBOX holds %d messages, want none", len(ms))
+	}
+	// INBOX keeps its own duplicate index: the same message delivered there is a copy.
+	d, err := s.Deliver(context.Background(), "alice@contoso.test", "s@x.test", []byte("Message-ID: <j@x.test>\r\nSubject: s\r\n\r\nb\r\n"))
+	if err != nil || d.Duplicate {
+		t.Errorf("Deliver to INBOX = %+v, %v", d, err)
+	}
+	for _, bad := range []string{"Junk", "..", ".a/b"} {
+		if _, err := s.DeliverAllIn(context.Background(), bad, []string{"alice@contoso.test"}, "", []byte("x\r\n")); err == nil {
+			t.Errorf("folder %q accepted", bad)
+		}
+	}
+}

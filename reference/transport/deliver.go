@@ -12,6 +12,7 @@ import (
 	"github.com/mailflow/mailflow/reference/queue"
 	"github.com/mailflow/mailflow/reference/replies"
 	"github.com/mailflow/mailflow/reference/routing"
+	"github.com/mailflow/mailflow/reference/smtpd"
 	"github.com/mailflow/mailflow/reference/smtpout"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/trace"
@@ -103,6 +104,10 @@ type Hop struct {
 	// Shadow marks a hop to another transport server of the organisation, whose
 	// recipients the sender keeps shadow copies of (QUEUE-012).
 	Shadow bool
+	// External marks a hop out of the organisation: the message leaves without its
+	// X-MS-Exchange-Organization-* fields (the SCL among them, FILTER-013), which are
+	// the organisation's alone.
+	External bool
 }
 
 // Router decides where a queued message's pending recipients go next. The outcomes it
@@ -110,6 +115,12 @@ type Hop struct {
 // recipients handed on in a new message); every other recipient is in one Hop.
 type Router interface {
 	Route(ctx context.Context, m *queue.Message, rcpts []string, data []byte) ([]Hop, []queue.Outcome)
+}
+
+// HopObserver is a Router told what each hop's attempt gave, as a bridgehead learns
+// that a routing group connector failed or carried mail (ROUTE-020).
+type HopObserver interface {
+	Attempted(h Hop, results []smtpout.Result)
 }
 
 // edgeRouter routes as an Edge: inbound to the Hubs, everything else by connector.
@@ -127,7 +138,7 @@ func (r edgeRouter) Route(ctx context.Context, m *queue.Message, rcpts []string,
 		}
 		g, ok := groups[rt.key]
 		if !ok {
-			g = &Hop{Key: rt.key, Connector: rt.connector, Reason: rt.reason, Next: rt.hop}
+			g = &Hop{Key: rt.key, Connector: rt.connector, Reason: rt.reason, Next: rt.hop, External: rt.connector != inboundConnector}
 			groups[rt.key] = g
 			keys = append(keys, rt.key)
 		}
@@ -166,8 +177,15 @@ func (e *Server) Deliver(ctx context.Context, m *queue.Message, rcpts []string, 
 		if shadow {
 			e.cfg.Shadow.Prepare(ctx, g.Next.Hosts)
 		}
-		results := e.out.Send(ctx, g.Next, m.From, g.Rcpts, data, params)
+		sent := data
+		if g.External {
+			sent = smtpd.StripOrgHeaders(data)
+		}
+		results := e.out.Send(ctx, g.Next, m.From, g.Rcpts, sent, params)
 		release()
+		if ob, ok := router.(HopObserver); ok && ctx.Err() == nil {
+			ob.Attempted(g, results)
+		}
 		if shadow {
 			e.keepShadows(ctx, m, g, results, data)
 		}
@@ -186,7 +204,7 @@ func (e *Server) Deliver(ctx context.Context, m *queue.Message, rcpts []string, 
 				}
 				e.cfg.Trace.Record(trace.Event{Time: e.cfg.Clock.Now(), Type: trace.Send, MessageID: m.ID, HeaderID: m.HeaderID,
 					Server: e.cfg.Server.Name, Sender: m.From, Recipients: []string{res.Rcpt}, Connector: g.Connector,
-					NextHop: res.RemoteMTA, Reply: res.Reply})
+					NextHop: res.RemoteMTA, Reply: res.Reply, CopyID: replies.QueuedID(res.Reply)})
 			case res.Permanent:
 				o.Status = queue.StatusPermanent
 			default:

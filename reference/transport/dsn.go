@@ -112,5 +112,6 @@ func (e *Server) notify(m *queue.Message, data []byte, outcomes []queue.Outcome,
 		rcpts[i] = o.Rcpt
 	}
 	e.cfg.Trace.Record(trace.Event{Time: e.cfg.Clock.Now(), Type: trace.DSN, MessageID: m.ID, HeaderID: m.HeaderID,
-		Server: e.cfg.Server.Name, Sender: m.From, Recipients: rcpts, Detail: string(action) + " DSN queued as " + d.ID + " to " + m.From})
+		Server: e.cfg.Server.Name, Sender: m.From, Recipients: rcpts, Detail: string(action) + " DSN queued as " + d.ID + " to " + m.From,
+		CopyID: d.ID})
 }

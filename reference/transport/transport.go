@@ -72,6 +72,17 @@ type Config struct {
 	// Seed makes the random first choice among equal-preference MXs (DNS-003) a
 	// repeatable sequence; 0 leaves it to the runtime's randomly seeded generator.
 	Seed uint64
+	// Gate, when set, is asked before each outbound connection, and an error fails it
+	// as a connection not made (smtpout.WithGate): a world in one process cuts a network
+	// path so (a routing group connector's link down, ROUTE-020).
+	Gate func(addr string) error
+	// Clamd is the address of the ClamAV daemon an Edge's antivirus agent scans with
+	// ("unix:/path" or "tcp:host:port", reference/clamd); needed when the scenario
+	// enables it.
+	Clamd string
+	// Spamd is the host:port of the spamd an Edge's content filter asks when the
+	// scenario names none of its own (reference/spamc).
+	Spamd string
 }
 
 // Shadower keeps shadow copies of relayed messages: Prepare comes before a hop's
@@ -124,7 +135,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	e.out = smtpout.New(cfg.Resolver, cfg.Server.FQDN,
 		smtpout.WithPort(cfg.OutPort), smtpout.WithLocalAddr(cfg.Addr),
 		smtpout.WithSelf([]string{cfg.Server.FQDN}, ownAddrs(cfg.Addr)),
-		smtpout.WithTLSConfig(cfg.ClientTLS), smtpout.WithLogger(log), smtpout.WithSeed(cfg.Seed))
+		smtpout.WithTLSConfig(cfg.ClientTLS), smtpout.WithLogger(log), smtpout.WithSeed(cfg.Seed),
+		smtpout.WithGate(cfg.Gate))
 	e.queue, err = queue.New(sp, queue.WithClock(cfg.Clock), queue.WithTrace(cfg.Trace),
 		queue.WithServer(cfg.Server.Name), queue.WithSchedule(Schedule(cfg.Server)),
 		queue.WithLogger(log), queue.WithDeliverer(e), queue.WithFailureHandler(e.sendDSN),
@@ -196,6 +208,7 @@ func (e *Server) listen(log *slog.Logger) error {
 			Name: rc.Name, Permissions: rc.Permissions, AcceptAnyRecipient: rc.AcceptAnyRecipient,
 			AuthRequiresTLS: rc.AuthRequiresTLS != nil && *rc.AuthRequiresTLS, MaxRecipients: rc.MaxRecipients, MaxMessageSize: rc.MaxMessageSize,
 			InactivityTimeout: rc.InactivityTimeout.D(), TarpitInterval: rc.TarpitInterval.D(),
+			Internal: rc.Name == OrgConnector || rc.ExternallySecured,
 		}
 		for _, r := range rc.RemoteIPRanges {
 			p, err := parsePrefix(r)
@@ -211,6 +224,10 @@ func (e *Server) listen(log *slog.Logger) error {
 		byBind[addr] = append(byBind[addr], c)
 	}
 	filtering := e.cfg.Server.RecipientFiltering == nil || *e.cfg.Server.RecipientFiltering
+	pipeline, err := e.agentPipeline()
+	if err != nil {
+		return err
+	}
 	for _, addr := range order {
 		conns := byBind[addr]
 		opts := []smtpd.Option{
@@ -224,6 +241,9 @@ func (e *Server) listen(log *slog.Logger) error {
 		}
 		if e.primary != nil {
 			opts = append(opts, smtpd.WithExtension(e.primary.Extension()))
+		}
+		if pipeline != nil {
+			opts = append(opts, smtpd.WithAgents(pipeline))
 		}
 		if e.cfg.ServerTLS != nil && tlsOn[addr] {
 			opts = append(opts, smtpd.WithTLS(e.cfg.ServerTLS))
@@ -288,12 +308,7 @@ func (e *Server) Listeners() []Listener { return append([]Listener(nil), e.liste
 // heldIDs are the IDs of the messages the queue holds: a shadow's primary answers
 // for what is still on its hands (QUEUE-012).
 func (e *Server) heldIDs() []string {
-	ms := e.queue.Snapshot()
-	ids := make([]string, len(ms))
-	for i, m := range ms {
-		ids[i] = m.ID
-	}
-	return ids
+	return e.queue.IDs()
 }
 
 // Queue exposes the queue for views and suites.

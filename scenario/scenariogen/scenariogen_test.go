@@ -32,6 +32,35 @@ func TestOrgIsValid(t *testing.T) {
 	}
 }
 
+// TestRoutingGroupsAreValid does the same for the Exchange 2003 form, and checks the
+// size the route benchmark names: 200 routing groups of 1,000 servers.
+func TestRoutingGroupsAreValid(t *testing.T) {
+	for _, n := range []int{1, 3, 12, 200} {
+		t.Run(fmt.Sprintf("groups=%d", n), func(t *testing.T) {
+			s := RoutingGroups(n)
+			b, err := scenario.Marshal(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := scenario.Parse("generated", b)
+			if err != nil {
+				t.Fatalf("generated org does not parse: %v", err)
+			}
+			back.File = ""
+			if d := cmp.Diff(s, back, cmpopts.EquateEmpty()); d != "" {
+				t.Errorf("parsed org differs from the generated one (-generated +parsed):\n%s", d)
+			}
+			inGroups := 0
+			for _, g := range s.Org.RoutingGroups {
+				inGroups += len(g.Servers)
+			}
+			if n == 200 && (len(s.Org.RoutingGroups) != 200 || inGroups != 1000) {
+				t.Errorf("%d routing groups of %d servers, want 200 of 1000", len(s.Org.RoutingGroups), inGroups)
+			}
+		})
+	}
+}
+
 func TestOrgShape(t *testing.T) {
 	s := Org(200, WithRecipients(1000))
 	count := map[scenario.Role]int{}

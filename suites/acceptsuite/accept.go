@@ -36,8 +36,11 @@ var _ = Describe("Accepted domains", Label("accept"), func() {
 		if !w.Traced() {
 			return
 		}
+		// The Edge's log is read as it comes in containers: its RECEIVE may trail the
+		// stored copy.
+		Eventually(func() []trace.Event { return trace.OfType(w.Trace().Events(), trace.Receive, "EDGE1") }).
+			Should(HaveLen(1), s.Explain("one RECEIVE event on the Edge"))
 		ev := trace.OfType(w.Trace().Events(), trace.Receive, "EDGE1")
-		Expect(ev).To(HaveLen(1), s.Explain("one RECEIVE event on the Edge"))
 		Expect(ev[0].HeaderID).To(Equal("accept@fabrikam.test"), s.Explain("tracking carries the Message-ID"))
 		Eventually(func() []trace.Event { return w.Events(trace.Route) }).Should(ContainElement(HaveField("Connector", "EdgeSync - Inbound")),
 			s.Explain("ROUTE to the subscribed site's Hub through the EdgeSync inbound connector"))

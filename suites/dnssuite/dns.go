@@ -28,6 +28,7 @@ var seq atomic.Int64
 // under the load of many quick sessions: what DNS-003 judges is delivery, not intake.
 func trySubmit(w *f.World, rcpt string) {
 	GinkgoHelper()
+	w.RequireRelay(f.FromOrg, rcpt)
 	attempt := func() bool {
 		s := w.DialVia(f.FromOrg)
 		defer s.Close()

@@ -67,6 +67,7 @@ func field(fields map[string]string, name string) string { return dsn.Field(fiel
 var _ = Describe("DSNs", Label("dsn"), func() {
 	It("sends a DSN from the null reverse-path to the original sender, source route reduced", f.Clause("DSN-001"), func() {
 		w := world()
+		w.RequireRelay(f.FromOrg, "nobody@fabrikam.test")
 		s := w.DialVia(f.FromOrg)
 		Expect(s.Cmd("MAIL FROM:<@relay.contoso.test:alice@contoso.test>")).To(f.HaveClass(2), s.Explain("a source route in the reverse-path is accepted (RFC 5321 §4.1.1.2)"))
 		Expect(s.Cmd("RCPT TO:<nobody@fabrikam.test>")).To(f.HaveClass(2))
@@ -78,6 +79,7 @@ var _ = Describe("DSNs", Label("dsn"), func() {
 
 	It("sends no DSN about a message from the null reverse-path", f.Clause("DSN-002"), func() {
 		w := world()
+		w.RequireRelay(f.FromOrg, "nobody@fabrikam.test")
 		s := w.DialVia(f.FromOrg)
 		Expect(s.Cmd("MAIL FROM:<>")).To(f.HaveClass(2))
 		Expect(s.Cmd("RCPT TO:<nobody@fabrikam.test>")).To(f.HaveClass(2))

@@ -128,9 +128,11 @@ func (w *World) Submit(v Via, id string, rcpts ...string) *Session {
 }
 
 // SubmitMessage sends msg to rcpts as v says, and expects every step accepted; it
-// returns the session for explanations.
+// returns the session for explanations. The spec is N/A on a target that cannot relay
+// rcpts as the scenario would through v (RequireRelay).
 func (w *World) SubmitMessage(v Via, msg string, rcpts ...string) *Session {
 	ginkgo.GinkgoHelper()
+	w.RequireRelay(v, rcpts...)
 	s := w.DialVia(v)
 	gomega.Expect(s.Cmd("MAIL FROM:<%s>", v.From)).To(HaveClass(2), s.Explain("sender accepted"))
 	for _, r := range rcpts {
@@ -165,12 +167,16 @@ func Header(m []byte) []byte {
 }
 
 // MessageLimit is the largest message a receive connector takes, in bytes, as the
-// scenario sets it; a spec that needs a limit fails when the scenario sets none.
+// scenario sets it, or as the target rounds it (an MTA that takes its limit in MiB); a
+// spec that needs a limit fails when the scenario sets none.
 func (w *World) MessageLimit(server, connector string) int {
 	ginkgo.GinkgoHelper()
 	for _, rc := range w.Scenario.ReceiveConnectorsOf(server) {
 		if rc.Name == connector {
 			gomega.Expect(rc.MaxMessageSize).To(gomega.BeNumerically(">", 0), "%s sets no max_message_size on %s's %q", w.Scenario.File, server, connector)
+			if t, ok := w.Topology.(interface{ MessageLimit(limit int) int }); ok {
+				return t.MessageLimit(rc.MaxMessageSize)
+			}
 			return rc.MaxMessageSize
 		}
 	}

@@ -87,6 +87,7 @@ var _ = Describe("Relay restrictions", Label("relay"), func() {
 
 	It("lets an authenticated client relay over TLS", f.Clause("RELAY-005"), func() {
 		w := start()
+		w.RequireRelay(f.Via{Server: "EDGE1", Connector: "Clients"}, "friend@fabrikam.test")
 		s, _ := w.Dial("EDGE1", "Clients")
 		s.Cmd("EHLO client.contoso.test")
 		Expect(s.StartTLS(w.ClientTLS())).To(f.HaveReply(220), s.Explain("STARTTLS"))
@@ -124,6 +125,7 @@ var _ = Describe("Relay restrictions", Label("relay"), func() {
 
 	It("grants IP-scoped relay only inside the configured range", f.Clause("RELAY-008"), func() {
 		w := start()
+		w.RequireRelay(f.Via{Server: "EDGE1", Connector: "AppRelay"}, "customer@fabrikam.test")
 		addr, err := w.Endpoint("EDGE1", "AppRelay")
 		Expect(err).NotTo(HaveOccurred())
 		inside, _ := f.DialFrom(w.ClientIn("127.77.0.0/16"), addr)

@@ -94,7 +94,11 @@ var _ = Describe("Site routing", Label("routing"), func() {
 		for i := 0; i < 3; i++ {
 			s, id := send(w, "zoe@contoso.test")
 			delivered(w, s, "zoe@contoso.test", i+1)
-			paths = append(paths, routeDetail(w, "HUB-LON", id))
+			// The containers target reads HUB-LON's log as it comes: the decision may land
+			// after the delivery that followed it.
+			var detail string
+			Eventually(func() string { detail = routeDetail(w, "HUB-LON", id); return detail }).ShouldNot(BeEmpty(), s.Explain("HUB-LON logs its routing decision"))
+			paths = append(paths, detail)
 			Expect(sessions(w, id)).NotTo(ContainElement("HUB-BRU"), s.Explain("only the one path is used"))
 		}
 		Expect(paths[1]).To(Equal(paths[0]))
@@ -133,6 +137,36 @@ var _ = Describe("Site routing", Label("routing"), func() {
 		Eventually(func() int { return w.Queue("HUB-LON") }).Should(BeZero(), s.Explain("not held at the source"))
 		Expect(w.Events(trace.Fail)).To(BeEmpty(), s.Explain("not bounced while a site on the path is reachable"))
 		Expect(w.Events(trace.DSN)).To(BeEmpty(), s.Explain("no NDR"))
+	})
+
+	It("keeps retrying from the backoff site while the destination's Hubs are down, and delivers once one is back", f.Clause("ROUTE-008"), func() {
+		w := f.StartShipped("backoff.yaml")
+		w.Down("HUB-BER")
+		s, id := send(w, "bob@contoso.test")
+		Eventually(func() int { return w.Queue("HUB-MAD") }).Should(Equal(1), s.Explain("held in Madrid, the closest reachable site on the path"))
+		attempts := func() int {
+			at := map[time.Time]bool{}
+			for _, e := range trace.OfType(w.Trace().Events(), trace.Defer, "HUB-MAD") {
+				at[e.Time] = true
+			}
+			return len(at)
+		}
+		Eventually(attempts).Should(Equal(1), s.Explain("Madrid's first attempt to reach Berlin fails"))
+		// One retry interval at a time, so a clock that is stepped once (not timer by
+		// timer) fires each retry too.
+		retry := w.Timers("HUB-MAD").Retry
+		for n := 2; n <= 4; n++ {
+			w.Advance(retry)
+			Eventually(attempts).Should(Equal(n), s.Explain("Madrid retries on its own timer while Berlin is down: attempt %d", n))
+		}
+		Expect(w.Queue("HUB-MAD")).To(Equal(1), s.Explain("still held in Madrid"))
+		Expect(w.Events(trace.Fail)).To(BeEmpty(), s.Explain("not bounced while a site on the path is reachable"))
+		Expect(w.Events(trace.DSN)).To(BeEmpty(), s.Explain("no NDR"))
+		Expect(w.Mailbox("bob@contoso.test")).To(BeEmpty(), s.Explain("nothing can reach Berlin yet"))
+		w.Up("HUB-BER")
+		w.Advance(retry)
+		delivered(w, s, "bob@contoso.test", 1)
+		Eventually(func() []string { return sessions(w, id) }).Should(Equal([]string{"EDGE1", "HUB-LON", "HUB-MAD", "HUB-BER"}), s.Explain("from Madrid to Berlin once its Hub was back"))
 	})
 
 	It("refuses a message too large for a site link on the path with a 5.3.4 NDR", f.Clause("ROUTE-016"), func() {

@@ -32,6 +32,7 @@ func message(id, body string) string {
 // accepted; the message is the spec's to send.
 func openData(w *f.World, v f.Via, rcpts ...string) *f.Session {
 	GinkgoHelper()
+	w.RequireRelay(v, rcpts...)
 	s := w.DialVia(v)
 	Expect(s.Cmd("MAIL FROM:<%s>", v.From)).To(f.HaveClass(2), s.Explain("sender accepted"))
 	for _, r := range rcpts {

@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/mailflow/mailflow/fixtures/internet"
+	"github.com/mailflow/mailflow/profiles"
 	"github.com/mailflow/mailflow/reference/dsn"
 	"github.com/mailflow/mailflow/scenario"
 	f "github.com/mailflow/mailflow/suites/framework"
@@ -22,6 +23,10 @@ import (
 // connector and Internet hosts given.
 func world(connector, hosts string) *f.World {
 	GinkgoHelper()
+	// Every spec here relays out through From Org, by the client's address, and
+	// judges the smart hosts: N/A, before any MTA starts, where either is missing.
+	f.Require(profiles.FeatureRelayByAddress)
+	f.Require(profiles.FeatureSmartHost)
 	return f.Start("smarthost.yaml", fmt.Sprintf(`
 org:
   accepted_domains:

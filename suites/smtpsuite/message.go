@@ -56,6 +56,7 @@ func relayed(w *f.World, s *f.Session, id string) (internet.Message, []byte) {
 // terminator included) and expects it accepted.
 func sendRaw(w *f.World, v f.Via, rcpt, data string) *f.Session {
 	GinkgoHelper()
+	w.RequireRelay(v, rcpt)
 	s := w.DialVia(v)
 	Expect(s.Cmd("MAIL FROM:<%s>", v.From)).To(f.HaveClass(2), s.Explain("sender accepted"))
 	Expect(s.Cmd("RCPT TO:<%s>", rcpt)).To(f.HaveClass(2), s.Explain("%s accepted", rcpt))

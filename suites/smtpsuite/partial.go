@@ -38,6 +38,7 @@ var _ = Describe("A client that does not finish DATA", Label("smtp"), func() {
 		w := f.StartShipped("timeouts.yaml")
 		timeout := w.InactivityTimeout("EDGE1")
 		Expect(timeout).To(BeNumerically(">", 0), "the target's inactivity timeout is known")
+		w.RequireWait(timeout+time.Minute, "the inactivity timeout")
 		s := partial(w)
 		start := time.Now()
 		closed, _ := s.AwaitClose(timeout + time.Minute)

@@ -98,12 +98,16 @@ var _ = Describe("SMTP protocol basics", Label("smtp"), func() {
 		// The enhanced-code half of the clause applies only where the extension is
 		// advertised; the three-digit half always does.
 		enhanced := strings.Contains(strings.Join(ehlo.Lines, " "), "ENHANCEDSTATUSCODES")
-		replies := []f.Reply{greet, ehlo,
-			s.Cmd("MAIL FROM:<bob@fabrikam.test>"),
-			s.Cmd("RCPT TO:<alice@contoso.test>"),
-			s.Cmd("RCPT TO:<nobody@contoso.test>"),
-			s.Cmd("RCPT TO:<bob@fabrikam.test>"),
-			s.Cmd("NOOP"), s.Cmd("RSET"), s.Cmd("FROBNICATE"), s.Cmd("QUIT"),
+		replies := []f.Reply{greet, ehlo}
+		for _, c := range []string{"MAIL FROM:<bob@fabrikam.test>", "RCPT TO:<alice@contoso.test>", "RCPT TO:<nobody@contoso.test>",
+			"RCPT TO:<bob@fabrikam.test>", "NOOP", "RSET", "FROBNICATE", "QUIT"} {
+			r := s.Cmd("%s", c)
+			replies = append(replies, r)
+			if r.Code == 421 {
+				// A server may end the session with 421 at any time (RFC 5321 §3.8, §4.2.5;
+				// chasquid does after three refusals): what comes after gets no reply.
+				break
+			}
 		}
 		for i, r := range replies {
 			Expect(r.Code).To(BeNumerically(">=", 200), s.Explain("a code from 200 to 599"))

@@ -116,6 +116,7 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 
 	It("accepts 100 recipients in one transaction and delivers to all of them", f.Clause("SMTP-014"), func() {
 		w := f.StartShipped("edge-smarthost.yaml")
+		w.RequireRelay(f.FromOrg, rcpts(1)...)
 		s := w.DialVia(f.FromOrg)
 		Expect(s.Cmd("MAIL FROM:<alice@contoso.test>")).To(f.HaveClass(2), s.Explain("sender accepted"))
 		all := rcpts(100)
@@ -129,6 +130,7 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 
 	It("answers recipients past its limit with 452 4.5.3 and keeps the ones it accepted", f.Clause("SMTP-014"), func() {
 		w := f.StartShipped("recipient-limit.yaml")
+		w.RequireRelay(f.FromOrg, rcpts(1)...)
 		s := w.DialVia(f.FromOrg)
 		Expect(s.Cmd("MAIL FROM:<alice@contoso.test>")).To(f.HaveClass(2), s.Explain("sender accepted"))
 		// More than any limit the targets configure (the scenario's 100, Postfix's
@@ -214,6 +216,7 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 		w := f.StartShipped("edge-smarthost.yaml")
 		sink := w.MustHost("smarthost.isp.test")
 		Expect(sink.SetWithout("8BITMIME")).To(Succeed())
+		w.RequireRelay(f.FromOrg, "bob@fabrikam.test")
 		s := w.DialVia(f.FromOrg)
 		Expect(s.Cmd("MAIL FROM:<alice@contoso.test> BODY=8BITMIME")).To(f.HaveClass(2), s.Explain("BODY=8BITMIME accepted"))
 		Expect(s.Cmd("RCPT TO:<bob@fabrikam.test>")).To(f.HaveClass(2), s.Explain("relay accepted"))
@@ -240,6 +243,7 @@ var _ = Describe("SMTP message transfer", Label("smtp"), func() {
 		if hub := w.Host("HUB1"); hub != nil {
 			Expect(hub.SetWith("SMTPUTF8")).To(Succeed())
 		}
+		w.RequireRelay(f.FromOrg, rcpt)
 		s := w.DialVia(f.FromOrg)
 		// RFC 6531 §3.4: a client names SMTPUTF8 on MAIL when the server offers it. A
 		// server that does not is still offered the address, since it may take it.

@@ -252,6 +252,7 @@ func loopStatus(s string) bool { return s == "5.4.6" || s == "5.3.5" }
 // alice; it says whether ENHANCEDSTATUSCODES was advertised.
 func submit(w *f.World) (*f.Session, bool) {
 	GinkgoHelper()
+	w.RequireRelay(f.Via{Server: "EDGE1", Connector: "AppRelay"}, "someone@loop.test")
 	addr, err := w.Endpoint("EDGE1", "AppRelay")
 	Expect(err).NotTo(HaveOccurred())
 	c, _ := f.DialFrom(w.ClientIn("127.77.0.0/16"), addr)

@@ -1,5 +1,8 @@
 // Package containers runs a scenario's reference topology as one container per server
-// (the FROM scratch mailflow image) on a Docker network the target creates. Fixtures
+// (the FROM scratch mailflow image) on a Docker network the target creates, with a
+// container of the scanners' Debian image for each daemon the Edges scan with (clamd
+// when a scenario enables antivirus, spamd when its content filter names no spamd of
+// its own: containers/scanner). Fixtures
 // (fake DNS, directory, fake Internet hosts) stay in the test process, on addresses of
 // the network's bridge: the suites program and inspect them directly, exactly as
 // in-process, and nothing but the servers under test crosses into Docker. Trace events
@@ -14,11 +17,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,14 +36,17 @@ import (
 	"github.com/mailflow/mailflow/clock"
 	"github.com/mailflow/mailflow/containers/logline"
 	"github.com/mailflow/mailflow/containers/mailflow"
+	"github.com/mailflow/mailflow/containers/scanner"
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"
 	"github.com/mailflow/mailflow/fixtures/testca"
+	"github.com/mailflow/mailflow/reference/linkstate"
 	"github.com/mailflow/mailflow/reference/store"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/targets/dockernet"
 	"github.com/mailflow/mailflow/targets/internal/fixtureset"
+	"github.com/mailflow/mailflow/targets/internal/imagebuild"
 	"github.com/mailflow/mailflow/trace"
 )
 
@@ -52,6 +60,18 @@ func Image() string {
 		return img
 	}
 	return mailflow.DefaultImage
+}
+
+// ScannerImageEnv overrides the scanners' image (clamd, spamd).
+const ScannerImageEnv = "MAILFLOW_SCANNER_IMAGE"
+
+// ScannerImage is the scanners' image: $MAILFLOW_SCANNER_IMAGE, or the one
+// containers/scanners/build-image.sh builds or finds (a first build takes minutes).
+func ScannerImage(ctx context.Context) (string, error) {
+	if img := os.Getenv(ScannerImageEnv); img != "" {
+		return img, nil
+	}
+	return imagebuild.Image(ctx, "MAILFLOW_SCANNER_BUILD", "containers/scanners/build-image.sh")
 }
 
 func init() {
@@ -89,6 +109,11 @@ type Topology struct {
 	ips      map[string]netip.Addr
 	hubs     []string
 	hubSites []string
+	// scanners are the daemons the Edges scan with, by name (scanner.Clamd,
+	// scanner.Spamd); clamd and spamd their addresses, as the Edges are given them.
+	scanners map[string]*scanner.Container
+	clamd    string
+	spamd    string
 }
 
 // Start brings the scenario's world up; on error everything started is torn down.
@@ -104,7 +129,7 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 		return nil, fmt.Errorf("containers: %w", err)
 	}
 	t := &Topology{Net: nw, scenario: s, trace: trace.NewOrderedLog(), fleet: internet.NewFleet(), clock: clock.NewOffset(0),
-		servers: map[string]*mailflow.Container{}, stored: map[string][]store.Message{},
+		servers: map[string]*mailflow.Container{}, stored: map[string][]store.Message{}, scanners: map[string]*scanner.Container{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	defer func() {
 		if err != nil {
@@ -138,7 +163,87 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 	if t.ldap, err = ldapfake.Start(ctx, net.JoinHostPort(ldapIP.String(), "389"), s.Org.Recipients); err != nil {
 		return nil, fmt.Errorf("containers: ldap: %w", err)
 	}
-	return t, t.startServers(ctx, img, ips)
+	// The scanners start beside the servers (spamd takes seconds to compile its
+	// rules): an Edge needs only their addresses to start, and asks them per message.
+	scanned, err := t.startScanners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = t.startServers(ctx, img, ips)
+	return t, errors.Join(err, <-scanned)
+}
+
+// startScanners starts the daemons the scenario's Edges scan with, if any, each on an
+// address of the network fixed at once (the Edges are given it), and reports on the
+// channel when they answer or could not start.
+func (t *Topology) startScanners(ctx context.Context) (<-chan error, error) {
+	type daemon struct {
+		name string
+		addr *string
+		run  func(context.Context, string, ...testcontainers.ContainerCustomizer) (*scanner.Container, error)
+		ip   netip.Addr
+	}
+	var want []daemon
+	if t.scenario.AntivirusEnabled() {
+		want = append(want, daemon{scanner.Clamd, &t.clamd, scanner.RunClamd, netip.Addr{}})
+	}
+	if t.scenario.NeedsWorldSpamd() {
+		want = append(want, daemon{scanner.Spamd, &t.spamd, scanner.RunSpamd, netip.Addr{}})
+	}
+	done := make(chan error, 1)
+	if len(want) == 0 {
+		done <- nil
+		return done, nil
+	}
+	img, err := ScannerImage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("containers: scanners: %w", err)
+	}
+	for i, d := range want {
+		if want[i].ip, err = t.Net.Container(); err != nil {
+			return nil, err
+		}
+		*d.addr = scanner.Addr(d.name, want[i].ip)
+	}
+	results := make(chan error, len(want))
+	for _, d := range want {
+		go func() {
+			c, err := d.run(ctx, img, scanner.WithNetwork(t.Net.Name, d.ip), scanner.WithAllowed(t.Net.Subnet.String()),
+				testcontainers.WithLabels(dockernet.Labels(nil)))
+			if c != nil {
+				t.mu.Lock()
+				t.scanners[c.Daemon] = c
+				t.mu.Unlock()
+			}
+			if err != nil {
+				err = fmt.Errorf("containers: %w", err)
+			}
+			results <- err
+		}()
+	}
+	go func() {
+		var errs []error
+		for range want {
+			errs = append(errs, <-results)
+		}
+		done <- errors.Join(errs...)
+	}()
+	return done, nil
+}
+
+// StopClamd kills the ClamAV daemon the Edges scan with, as a scanner that dies under
+// a running Edge (FILTER-009: the Edge must then defer, not accept unscanned). Its
+// container stays until Stop, so its address refuses connections at once.
+func (t *Topology) StopClamd() error {
+	t.mu.Lock()
+	c, ok := t.scanners[scanner.Clamd]
+	t.mu.Unlock()
+	if !ok {
+		return errors.New("containers: no clamd in this world to stop")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return c.StopDaemon(ctx)
 }
 
 func (t *Topology) startServers(ctx context.Context, img string, ips map[string]netip.Addr) error {
@@ -147,7 +252,7 @@ func (t *Topology) startServers(ctx context.Context, img string, ips map[string]
 	var hubSites []string
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleHub) {
 		hubs = append(hubs, net.JoinHostPort(ips[strings.ToLower(srv.Name)].String(), "25"))
-		hubSites = append(hubSites, srv.Site)
+		hubSites = append(hubSites, t.scenario.Location(srv.Name))
 	}
 	t.img, t.ips, t.hubs, t.hubSites = img, ips, hubs, hubSites
 	type result struct {
@@ -206,9 +311,10 @@ func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Serve
 	case scenario.RoleEdge:
 		opts = append(opts,
 			mailflow.WithDNS(t.dns.Addr()),
-			mailflow.WithDirectory("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()))
+			mailflow.WithDirectory("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()),
+			mailflow.WithClamd(t.clamd), mailflow.WithSpamd(t.spamd))
 		for i, h := range hubs {
-			if srv.Site == "" || strings.EqualFold(hubSites[i], srv.Site) {
+			if loc := t.scenario.Location(srv.Name); loc == "" || strings.EqualFold(hubSites[i], loc) {
 				opts = append(opts, mailflow.WithHubs(h))
 			}
 		}
@@ -223,9 +329,34 @@ func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Serve
 			mailflow.WithDNS(t.dns.Addr()),
 			mailflow.WithDirectory("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()),
 			mailflow.WithPeers(peers, orgRanges(ips)...))
+		// A Hub of a routing group passes link state to the Hubs it exchanges it with,
+		// on the network's addresses only (ROUTE-020).
+		if names := linkstate.Peers(t.scenario, srv.Name); len(names) > 0 {
+			links := map[string]string{}
+			for _, n := range names {
+				links[n] = net.JoinHostPort(ips[strings.ToLower(n)].String(), strconv.Itoa(mailflow.LinkStatePort))
+			}
+			opts = append(opts, mailflow.WithLinkState(links))
+		}
 		return mailflow.RunHub(ctx, img, opts...)
+	case scenario.RoleClientAccess:
+		// Logins go on to the Mailbox servers' IMAP services, in any site (MBX-011).
+		backends := map[string]string{}
+		for _, m := range t.scenario.ServersByRole(scenario.RoleMailbox) {
+			backends[m.Name] = net.JoinHostPort(ips[strings.ToLower(m.Name)].String(), strconv.Itoa(mailflow.IMAPPort))
+		}
+		opts = append(opts,
+			mailflow.WithDirectory("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()),
+			mailflow.WithPeers(backends))
+		return mailflow.RunClientAccess(ctx, img, opts...)
 	default:
 		opts = append(opts, mailflow.WithDirectory("ldap://"+t.ldap.Addr(), t.ldap.BaseDN()))
+		// Submitted mail goes to a Hub of the Mailbox server's own site (MBX-010).
+		for _, h := range t.scenario.ServersByRole(scenario.RoleHub) {
+			if strings.EqualFold(h.Site, srv.Site) {
+				opts = append(opts, mailflow.WithHubs(h.Name+"="+net.JoinHostPort(ips[strings.ToLower(h.Name)].String(), "25")))
+			}
+		}
 		return mailflow.RunMailbox(ctx, img, opts...)
 	}
 }
@@ -269,6 +400,49 @@ func (t *Topology) Endpoint(server, connector string) (string, error) {
 		return c.Endpoint(n), nil
 	}
 	return "", fmt.Errorf("connector %q on %s: %w", connector, server, ErrUnknownEndpoint)
+}
+
+// IMAPEndpoint is the IMAP port (143) of the Mailbox server container holding addr's
+// mailbox.
+func (t *Topology) IMAPEndpoint(addr string) (string, error) {
+	r, ok := t.scenario.Recipient(addr)
+	if !ok || r.Mailbox == "" {
+		return "", fmt.Errorf("recipient %q has no mailbox: %w", addr, ErrUnknownEndpoint)
+	}
+	t.mu.Lock()
+	c, ok := t.servers[strings.ToLower(r.Mailbox)]
+	t.mu.Unlock()
+	if !ok {
+		return "", fmt.Errorf("server %q: %w", r.Mailbox, ErrUnknownEndpoint)
+	}
+	return c.Endpoint(mailflow.IMAPPort), nil
+}
+
+// ClientAccessEndpoint is the IMAP port (143) of a Client Access server's container.
+func (t *Topology) ClientAccessEndpoint(server string) (string, error) {
+	t.mu.Lock()
+	c, ok := t.servers[strings.ToLower(server)]
+	t.mu.Unlock()
+	if !ok || c.Role != scenario.RoleClientAccess {
+		return "", fmt.Errorf("client access server %q: %w", server, ErrUnknownEndpoint)
+	}
+	return c.Endpoint(mailflow.IMAPPort), nil
+}
+
+// SubmissionEndpoint is the client submission port (587) of the Mailbox server
+// container holding addr's mailbox.
+func (t *Topology) SubmissionEndpoint(addr string) (string, error) {
+	r, ok := t.scenario.Recipient(addr)
+	if !ok || r.Mailbox == "" {
+		return "", fmt.Errorf("recipient %q has no mailbox: %w", addr, ErrUnknownEndpoint)
+	}
+	t.mu.Lock()
+	c, ok := t.servers[strings.ToLower(r.Mailbox)]
+	t.mu.Unlock()
+	if !ok {
+		return "", fmt.Errorf("server %q: %w", r.Mailbox, ErrUnknownEndpoint)
+	}
+	return c.Endpoint(mailflow.SubmissionPort), nil
 }
 
 // ClientIn is an address inside a client range the scenario names, from which a test
@@ -391,19 +565,48 @@ func (t *Topology) Containers() []*mailflow.Container {
 func (t *Topology) Stop(ctx context.Context) error {
 	var errs []error
 	t.stopOnce.Do(func() {
+		// Each container leaves the network first, one at a time, and only then are
+		// they stopped and removed side by side. Docker 20.10 keeps a count of a
+		// network's endpoints beside the endpoints themselves, and endpoints of one
+		// network deleted concurrently (by containers exiting together, or a
+		// disconnect racing another container's removal) were seen to leave the
+		// count above zero with no endpoint left (moby/moby#42119): the network can
+		// then never be removed until the engine restarts. One endpoint deleted at a
+		// time keeps the count true; a disconnect that fails (a container already
+		// stopped) leaves that endpoint to the container's removal.
+		t.mu.Lock()
+		scanners := slices.Collect(maps.Values(t.scanners))
+		t.mu.Unlock()
+		var ids []string
+		for _, c := range t.Containers() {
+			ids = append(ids, c.GetContainerID())
+		}
+		for _, c := range scanners {
+			ids = append(ids, c.GetContainerID())
+		}
+		for _, id := range ids {
+			_ = exec.CommandContext(ctx, "docker", "network", "disconnect", t.Net.ID, id).Run()
+		}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		for _, c := range t.Containers() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				// A container killed and started again (CrashServer) can leave an endpoint
-				// on the network that outlives the container and blocks the network's
-				// removal; a forced disconnect takes it off first.
-				_ = exec.CommandContext(ctx, "docker", "network", "disconnect", "--force", t.Net.ID, c.GetContainerID()).Run()
 				if err := c.Terminate(ctx, testcontainers.StopTimeout(2*time.Second)); err != nil {
 					mu.Lock()
 					errs = append(errs, fmt.Errorf("terminate %s: %w", c.Server, err))
+					mu.Unlock()
+				}
+			}()
+		}
+		for _, c := range scanners {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := c.Terminate(ctx); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("terminate %s: %w", c.Daemon, err))
 					mu.Unlock()
 				}
 			}()
@@ -432,7 +635,7 @@ func (t *Topology) CrashServer(name string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := mailflow.Kill(ctx, c.Container); err != nil {
+	if err := mailflow.Kill(ctx, c); err != nil {
 		return err
 	}
 	return t.rejoinClock(ctx, c)
@@ -495,6 +698,33 @@ func (t *Topology) WipeServer(name string) error {
 	}
 	return nil
 }
+
+// ErrNotDown is StartServer's answer for a server whose container is running.
+var ErrNotDown = errors.New("not down")
+
+// StartServer starts a server StopServer stopped again, on its spool and at its
+// address, and steps its clock to the world's; it returns once the server is ready.
+func (t *Topology) StartServer(name string) error {
+	t.mu.Lock()
+	c, ok := t.servers[strings.ToLower(name)]
+	t.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if c.IsRunning() {
+		return fmt.Errorf("server %s: %w", name, ErrNotDown)
+	}
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("containers: starting %s again: %w", name, err)
+	}
+	return t.rejoinClock(ctx, c)
+}
+
+// SharesLinkState says that the Hubs of routing groups pass link state to each other
+// (ROUTE-020): each container's Hub listens for it on the network (mailflow.WithLinkState).
+func (t *Topology) SharesLinkState() bool { return true }
 
 // StopServer stops one server's container (it stays until Stop removes it).
 func (t *Topology) StopServer(name string) error {

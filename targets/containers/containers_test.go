@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailflow/mailflow/containers/scanner"
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/scenarios"
 	"github.com/mailflow/mailflow/targets/containers"
@@ -91,6 +92,57 @@ func TestStartStop(t *testing.T) {
 	}
 	if exec.Command("docker", "network", "inspect", topo.Net.ID).Run() == nil {
 		t.Errorf("network %s left after Stop", topo.Net.ID)
+	}
+}
+
+// TestScanners: a world whose Edge scans for malware and filters content with no
+// spamd of its own gets a clamd and a spamd container on its network, labelled as the
+// Makefile's leftover check counts them; StopClamd kills clamd and leaves spamd; Stop
+// removes both.
+func TestScanners(t *testing.T) {
+	requireDocker(t)
+	s, err := scenarios.Load("edge-filter.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	edge, ok := s.Server("EDGE1")
+	if !ok {
+		t.Fatal("edge-filter.yaml has no EDGE1")
+	}
+	edge.Agents.Antivirus = scenario.Antivirus{Enabled: true, Action: scenario.AntivirusReject}
+	edge.Agents.ContentFilter = scenario.ContentFilter{Enabled: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	topo, err := containers.Start(ctx, s) // which stops what it started when it fails
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = topo.Stop(context.Background())
+		}
+	})
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=org.mailflow.server", "--filter", "label="+scanner.Label,
+		"--filter", "network="+topo.Net.ID).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := strings.Fields(string(out))
+	if len(ids) != 2 {
+		t.Fatalf("%d scanner containers on the world's network, want 2 (clamd, spamd): %v", len(ids), ids)
+	}
+	if err := topo.StopClamd(); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	if err := topo.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if exec.Command("docker", "container", "inspect", id).Run() == nil {
+			t.Errorf("scanner container %s left after Stop", id)
+		}
 	}
 }
 

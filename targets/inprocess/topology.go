@@ -16,10 +16,13 @@ import (
 	"time"
 
 	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/fixtures/clamdaemon"
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"
+	"github.com/mailflow/mailflow/fixtures/spamdaemon"
 	"github.com/mailflow/mailflow/fixtures/testca"
+	"github.com/mailflow/mailflow/reference/clientaccess"
 	"github.com/mailflow/mailflow/reference/directory"
 	"github.com/mailflow/mailflow/reference/edge"
 	"github.com/mailflow/mailflow/reference/hub"
@@ -35,32 +38,45 @@ import (
 // Listener is one address the world listens on.
 type Listener struct {
 	Name string `json:"name"`
-	Kind string `json:"kind"` // smtp, dns, ldap, internet-smtp
+	Kind string `json:"kind"` // smtp, hub, mailbox, imap, submission, client-access-imap, dns, ldap, clamd, spamd, internet-smtp
 	Addr string `json:"addr"`
 }
 
 // Topology is a running in-process world.
 type Topology struct {
-	scenario   *scenario.Scenario
-	plan       *Plan
-	port       int
-	clock      clock.Controller
-	trace      *trace.Log
-	dns        *dnsfake.Server
-	ldap       *ldapfake.Server
-	dir        *directory.Client
-	fleet      *internet.Fleet
-	edges      map[string]*edge.Server
-	edgeCfgs   map[string]edge.Config // how each Edge was started, to start it again
-	hubs       map[string]*hub.Server
-	hubCfgs    map[string]hub.Config // how each Hub was started, to start it again
-	mailboxes  map[string]*mailbox.Server
+	scenario  *scenario.Scenario
+	plan      *Plan
+	port      int
+	clock     clock.Controller
+	trace     *trace.Log
+	dns       *dnsfake.Server
+	ldap      *ldapfake.Server
+	dir       *directory.Client
+	fleet     *internet.Fleet
+	edges     map[string]*edge.Server
+	edgeCfgs  map[string]edge.Config // how each Edge was started, to start it again
+	hubs      map[string]*hub.Server
+	hubCfgs   map[string]hub.Config // how each Hub was started, to start it again
+	mailboxes map[string]*mailbox.Server
+	cas       map[string]*clientaccess.Server // Client Access servers, by lower-case name
+	mboxCfgs  map[string]mailbox.Config       // how each Mailbox server was started, to start it again
+	down      map[string]bool                 // servers StopServer took down, by lower-case name
+	// cut are the routing group connectors whose link is down (CutLink), by lower-case
+	// name; the Hubs' gates read it as they connect.
+	cutMu      sync.Mutex
+	cut        map[string]bool
 	listeners  []Listener
 	spoolRoot  string
 	ownSpool   bool
 	log        *slog.Logger
 	stopOnce   sync.Once
 	serverAddr map[string]netip.Addr
+	// clamd is where the Edges' antivirus agents scan; ownClamd the daemon this
+	// topology started for them (nil when given one, or none is needed).
+	clamd    string
+	ownClamd *clamdaemon.Daemon
+	// spamd is the spamd the Edges' content filters ask when the scenario names none.
+	spamd string
 }
 
 // Option configures Start.
@@ -72,7 +88,10 @@ type config struct {
 	spoolRoot string
 	log       *slog.Logger
 	traceOut  *os.File
+	watch     func(trace.Event)
 	clock     clock.Controller
+	clamd     string
+	spamd     string
 }
 
 // WithBlock picks the 127.B.0.0/16 block topologies of this process use.
@@ -91,6 +110,19 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 func WithClock(c clock.Controller) Option { return func(cfg *config) { cfg.clock = c } }
 func WithTraceOutput(f *os.File) Option   { return func(c *config) { c.traceOut = f } }
 
+// WithTraceWatch calls f with every message-tracking event as it is recorded, from the
+// first server's start on (trace.Log.Watch: f must not block).
+func WithTraceWatch(f func(trace.Event)) Option { return func(c *config) { c.watch = f } }
+
+// WithClamd has the Edges' antivirus agents scan with the ClamAV daemon at addr
+// (reference/clamd) instead of one the topology starts for a scenario that enables
+// antivirus.
+func WithClamd(addr string) Option { return func(c *config) { c.clamd = addr } }
+
+// WithSpamd has the Edges' content filters that name no spamd of their own ask the
+// spamd at addr (host:port) instead of the test process's (spamdaemon.Shared).
+func WithSpamd(addr string) Option { return func(c *config) { c.spamd = addr } }
+
 // Start brings the scenario's world up; on error everything started is torn down.
 func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topology, err error) {
 	cfg := config{block: 20, port: 2525, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
@@ -108,11 +140,16 @@ func Start(ctx context.Context, s *scenario.Scenario, opts ...Option) (_ *Topolo
 		scenario: s, plan: plan, port: cfg.port, clock: cfg.clock,
 		fleet: internet.NewFleet(), edges: map[string]*edge.Server{}, edgeCfgs: map[string]edge.Config{}, log: cfg.log,
 		hubs: map[string]*hub.Server{}, hubCfgs: map[string]hub.Config{}, mailboxes: map[string]*mailbox.Server{},
+		mboxCfgs: map[string]mailbox.Config{}, down: map[string]bool{}, clamd: cfg.clamd, spamd: cfg.spamd,
+		cas: map[string]*clientaccess.Server{},
 	}
 	if cfg.traceOut != nil {
 		t.trace = trace.NewLog(cfg.traceOut)
 	} else {
 		t.trace = trace.NewLog(nil)
+	}
+	if cfg.watch != nil {
+		t.trace.Watch(cfg.watch)
 	}
 	t.spoolRoot = cfg.spoolRoot
 	if t.spoolRoot == "" {
@@ -175,7 +212,40 @@ func (t *Topology) startFixtures(ctx context.Context) error {
 	// the Hub defers what waits too long.
 	t.dir = directory.New("ldap://"+l.Addr(), l.BaseDN())
 	t.listeners = append(t.listeners, Listener{Name: "directory", Kind: "ldap", Addr: l.Addr()})
+	if t.clamd == "" && t.scenario.AntivirusEnabled() {
+		// A real clamd of the topology's own, on a socket in its own directory: about
+		// 0.15 s to start with the one-line database, and nothing shared to clean up.
+		d, err := clamdaemon.Start(ctx)
+		if err != nil {
+			return fmt.Errorf("inprocess: antivirus: %w", err)
+		}
+		t.ownClamd, t.clamd = d, d.Addr()
+	}
+	if t.clamd != "" {
+		t.listeners = append(t.listeners, Listener{Name: "clamd", Kind: "clamd", Addr: t.clamd})
+	}
+	if t.spamd == "" && t.scenario.NeedsWorldSpamd() {
+		// The test process's spamd, started by the first world that needs it: spamd
+		// compiles its rules for seconds, and it keeps no state between messages.
+		d, err := spamdaemon.Shared()
+		if err != nil {
+			return fmt.Errorf("inprocess: content filter: %w", err)
+		}
+		t.spamd = d.Addr()
+	}
+	if t.spamd != "" {
+		t.listeners = append(t.listeners, Listener{Name: "spamd", Kind: "spamd", Addr: t.spamd})
+	}
 	return nil
+}
+
+// StopClamd kills the ClamAV daemon the topology started, as a scanner that dies
+// under a running Edge (FILTER-009: the Edge must then defer, not accept unscanned).
+func (t *Topology) StopClamd() error {
+	if t.ownClamd == nil {
+		return errors.New("inprocess: no clamd of the topology's own to stop")
+	}
+	return t.ownClamd.Stop()
 }
 
 // portMap moves privileged ports up so the world runs unprivileged: the SMTP port 25
@@ -210,22 +280,54 @@ func (t *Topology) startServers(ctx context.Context) error {
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleMailbox) {
 		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
 		tc := ca.LazyServerConfig(srv.FQDN, ip.String())
-		m, err := mailbox.Start(ctx, mailbox.Config{
-			Scenario: t.scenario, Server: srv, Addr: ip, Port: t.port, StoreDir: t.spoolRoot + "/" + srv.Name + "/store",
+		// The Hubs start after the Mailbox servers, at addresses known already.
+		var siteHubs []mailbox.Hub
+		for _, h := range t.scenario.ServersByRole(scenario.RoleHub) {
+			if strings.EqualFold(h.Site, srv.Site) {
+				siteHubs = append(siteHubs, mailbox.Hub{Name: h.Name, Addr: peers[h.Name]})
+			}
+		}
+		mcfg := mailbox.Config{
+			Scenario: t.scenario, Server: srv, Addr: ip, Port: t.port, IMAPPort: t.portMap(IMAPPort), StoreDir: t.spoolRoot + "/" + srv.Name + "/store",
+			SubmissionPort: t.portMap(SubmissionPort), Hubs: siteHubs, ClientTLS: ca.ClientConfig(""),
 			ServerTLS: tc, Directory: t.dir, Trace: t.trace, Clock: t.clock, Logger: t.log,
-		})
+		}
+		m, err := mailbox.Start(ctx, mcfg)
 		if err != nil {
 			return fmt.Errorf("inprocess: mailbox %s: %w", srv.Name, err)
 		}
+		t.mboxCfgs[strings.ToLower(srv.Name)] = mcfg
 		t.mailboxes[strings.ToLower(srv.Name)] = m
 		t.listeners = append(t.listeners, Listener{Name: srv.Name, Kind: "mailbox", Addr: m.Addr()})
+		if a := m.IMAPAddr(); a != "" {
+			t.listeners = append(t.listeners, Listener{Name: srv.Name, Kind: "imap", Addr: a})
+		}
+		t.listeners = append(t.listeners, Listener{Name: srv.Name, Kind: "submission", Addr: m.SubmissionAddr()})
+	}
+	// Client Access servers reach every Mailbox server's IMAP service, in any site.
+	backends := map[string]string{}
+	for _, srv := range t.scenario.ServersByRole(scenario.RoleMailbox) {
+		backends[srv.Name] = net.JoinHostPort(t.serverAddr["server:"+strings.ToLower(srv.Name)].String(), fmt.Sprint(t.portMap(IMAPPort)))
+	}
+	for _, srv := range t.scenario.ServersByRole(scenario.RoleClientAccess) {
+		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
+		c, err := clientaccess.Start(ctx, clientaccess.Config{
+			Name: srv.Name, Addr: net.JoinHostPort(ip.String(), fmt.Sprint(t.portMap(IMAPPort))), Backends: backends,
+			Directory: t.dir, ServerTLS: ca.LazyServerConfig(srv.FQDN, ip.String()), ClientTLS: ca.ClientConfig(""),
+			Trace: t.trace, Clock: t.clock, Logger: t.log,
+		})
+		if err != nil {
+			return fmt.Errorf("inprocess: client access %s: %w", srv.Name, err)
+		}
+		t.cas[strings.ToLower(srv.Name)] = c
+		t.listeners = append(t.listeners, Listener{Name: srv.Name, Kind: "client-access-imap", Addr: c.Addr()})
 	}
 	var hubs []struct {
 		site, addr string
 	}
 	// Every Hub routes with the same graph and peer addresses: deriving them per Hub
 	// made start-up grow with Hubs times servers.
-	org, err := hub.NewOrg(t.scenario, peers)
+	org, err := hub.NewOrg(t.scenario, peers, hub.WithGates(t.gate))
 	if err != nil {
 		return fmt.Errorf("inprocess: %w", err)
 	}
@@ -237,6 +339,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 			Peers: peers, OrgRanges: orgRanges, SpoolDir: t.spoolRoot + "/" + srv.Name,
 			Directory: t.dir, Org: org, Resolver: res, Trace: t.trace, Clock: t.clock,
 			ServerTLS: tc, ClientTLS: ca.ClientConfig(""), Logger: t.log, Seed: fixtureset.Seed(srv.Name),
+			Gate: t.gate(srv.Name),
 		}
 		h, err := hub.Start(ctx, hcfg)
 		if err != nil {
@@ -245,14 +348,14 @@ func (t *Topology) startServers(ctx context.Context) error {
 		t.hubCfgs[strings.ToLower(srv.Name)] = hcfg
 		t.hubs[strings.ToLower(srv.Name)] = h
 		addr := h.Listeners()[0].Addr
-		hubs = append(hubs, struct{ site, addr string }{srv.Site, addr})
+		hubs = append(hubs, struct{ site, addr string }{t.scenario.Location(srv.Name), addr})
 		t.listeners = append(t.listeners, Listener{Name: srv.Name, Kind: "hub", Addr: addr})
 	}
 	for _, srv := range t.scenario.ServersByRole(scenario.RoleEdge) {
 		ip := t.serverAddr["server:"+strings.ToLower(srv.Name)]
 		var hubAddrs []string
 		for _, h := range hubs {
-			if srv.Site == "" || strings.EqualFold(h.site, srv.Site) {
+			if loc := t.scenario.Location(srv.Name); loc == "" || strings.EqualFold(h.site, loc) {
 				hubAddrs = append(hubAddrs, h.addr)
 			}
 		}
@@ -261,7 +364,7 @@ func (t *Topology) startServers(ctx context.Context) error {
 			Scenario: t.scenario, Server: srv, Addr: ip, PortMap: t.portMap, OutPort: t.port, Hubs: hubAddrs, OrgRanges: orgRanges,
 			SpoolDir: t.spoolRoot + "/" + srv.Name, Directory: t.dir, Resolver: res,
 			Trace: t.trace, Clock: t.clock, ServerTLS: stc, ClientTLS: ca.ClientConfig(""), Logger: t.log,
-			Seed: fixtureset.Seed(srv.Name),
+			Seed: fixtureset.Seed(srv.Name), Clamd: t.clamd, Spamd: t.spamd,
 		}
 		e, err := edge.Start(ctx, cfg)
 		if err != nil {
@@ -282,7 +385,7 @@ func kindOrder(k string) int {
 	switch k {
 	case "hub":
 		return 1
-	case "mailbox":
+	case "mailbox", "imap", "submission", "client-access-imap":
 		return 2
 	case "internet-smtp":
 		return 3
@@ -290,6 +393,8 @@ func kindOrder(k string) int {
 		return 4
 	case "ldap":
 		return 5
+	case "clamd", "spamd":
+		return 6
 	}
 	return 0 // smtp
 }
@@ -319,6 +424,51 @@ func (t *Topology) Endpoint(server, connector string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("connector %q on %s: %w", connector, server, ErrUnknownEndpoint)
+}
+
+// IMAPPort is the IMAP port of every Mailbox server, before the port map moves it
+// (143 -> 2643).
+const IMAPPort = 143
+
+// IMAPEndpoint is where a client reaches the IMAP service holding addr's mailbox: the
+// Mailbox server the scenario places it on.
+func (t *Topology) IMAPEndpoint(addr string) (string, error) {
+	r, ok := t.scenario.Recipient(addr)
+	if !ok || r.Mailbox == "" {
+		return "", fmt.Errorf("recipient %q has no mailbox: %w", addr, ErrUnknownEndpoint)
+	}
+	m, ok := t.mailboxes[strings.ToLower(r.Mailbox)]
+	if !ok || m.IMAPAddr() == "" {
+		return "", fmt.Errorf("IMAP on %s: %w", r.Mailbox, ErrUnknownEndpoint)
+	}
+	return m.IMAPAddr(), nil
+}
+
+// ClientAccessEndpoint is the IMAP address of a Client Access server (MBX-011).
+func (t *Topology) ClientAccessEndpoint(server string) (string, error) {
+	c, ok := t.cas[strings.ToLower(server)]
+	if !ok {
+		return "", fmt.Errorf("client access server %q: %w", server, ErrUnknownEndpoint)
+	}
+	return c.Addr(), nil
+}
+
+// SubmissionPort is the client submission port of every Mailbox server, before the
+// port map moves it (587 -> 3087).
+const SubmissionPort = 587
+
+// SubmissionEndpoint is where addr submits mail: the client submission port of the
+// Mailbox server the scenario places addr's mailbox on.
+func (t *Topology) SubmissionEndpoint(addr string) (string, error) {
+	r, ok := t.scenario.Recipient(addr)
+	if !ok || r.Mailbox == "" {
+		return "", fmt.Errorf("recipient %q has no mailbox: %w", addr, ErrUnknownEndpoint)
+	}
+	m, ok := t.mailboxes[strings.ToLower(r.Mailbox)]
+	if !ok {
+		return "", fmt.Errorf("submission on %s: %w", r.Mailbox, ErrUnknownEndpoint)
+	}
+	return m.SubmissionAddr(), nil
 }
 
 // Host is a fake Internet host or Hub stand-in, by name.
@@ -399,6 +549,9 @@ func (t *Topology) Stop(ctx context.Context) error {
 		for _, h := range t.hubs {
 			errs = append(errs, h.Close())
 		}
+		for _, c := range t.cas {
+			errs = append(errs, c.Close())
+		}
 		for _, m := range t.mailboxes {
 			errs = append(errs, m.Close())
 		}
@@ -414,6 +567,9 @@ func (t *Topology) Stop(ctx context.Context) error {
 		if t.dns != nil {
 			errs = append(errs, t.dns.Close())
 		}
+		if t.ownClamd != nil {
+			errs = append(errs, t.ownClamd.Stop())
+		}
 		if t.ownSpool {
 			errs = append(errs, os.RemoveAll(t.spoolRoot))
 		}
@@ -422,8 +578,6 @@ func (t *Topology) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// StopServer takes one Hub or Mailbox server down (its listeners close; its spool
-// stays), as a host that died would.
 // CrashServer drops an Edge at once, without letting its queue finish what it was
 // doing, and starts it again on the same spool, as a restart after a crash would: all
 // it knows afterwards is what was on disk (QUEUE-010). The crash test kills a real
@@ -480,16 +634,6 @@ func (t *Topology) WipeServer(name string) error {
 	}
 	t.hubs[k] = h
 	return nil
-}
-
-func (t *Topology) StopServer(name string) error {
-	if h, ok := t.hubs[strings.ToLower(name)]; ok {
-		return h.Close()
-	}
-	if m, ok := t.mailboxes[strings.ToLower(name)]; ok {
-		return m.Close()
-	}
-	return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
 }
 
 // Store is a recipient's mailbox as its Mailbox server's store holds it, flags included.

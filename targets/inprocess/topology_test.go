@@ -55,6 +55,38 @@ func TestWorldDeliversAndTearsDown(t *testing.T) {
 	if len(trace.OfType(topo.Trace().Events(), trace.Deliver, "MBX1")) != 1 {
 		t.Errorf("MBX1: no DELIVER; trace: %+v", topo.Trace().Events())
 	}
+	// alice's mailbox is served over IMAP on MBX1's address, port 143 moved to 2643.
+	ep, err := topo.IMAPEndpoint("alice@contoso.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mbx, imap string
+	for _, l := range topo.Listeners() {
+		switch {
+		case l.Kind == "mailbox" && l.Name == "MBX1":
+			mbx = l.Addr
+		case l.Kind == "imap" && l.Name == "MBX1":
+			imap = l.Addr
+		}
+	}
+	host, port, _ := net.SplitHostPort(ep)
+	if ep != imap || port != "2643" || !strings.HasPrefix(mbx, host+":") {
+		t.Errorf("IMAP endpoint %s, listed %q, MBX1 at %s; want MBX1's address, port 2643, listed as imap", ep, imap, mbx)
+	}
+	// and takes her submissions on port 587 moved to 3087, listed as submission.
+	sub, err := topo.SubmissionEndpoint("alice@contoso.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := ""
+	for _, l := range topo.Listeners() {
+		if l.Kind == "submission" && l.Name == "MBX1" {
+			listed = l.Addr
+		}
+	}
+	if sub != listed || sub != net.JoinHostPort(host, "3087") {
+		t.Errorf("submission endpoint %s, listed %q; want MBX1's address, port 3087, listed as submission", sub, listed)
+	}
 	listeners := topo.Listeners()
 	if err := topo.Stop(ctx); err != nil {
 		t.Fatal(err)

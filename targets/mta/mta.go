@@ -1,10 +1,10 @@
-// Package mta runs a third-party MTA (Postfix, Exim, OpenSMTPD from Debian packages) in
-// the role of a scenario's Edge server, configured from the scenario by its profile in
-// package profiles, on a Docker network the target creates. The rest of the world is the
-// same as on the other targets: fake DNS and fake Internet hosts in the test process on the
-// bridge, and the organisation's Hubs as stand-in sinks there too (the MTA relays
-// accepted-domain mail to them). There is no message-tracking log a suite could read and
-// time is real.
+// Package mta runs a third-party MTA (Postfix, Exim, OpenSMTPD and chasquid from Debian
+// packages, or any other a profile describes) in the role of a scenario's Edge server,
+// configured from the scenario by its profile in package profiles, on a Docker network
+// the target creates. The rest of the world is the same as on the other targets: fake DNS and fake
+// Internet hosts in the test process on the bridge, and the organisation's Hubs as
+// stand-in sinks there too (the MTA relays accepted-domain mail to them). There is no
+// message-tracking log a suite could read and time is real.
 package mta
 
 import (
@@ -13,14 +13,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/mailflow/mailflow/containers/mailflow"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,14 +27,19 @@ import (
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 
 	"github.com/mailflow/mailflow/clock"
+	"github.com/mailflow/mailflow/containers/mailflow"
+	"github.com/mailflow/mailflow/containers/scanner"
 	"github.com/mailflow/mailflow/fixtures/dnsfake"
 	"github.com/mailflow/mailflow/fixtures/internet"
 	"github.com/mailflow/mailflow/fixtures/ldapfake"
 	"github.com/mailflow/mailflow/fixtures/testca"
 	"github.com/mailflow/mailflow/profiles"
 	"github.com/mailflow/mailflow/scenario"
+	"github.com/mailflow/mailflow/targets/containers"
 	"github.com/mailflow/mailflow/targets/dockernet"
 	"github.com/mailflow/mailflow/targets/internal/fixtureset"
+	"github.com/mailflow/mailflow/targets/internal/imagebuild"
+	"github.com/mailflow/mailflow/targets/internal/mtaconf"
 	"github.com/mailflow/mailflow/trace"
 )
 
@@ -60,62 +62,36 @@ type Topology struct {
 	fleet    *internet.Fleet
 	ctr      testcontainers.Container
 	ip       netip.Addr
+	// clamd is the ClamAV daemon the MTA scans with (nil when the Edge does not scan
+	// or the profile lacks antivirus).
+	clamd    *scanner.Container
 	trace    *trace.Log
 	stopOnce sync.Once
 	logs     *tail
+	// boxes are the recipients (lower case) whose mailbox is in the container's
+	// Dovecot (mailboxes); nil when the MTA relays every recipient to the Hubs.
+	boxes map[string]bool
 }
 
-var (
-	imageMu sync.Mutex
-	images  = map[string]string{}
+// Ports of the container's mailbox services (when the scenario has mailboxes).
+const (
+	imapPort       = 143
+	submissionPort = mtaconf.SubmissionPort
 )
 
 // Image builds (once; the script is idempotent) and names the profile's image.
 func Image(ctx context.Context, p *profiles.Profile) (string, error) {
-	imageMu.Lock()
-	defer imageMu.Unlock()
-	if img, ok := images[p.Image]; ok {
-		return img, nil
-	}
-	script, err := findScript()
+	img, err := imagebuild.Image(ctx, "MAILFLOW_MTA_BUILD", "containers/mta/build-image.sh", p.Image)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("mta %s: %w", p.Name, err)
 	}
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, script, p.Image)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("mta %s: %s %s: %w: %s", p.Name, script, p.Image, err, strings.TrimSpace(stderr.String()))
-	}
-	img := strings.TrimSpace(string(out))
-	images[p.Image] = img
 	return img, nil
 }
 
-// findScript looks for containers/mta/build-image.sh from the working directory up
-// (go test runs in the package directory, mailflow conformance in the clone).
-func findScript() (string, error) {
-	if s := os.Getenv("MAILFLOW_MTA_BUILD"); s != "" {
-		return s, nil
-	}
-	dir, _ := os.Getwd()
-	for {
-		p := filepath.Join(dir, "containers", "mta", "build-image.sh")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("mta: containers/mta/build-image.sh not found above the working directory (set MAILFLOW_MTA_BUILD)")
-		}
-		dir = parent
-	}
-}
-
-// Start brings the scenario's world up with the named MTA as its Edge.
-func Start(ctx context.Context, orig *scenario.Scenario, name string) (_ *Topology, err error) {
-	p, err := profiles.Load(name)
+// Start brings the scenario's world up with the MTA of a profile as its Edge: a built-in
+// profile's name, or a profile directory (profiles.Load).
+func Start(ctx context.Context, orig *scenario.Scenario, profile string) (_ *Topology, err error) {
+	p, err := profiles.Load(profile)
 	if err != nil {
 		return nil, fmt.Errorf("mta: %w", err)
 	}
@@ -129,7 +105,7 @@ func Start(ctx context.Context, orig *scenario.Scenario, name string) (_ *Topolo
 	}
 	edges := s.ServersByRole(scenario.RoleEdge)
 	if len(edges) != 1 {
-		return nil, fmt.Errorf("mta %s: the scenario needs exactly one Edge server for the MTA to play (has %d)", name, len(edges))
+		return nil, fmt.Errorf("mta %s: the scenario needs exactly one Edge server for the MTA to play (has %d)", p.Name, len(edges))
 	}
 	nw, err := dockernet.New(ctx)
 	if err != nil {
@@ -145,25 +121,19 @@ func Start(ctx context.Context, orig *scenario.Scenario, name string) (_ *Topolo
 	if err != nil {
 		return nil, fmt.Errorf("mta: %w", err)
 	}
-	// The organisation's Hubs: stand-in sinks (with STARTTLS, as org peers offer it).
-	ca := testca.Shared()
+	// The organisation's Hubs: stand-in sinks.
+	var hubIPs []netip.Addr
 	var internal []string
-	for _, h := range s.ServersByRole(scenario.RoleHub) {
+	for range s.ServersByRole(scenario.RoleHub) {
 		ip, err := nw.Next()
 		if err != nil {
 			return nil, err
 		}
-		tc, err := ca.ServerConfig(h.FQDN, ip.String())
-		if err != nil {
-			return nil, err
-		}
-		host, err := internet.Start(ctx, h.Name, net.JoinHostPort(ip.String(), "25"), internet.WithTLS(tc))
-		if err != nil {
-			return nil, fmt.Errorf("mta: hub stand-in %s: %w", h.Name, err)
-		}
-		t.fleet.Add(host)
+		hubIPs = append(hubIPs, ip)
 		internal = append(internal, ip.String())
-		z.Add(h.FQDN, ip)
+	}
+	if err := fixtureset.StartHubStandIns(ctx, s, hubIPs, z, t.fleet); err != nil {
+		return nil, fmt.Errorf("mta: %w", err)
 	}
 	if t.ip, err = nw.Container(); err != nil {
 		return nil, err
@@ -177,10 +147,20 @@ func Start(ctx context.Context, orig *scenario.Scenario, name string) (_ *Topolo
 		return nil, fmt.Errorf("mta: %w", err)
 	}
 	data := t.profileData(dnsIP, internal)
+	for _, m := range data.Mailboxes {
+		if t.boxes == nil {
+			t.boxes = map[string]bool{}
+		}
+		t.boxes[m.Address] = true
+	}
+	if err := t.startClamd(ctx, &data); err != nil {
+		return nil, err
+	}
 	files, err := p.Render(data)
 	if err != nil {
-		return nil, fmt.Errorf("mta %s: %w", name, err)
+		return nil, fmt.Errorf("mta %s: %w", p.Name, err)
 	}
+	ca := testca.Shared()
 	cert, key, err := ca.IssuePEM(t.edge.FQDN, t.ip.String())
 	if err != nil {
 		return nil, err
@@ -198,84 +178,61 @@ func Start(ctx context.Context, orig *scenario.Scenario, name string) (_ *Topolo
 	return t, nil
 }
 
-func (t *Topology) profileData(dnsIP netip.Addr, internal []string) profiles.Data {
-	s := t.scenario
-	d := profiles.Data{
-		Hostname: strings.TrimSuffix(t.edge.FQDN, "."), DNS: dnsIP.String(),
-		HopLimit: t.edge.MaxHopCount, RetryInterval: t.retry(), DelayWarning: t.delayWarning(), Expiry: t.expiry(),
-		InactivityTimeout: s.InactivityTimeout(t.edge.Name),
-		TLSCert:           "/etc/mailflow/tls/cert.pem", TLSKey: "/etc/mailflow/tls/key.pem", CACert: "/etc/mailflow/tls/ca.pem",
+// startClamd starts the ClamAV daemon the MTA scans with, in a container of the
+// scanners' image on the world's network, when the Edge scans for malware and the
+// profile can be configured to (FILTER-009, FILTER-010); d gets its address.
+func (t *Topology) startClamd(ctx context.Context, d *profiles.Data) error {
+	av := t.edge.Agents.Antivirus
+	if !av.Enabled || t.profile.Lacks[profiles.FeatureAntivirus] != "" {
+		return nil
 	}
-	if len(internal) > 0 {
-		d.InternalHost = internal[0]
+	img, err := containers.ScannerImage(ctx)
+	if err != nil {
+		return fmt.Errorf("mta: clamd: %w", err)
 	}
-	auth := map[string]bool{}
-	for _, ad := range s.Org.AcceptedDomains {
-		d.AcceptedDomains = append(d.AcceptedDomains, profiles.Domain{Name: strings.ToLower(ad.Domain), Type: string(ad.Type)})
-		if ad.Type == scenario.Authoritative {
-			auth[strings.ToLower(ad.Domain)] = true
-		}
+	ip, err := t.Net.Container()
+	if err != nil {
+		return err
 	}
-	for _, r := range s.Org.Recipients {
-		for _, a := range append([]string{r.Mail}, r.Proxies...) {
-			a = strings.ToLower(a)
-			if i := strings.LastIndexByte(a, '@'); i > 0 && auth[a[i+1:]] {
-				d.Recipients = append(d.Recipients, a)
-			}
-		}
-		if r.Password != "" {
-			d.Users = append(d.Users, profiles.User{Name: r.Mail, Password: r.Password})
-		}
+	c, err := scanner.RunClamd(ctx, img, scanner.WithNetwork(t.Net.Name, ip), testcontainers.WithLabels(dockernet.Labels(nil)))
+	t.clamd = c
+	if err != nil {
+		return fmt.Errorf("mta: %w", err)
 	}
-	sort.Strings(d.Recipients)
-	for _, sc := range s.Org.SendConnectors {
-		if !containsFold(sc.Source, t.edge.Name) {
-			continue
-		}
-		r := profiles.Route{Domains: sc.AddressSpaces, SmartHosts: sc.SmartHosts, TLS: sc.TLS}
-		if sc.Auth != nil {
-			r.Username, r.Password = sc.Auth.Username, sc.Auth.Password
-		}
-		d.Routes = append(d.Routes, r)
+	d.Clamd = net.JoinHostPort(ip.String(), strconv.Itoa(scanner.ClamdPort))
+	d.AntivirusAction = av.Action
+	if d.AntivirusAction == "" {
+		d.AntivirusAction = scenario.DefaultAntivirusAction
 	}
-	for _, rc := range s.ReceiveConnectorsOf(t.edge.Name) {
-		_, port, _ := net.SplitHostPort(rc.Bind)
-		n, _ := strconv.Atoi(port)
-		l := profiles.Listener{Name: rc.Name, Port: n, TLS: rc.TLS, AcceptAnyRecipient: rc.AcceptAnyRecipient, RemoteRanges: rc.RemoteIPRanges}
-		anonymous := false
-		for _, p := range rc.Permissions {
-			switch p {
-			case scenario.PermExchangeUsers:
-				l.Auth = true
-			case scenario.PermAnonymous, scenario.PermPartners:
-				anonymous = true
-			}
-		}
-		l.RequireAuth = l.Auth && !anonymous
-		if rc.AcceptAnyRecipient && len(rc.RemoteIPRanges) > 0 {
-			d.RelayNetworks = append(d.RelayNetworks, rc.RemoteIPRanges...)
-		}
-		if rc.MaxMessageSize > 0 && (d.MaxMessageSize == 0 || int64(rc.MaxMessageSize) < d.MaxMessageSize) {
-			d.MaxMessageSize = int64(rc.MaxMessageSize)
-		}
-		if rc.MaxRecipients > 0 && (d.MaxRecipients == 0 || rc.MaxRecipients < d.MaxRecipients) {
-			d.MaxRecipients = rc.MaxRecipients
-		}
-		d.Listeners = append(d.Listeners, l)
-	}
-	for _, z := range s.Internet.DNSBL {
-		d.DNSBL = append(d.DNSBL, z.Zone)
-	}
-	return d
+	return nil
 }
 
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if strings.EqualFold(x, s) {
-			return true
+// StopClamd kills the ClamAV daemon the MTA scans with, as a scanner that dies under a
+// running MTA (FILTER-009: the MTA must then defer, not accept unscanned). Its
+// container stays until Stop, so its address refuses connections at once.
+func (t *Topology) StopClamd() error {
+	if t.clamd == nil {
+		return errors.New("mta: no clamd in this world to stop")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return t.clamd.StopDaemon(ctx)
+}
+
+func (t *Topology) profileData(dnsIP netip.Addr, internal []string) profiles.Data {
+	d := mtaconf.Data(t.scenario, t.edge, mtaconf.Inputs{
+		DNS: dnsIP, Internal: internal, Retry: t.retry(), DelayWarning: t.delayWarning(), Expiry: t.expiry(),
+		TLSCert: "/etc/mailflow/tls/cert.pem", TLSKey: "/etc/mailflow/tls/key.pem", CACert: "/etc/mailflow/tls/ca.pem",
+	})
+	// An MTA that can check SPF is told what to do with a failing sender; one that
+	// cannot is left unconfigured (its specs are N/A there).
+	if spf := t.edge.Agents.SPF; spf.Enabled && t.profile.Lacks[profiles.FeatureSPF] == "" {
+		d.SPF = spf.Action
+		if d.SPF == "" {
+			d.SPF = scenario.DefaultSPFAction
 		}
 	}
-	return false
+	return d
 }
 
 func (t *Topology) run(ctx context.Context, img string, files []profiles.File) error {
@@ -354,6 +311,36 @@ func (t *Topology) Endpoint(server, connector string) (string, error) {
 	return net.JoinHostPort(t.ip.String(), strconv.Itoa(port)), nil
 }
 
+// notApplicable is the error for a mailbox service this world's MTA does not have: the
+// spec asking for it is N/A (suites/framework).
+type notApplicable string
+
+func (e notApplicable) Error() string       { return string(e) }
+func (e notApplicable) NotApplicable() bool { return true }
+
+// mailboxEndpoint is the container's port of a mailbox service for addr, when the
+// container's Dovecot holds addr's mailbox.
+func (t *Topology) mailboxEndpoint(addr string, port int) (string, error) {
+	if len(t.boxes) == 0 {
+		return "", notApplicable("no IMAP mailbox server in this scenario (the MTA relays to the organisation's internal host; it delivers to a Dovecot of its own only when recipients have passwords for their mailbox, not for SMTP AUTH at the Edge)")
+	}
+	if !t.boxes[strings.ToLower(addr)] {
+		return "", fmt.Errorf("%s has no mailbox in the MTA's Dovecot (only recipients with a password do)", addr)
+	}
+	return net.JoinHostPort(t.ip.String(), strconv.Itoa(port)), nil
+}
+
+// IMAPEndpoint is the IMAP port (STARTTLS) of the Dovecot holding addr's mailbox.
+func (t *Topology) IMAPEndpoint(addr string) (string, error) {
+	return t.mailboxEndpoint(addr, imapPort)
+}
+
+// SubmissionEndpoint is the MTA's submission port, for a user with a mailbox in its
+// Dovecot.
+func (t *Topology) SubmissionEndpoint(addr string) (string, error) {
+	return t.mailboxEndpoint(addr, submissionPort)
+}
+
 // ClientIn is an address inside a client range the scenario names.
 func (t *Topology) ClientIn(p netip.Prefix) (netip.Addr, error) { return t.Net.ClientIn(p) }
 
@@ -379,10 +366,10 @@ func (t *Topology) CrashServer(name string) error {
 }
 
 // InactivityTimeout is how long the MTA waits on a silent client: the scenario's,
-// or OpenSMTPD's built-in five minutes, which smtpd.conf cannot change.
+// or the one built into the MTA that its profile names (OpenSMTPD's five minutes).
 func (t *Topology) InactivityTimeout(string) time.Duration {
-	if t.profile.Name == "opensmtpd" {
-		return 5 * time.Minute
+	if d := t.profile.InactivityTimeout; d > 0 {
+		return d
 	}
 	return t.scenario.InactivityTimeout(t.edge.Name)
 }
@@ -416,6 +403,16 @@ func (t *Topology) expiry() time.Duration {
 	return Expiry
 }
 
+// MessageLimit is the message size limit the MTA keeps for a scenario's limit: the
+// same, or rounded up to the unit the MTA takes it in (profiles.Profile.MessageSizeUnit).
+func (t *Topology) MessageLimit(limit int) int {
+	u := int(t.profile.MessageSizeUnit)
+	if u <= 1 || limit <= 0 {
+		return limit
+	}
+	return (limit + u - 1) / u * u
+}
+
 // RetryInterval is the retry interval the profile is given.
 func (t *Topology) RetryInterval() time.Duration { return t.retry() }
 
@@ -434,17 +431,11 @@ func (t *Topology) Traced() bool { return false }
 // Logs is the tail of the MTA's output.
 func (t *Topology) Logs() string { return t.logs.String() }
 
-// queueCommands count the messages an MTA holds, by its own tools.
-var queueCommands = map[string][]string{
-	"postfix":   {"/bin/sh", "-c", "postqueue -c /etc/postfix -j 2>/dev/null | wc -l"},
-	"exim":      {"/bin/sh", "-c", "exim4 -C /etc/exim4/exim4.conf -bpc"},
-	"opensmtpd": {"/bin/sh", "-c", "smtpctl show queue 2>/dev/null | wc -l"},
-}
-
-// QueueLen is how many messages the MTA's queue holds (-1 when it cannot tell).
+// QueueLen is how many messages the MTA's queue holds, by the MTA's own tools (the
+// profile's queue_length command), or -1 when it cannot tell.
 func (t *Topology) QueueLen(server string) int {
-	cmd, ok := queueCommands[t.profile.Name]
-	if !ok || !strings.EqualFold(server, t.edge.Name) {
+	cmd := t.profile.QueueLength
+	if len(cmd) == 0 || !strings.EqualFold(server, t.edge.Name) {
 		return -1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -468,8 +459,20 @@ func (t *Topology) Stop(ctx context.Context) error {
 		if os.Getenv("MAILFLOW_DEBUG") != "" {
 			fmt.Fprintf(os.Stderr, "--- %s log ---\n%s\n", t.profile.Name, t.logs.String())
 		}
+		// Each container leaves the network first, one at a time, before any is
+		// removed: endpoints of one network deleted concurrently can leave Docker's
+		// count of them above zero, and the network unremovable (see Stop in
+		// targets/containers).
+		for _, c := range []testcontainers.Container{t.ctr, t.clamdContainer()} {
+			if c != nil {
+				_ = exec.CommandContext(ctx, "docker", "network", "disconnect", t.Net.ID, c.GetContainerID()).Run()
+			}
+		}
 		if t.ctr != nil {
 			errs = append(errs, t.ctr.Terminate(ctx, testcontainers.StopTimeout(2*time.Second)))
+		}
+		if t.clamd != nil {
+			errs = append(errs, t.clamd.Terminate(ctx))
 		}
 		errs = append(errs, t.fleet.Close())
 		if t.dns != nil {
@@ -478,6 +481,15 @@ func (t *Topology) Stop(ctx context.Context) error {
 		errs = append(errs, t.Net.Remove(ctx))
 	})
 	return errors.Join(errs...)
+}
+
+// clamdContainer is the clamd's container, nil if none (not a nil interface holding a
+// nil pointer).
+func (t *Topology) clamdContainer() testcontainers.Container {
+	if t.clamd == nil {
+		return nil
+	}
+	return t.clamd
 }
 
 // tail keeps the last lines of a container's output for error messages.
@@ -510,21 +522,5 @@ func smtpReply(line string) bool {
 // Mailbox is what the MTA handed the organisation's internal host (the Hub stand-ins)
 // for addr: the MTA's view of "delivered to the organisation".
 func (t *Topology) Mailbox(addr string) [][]byte {
-	var out [][]byte
-	for _, h := range t.scenario.ServersByRole(scenario.RoleHub) {
-		host := t.fleet.Host(h.Name)
-		if host == nil {
-			continue
-		}
-		for _, m := range host.Messages() {
-			for _, rc := range m.RcptTo {
-				if strings.EqualFold(rc, addr) {
-					// As a store would keep it: the reverse-path on top.
-					out = append(out, append([]byte("Return-Path: <"+m.MailFrom+">\r\n"), m.Data...))
-					break
-				}
-			}
-		}
-	}
-	return out
+	return fixtureset.HubMailbox(t.scenario, t.fleet, addr)
 }
