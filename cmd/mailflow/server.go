@@ -65,7 +65,7 @@ func runServer(args []string) int {
 	imapPort := fs.Int("imap-port", 143, "IMAP port of a Mailbox server")
 	submissionPort := fs.Int("submission-port", 587, "client submission port of a Mailbox server")
 	listen := fs.String("listen", "0.0.0.0", "address the receive connectors bind")
-	clockControl := fs.String("clock-control", "", "ip:port where a harness steps this server's clock over HTTP (POST /advance?by=1h); empty: wall time")
+	clockControl := fs.String("clock-control", "", "ip:port where a harness steps this server's clock over HTTP (POST /advance?by=1h) and marks its log (POST /mark?token=T); empty: wall time")
 	seed := fs.Uint64("seed", 0, "seed of the random first choice among equal-preference MXs, so a run can be repeated; 0: random (servers sharing a seed choose alike)")
 	clockOffset := fs.Duration("clock-offset", 0, "with --clock-control: how far the clock starts ahead of wall time (a restarted server rejoins a stepped world)")
 	linkAddr := fs.String("link-state", "", "ip:port where a Hub of a routing group takes link state from the Hubs it exchanges it with (Exchange's port 691); empty: none")
@@ -131,7 +131,12 @@ func runServer(args []string) int {
 			fmt.Fprintln(os.Stderr, "mailflow server: --clock-control:", err)
 			return 2
 		}
-		cs := &http.Server{Handler: clock.ControlHandler(o), ReadHeaderTimeout: 10 * time.Second}
+		// A harness reading the log from outside (a container's) asks for a mark and
+		// waits for it, so it has read every trace event written before it asked.
+		mux := http.NewServeMux()
+		mux.Handle("/mark", logline.MarkHandler(out, srv.Name))
+		mux.Handle("/", clock.ControlHandler(o))
+		cs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = cs.Serve(ln) }()
 		defer cs.Close()
 		clk = o

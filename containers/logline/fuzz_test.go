@@ -14,6 +14,7 @@ func FuzzParse(f *testing.F) {
 		`{"ready":{"server":"EDGE1","role":"edge","listeners":["127.0.0.1:2525"]}}`,
 		`{"stored":{"server":"MBX1","mailbox":"bob@contoso.test","data":"U3ViamVjdDogaGkNCg0KaGkNCg==","flags":"S"}}`,
 		`{"ready":{"server":"A"},"stored":{"server":"B"}}`,
+		`{"mark":{"server":"HUB1","token":"7"}}`,
 		`{"trace":null}`, `{}`, `null`, `[]`, `"x"`, `{"trace":{"time":"yesterday"}}`,
 		`{"stored":{"data":"not base64"}}`, `{"ready":{"server":"A"}} trailing`,
 		"panic: runtime error: index out of range\n", "2026/11/02 10:00:00 INFO started",

@@ -1,12 +1,13 @@
 // Package logline is the JSON-lines protocol a `mailflow server` process writes on
 // stdout: its trace events (the message-tracking log), each copy a Mailbox server
-// stored, and one ready line. A Docker target reads it from the container's log; anyone else can
+// stored, one ready line, and the marks a harness asks for. A Docker target reads it from the container's log; anyone else can
 // read it with jq.
 package logline
 
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 	"sync"
 
 	"github.com/mailflow/mailflow/trace"
@@ -17,6 +18,16 @@ type Line struct {
 	Trace  *trace.Event `json:"trace,omitempty"`
 	Ready  *Ready       `json:"ready,omitempty"`
 	Stored *Stored      `json:"stored,omitempty"`
+	Mark   *Mark        `json:"mark,omitempty"`
+}
+
+// Mark is written when a harness asks for it (MarkHandler). A reader that has read a
+// mark has read every line the server wrote before the request: the log is read
+// asynchronously, and a harness asking "what has the server traced?" waits for its
+// mark rather than guessing how far behind the log is.
+type Mark struct {
+	Server string `json:"server"`
+	Token  string `json:"token"`
 }
 
 // Stored is a message a Mailbox server put in a mailbox, as stored.
@@ -63,5 +74,21 @@ func Parse(b []byte) (l Line, ok bool) {
 	if err := json.Unmarshal(b, &l); err != nil {
 		return Line{}, false
 	}
-	return l, l.Trace != nil || l.Ready != nil || l.Stored != nil
+	return l, l.Trace != nil || l.Ready != nil || l.Stored != nil || l.Mark != nil
+}
+
+// MarkHandler writes a mark line for server on w for each POST /mark?token=TOKEN, and
+// answers once the line is written.
+func MarkHandler(w *Writer, server string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /mark", func(rw http.ResponseWriter, r *http.Request) {
+		tok := r.URL.Query().Get("token")
+		if tok == "" {
+			http.Error(rw, "mark: want ?token=TOKEN", http.StatusBadRequest)
+			return
+		}
+		w.Write(Line{Mark: &Mark{Server: server, Token: tok}})
+		rw.WriteHeader(http.StatusNoContent)
+	})
+	return mux
 }

@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -379,6 +381,25 @@ const SubmissionPort = 587
 
 // ClockURL is the clock control endpoint of a container started WithClockControl.
 func (c *Container) ClockURL() string { return "http://" + c.Endpoint(ClockPort) }
+
+// Mark asks a server started WithClockControl to write a mark line with token to its
+// log (logline.MarkHandler); once the log's reader has read it, it has read every line
+// the server wrote before.
+func (c *Container) Mark(ctx context.Context, client *http.Client, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.ClockURL()+"/mark?token="+url.QueryEscape(token), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: mark: %w", c.Server, err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("%s: mark: %s", c.Server, resp.Status)
+	}
+	return nil
+}
 
 // Endpoint is where a client on the container's network reaches port.
 func (c *Container) Endpoint(port int) string {

@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
@@ -114,6 +115,78 @@ type Topology struct {
 	scanners map[string]*scanner.Container
 	clamd    string
 	spamd    string
+	// marks are the log marks asked for and not yet read, by token (caughtUp).
+	marks    map[string]chan struct{}
+	markSeq  atomic.Uint64
+	syncMu   sync.Mutex
+	lastSync time.Time
+}
+
+// markWait bounds how long a reader of the trace waits for the servers' logs to catch
+// up; past it, it reads what has arrived.
+const markWait = 10 * time.Second
+
+// markClient asks for marks; a server that cannot be reached at once is one that is
+// going down, with nothing more to read from it.
+var markClient = &http.Client{Timeout: 2 * time.Second}
+
+// caughtUp returns once the log of every running server has been read up to the moment
+// it was called: each is asked for a mark (logline.Mark), written after every line it
+// wrote before, and the call waits until the mark is read. Without it a spec that sees
+// a message arrive and then reads the trace can read it before the event that came
+// first, the container's log being read asynchronously. A reader that asked while
+// another's round was under way waits for it and starts one of its own, unless a round
+// begun after it asked has ended meanwhile.
+func (t *Topology) caughtUp() {
+	asked := time.Now()
+	t.syncMu.Lock()
+	defer t.syncMu.Unlock()
+	if t.lastSync.After(asked) {
+		return
+	}
+	t.lastSync = time.Now()
+	t.mu.Lock()
+	var running []*mailflow.Container
+	for _, c := range t.servers {
+		if c.IsRunning() {
+			running = append(running, c)
+		}
+	}
+	t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), markWait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, c := range running {
+		tok := strconv.FormatUint(t.markSeq.Add(1), 10)
+		read := make(chan struct{})
+		t.mu.Lock()
+		t.marks[tok] = read
+		t.mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				t.mu.Lock()
+				delete(t.marks, tok)
+				t.mu.Unlock()
+			}()
+			if err := c.Mark(ctx, markClient, tok); err != nil {
+				return
+			}
+			select {
+			case <-read:
+			case <-ctx.Done():
+				t.log.Warn("a server's log did not catch up; the trace may lack its latest events", "server", c.Server, "wait", markWait)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// caughtUpTrace is the trace as read from the servers' logs, read once they have caught up.
+type caughtUpTrace struct{ t *Topology }
+
+func (r caughtUpTrace) Events() []trace.Event {
+	r.t.caughtUp()
+	return r.t.trace.Events()
 }
 
 // Start brings the scenario's world up; on error everything started is torn down.
@@ -129,7 +202,7 @@ func Start(ctx context.Context, orig *scenario.Scenario) (_ *Topology, err error
 		return nil, fmt.Errorf("containers: %w", err)
 	}
 	t := &Topology{Net: nw, scenario: s, trace: trace.NewOrderedLog(), fleet: internet.NewFleet(), clock: clock.NewOffset(0),
-		servers: map[string]*mailflow.Container{}, stored: map[string][]store.Message{}, scanners: map[string]*scanner.Container{},
+		servers: map[string]*mailflow.Container{}, marks: map[string]chan struct{}{}, stored: map[string][]store.Message{}, scanners: map[string]*scanner.Container{},
 		log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	defer func() {
 		if err != nil {
@@ -363,6 +436,14 @@ func (t *Topology) runServer(ctx context.Context, img string, srv scenario.Serve
 
 func (t *Topology) onLine(server string, l logline.Line) {
 	switch {
+	case l.Mark != nil:
+		t.mu.Lock()
+		read, ok := t.marks[l.Mark.Token]
+		delete(t.marks, l.Mark.Token)
+		t.mu.Unlock()
+		if ok {
+			close(read)
+		}
 	case l.Trace != nil:
 		t.trace.Record(*l.Trace)
 	case l.Stored != nil:
@@ -463,6 +544,7 @@ func (t *Topology) Mailbox(addr string) [][]byte {
 
 // Store is a recipient's mailbox as the Mailbox servers' logs report it.
 func (t *Topology) Store(addr string) []store.Message {
+	t.caughtUp()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]store.Message(nil), t.stored[strings.ToLower(addr)]...)
@@ -470,7 +552,7 @@ func (t *Topology) Store(addr string) []store.Message {
 
 func (t *Topology) DNS() *dnsfake.Server        { return t.dns }
 func (t *Topology) Directory() *ldapfake.Server { return t.ldap }
-func (t *Topology) Trace() trace.Reader         { return t.trace }
+func (t *Topology) Trace() trace.Reader         { return caughtUpTrace{t} }
 
 // Clock is the world's time, stepped in every server container at once.
 func (t *Topology) Clock() clock.Controller { return steppedClock{t} }

@@ -14,6 +14,7 @@ import (
 	"github.com/mailflow/mailflow/scenario"
 	"github.com/mailflow/mailflow/scenarios"
 	"github.com/mailflow/mailflow/targets/containers"
+	"github.com/mailflow/mailflow/trace"
 )
 
 // These tests need a Docker engine and the reference image; `make test-containers`
@@ -59,10 +60,15 @@ func TestStartStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SendMail("bob@fabrikam.test", []string{"alice@contoso.test"}, strings.NewReader("Subject: hi\r\n\r\nhello\r\n")); err != nil {
+	if err := c.SendMail("bob@fabrikam.test", []string{"alice@contoso.test"}, strings.NewReader("Message-ID: <startstop@fabrikam.test>\r\nSubject: hi\r\n\r\nhello\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	_ = c.Quit()
+	// The Edge records RECEIVE before its 250: the trace, read once right after it,
+	// has the event, though the Edge's log is read asynchronously.
+	if evs := trace.OfType(topo.Trace().Events(), trace.Receive, "EDGE1"); len(evs) != 1 || evs[0].HeaderID != "startstop@fabrikam.test" {
+		t.Errorf("right after the 250, the trace has %d RECEIVE event(s) at EDGE1 (%+v), want the message's", len(evs), evs)
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
