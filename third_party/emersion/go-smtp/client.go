@@ -714,7 +714,7 @@ func (c *Client) SendPipelined(from string, opts *MailOptions, to []string, rcpt
 		return nil, rep
 	}
 	if rep.Mail == nil && accepted {
-		return &DataCommand{client: c, wc: c.text.DotWriter()}, rep
+		return c.newDataCommand(), rep
 	}
 	// 354 with nothing to take the message: a lone dot ends it.
 	c.conn.SetDeadline(time.Now().Add(c.SubmissionTimeout))
@@ -736,6 +736,7 @@ func (c *Client) SendPipelined(from string, opts *MailOptions, to []string, rcpt
 type DataCommand struct {
 	client *Client
 	wc     io.WriteCloser
+	runs   *dotRuns // writes through wc
 
 	closeErr error
 }
@@ -744,7 +745,7 @@ var _ io.WriteCloser = (*DataCommand)(nil)
 
 // Write implements io.Writer.
 func (cmd *DataCommand) Write(b []byte) (int, error) {
-	return cmd.wc.Write(b)
+	return cmd.runs.Write(b)
 }
 
 // Close implements io.Closer.
@@ -876,7 +877,12 @@ func (c *Client) Data() (*DataCommand, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DataCommand{client: c, wc: c.text.DotWriter()}, nil
+	return c.newDataCommand(), nil
+}
+
+func (c *Client) newDataCommand() *DataCommand {
+	dot := c.text.DotWriter()
+	return &DataCommand{client: c, wc: dot, runs: newDotRuns(c.text.W, dot)}
 }
 
 // SendMail will use an existing connection to send an email from
