@@ -460,9 +460,7 @@ var ErrUnknownEndpoint = errors.New("unknown endpoint")
 // Endpoint is the container address and bound port of a server's receive connector
 // ("" for its first).
 func (t *Topology) Endpoint(server, connector string) (string, error) {
-	t.mu.Lock()
-	c, ok := t.servers[strings.ToLower(server)]
-	t.mu.Unlock()
+	c, ok := t.server(server)
 	if !ok {
 		return "", fmt.Errorf("server %q: %w", server, ErrUnknownEndpoint)
 	}
@@ -486,24 +484,33 @@ func (t *Topology) Endpoint(server, connector string) (string, error) {
 // IMAPEndpoint is the IMAP port (143) of the Mailbox server container holding addr's
 // mailbox.
 func (t *Topology) IMAPEndpoint(addr string) (string, error) {
+	return t.mailboxEndpoint(addr, mailflow.IMAPPort)
+}
+
+// mailboxEndpoint is port of the Mailbox server container holding addr's mailbox.
+func (t *Topology) mailboxEndpoint(addr string, port int) (string, error) {
 	r, ok := t.scenario.Recipient(addr)
 	if !ok || r.Mailbox == "" {
 		return "", fmt.Errorf("recipient %q has no mailbox: %w", addr, ErrUnknownEndpoint)
 	}
-	t.mu.Lock()
-	c, ok := t.servers[strings.ToLower(r.Mailbox)]
-	t.mu.Unlock()
+	c, ok := t.server(r.Mailbox)
 	if !ok {
 		return "", fmt.Errorf("server %q: %w", r.Mailbox, ErrUnknownEndpoint)
 	}
-	return c.Endpoint(mailflow.IMAPPort), nil
+	return c.Endpoint(port), nil
+}
+
+// server is a server's container by name, as it now runs.
+func (t *Topology) server(name string) (*mailflow.Container, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, ok := t.servers[strings.ToLower(name)]
+	return c, ok
 }
 
 // ClientAccessEndpoint is the IMAP port (143) of a Client Access server's container.
 func (t *Topology) ClientAccessEndpoint(server string) (string, error) {
-	t.mu.Lock()
-	c, ok := t.servers[strings.ToLower(server)]
-	t.mu.Unlock()
+	c, ok := t.server(server)
 	if !ok || c.Role != scenario.RoleClientAccess {
 		return "", fmt.Errorf("client access server %q: %w", server, ErrUnknownEndpoint)
 	}
@@ -513,17 +520,7 @@ func (t *Topology) ClientAccessEndpoint(server string) (string, error) {
 // SubmissionEndpoint is the client submission port (587) of the Mailbox server
 // container holding addr's mailbox.
 func (t *Topology) SubmissionEndpoint(addr string) (string, error) {
-	r, ok := t.scenario.Recipient(addr)
-	if !ok || r.Mailbox == "" {
-		return "", fmt.Errorf("recipient %q has no mailbox: %w", addr, ErrUnknownEndpoint)
-	}
-	t.mu.Lock()
-	c, ok := t.servers[strings.ToLower(r.Mailbox)]
-	t.mu.Unlock()
-	if !ok {
-		return "", fmt.Errorf("server %q: %w", r.Mailbox, ErrUnknownEndpoint)
-	}
-	return c.Endpoint(mailflow.SubmissionPort), nil
+	return t.mailboxEndpoint(addr, mailflow.SubmissionPort)
 }
 
 // ClientIn is an address inside a client range the scenario names, from which a test
@@ -594,9 +591,7 @@ func (c steppedClock) Advance(d time.Duration) bool {
 
 // Queues counts the messages in each of a server's queues (QUEUE-011).
 func (t *Topology) Queues(server string) map[string]int {
-	t.mu.Lock()
-	c, ok := t.servers[strings.ToLower(server)]
-	t.mu.Unlock()
+	c, ok := t.server(server)
 	if !ok {
 		return nil
 	}
@@ -616,9 +611,7 @@ func (t *Topology) Queues(server string) map[string]int {
 
 // QueueLen is how many messages a server's spool holds (-1 when it cannot be read).
 func (t *Topology) QueueLen(server string) int {
-	t.mu.Lock()
-	c, ok := t.servers[strings.ToLower(server)]
-	t.mu.Unlock()
+	c, ok := t.server(server)
 	if !ok {
 		return -1
 	}
@@ -709,9 +702,7 @@ func (t *Topology) Stop(ctx context.Context) error {
 // CrashServer kills a server's container with SIGKILL and starts it again on the same
 // file system, spool included (QUEUE-010).
 func (t *Topology) CrashServer(name string) error {
-	t.mu.Lock()
-	c, ok := t.servers[strings.ToLower(name)]
-	t.mu.Unlock()
+	c, ok := t.server(name)
 	if !ok {
 		return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
 	}
@@ -751,9 +742,7 @@ func (t *Topology) rejoinClock(ctx context.Context, c *mailflow.Container) error
 // address and configuration, on a new file system: the server comes back with an
 // empty spool, as one rebuilt after its disk was lost would (QUEUE-012).
 func (t *Topology) WipeServer(name string) error {
-	t.mu.Lock()
-	c, ok := t.servers[strings.ToLower(name)]
-	t.mu.Unlock()
+	c, ok := t.server(name)
 	if !ok {
 		return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
 	}
@@ -787,9 +776,7 @@ var ErrNotDown = errors.New("not down")
 // StartServer starts a server StopServer stopped again, on its spool and at its
 // address, and steps its clock to the world's; it returns once the server is ready.
 func (t *Topology) StartServer(name string) error {
-	t.mu.Lock()
-	c, ok := t.servers[strings.ToLower(name)]
-	t.mu.Unlock()
+	c, ok := t.server(name)
 	if !ok {
 		return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
 	}
@@ -810,9 +797,7 @@ func (t *Topology) SharesLinkState() bool { return true }
 
 // StopServer stops one server's container (it stays until Stop removes it).
 func (t *Topology) StopServer(name string) error {
-	t.mu.Lock()
-	c, ok := t.servers[strings.ToLower(name)]
-	t.mu.Unlock()
+	c, ok := t.server(name)
 	if !ok {
 		return fmt.Errorf("server %q: %w", name, ErrUnknownEndpoint)
 	}
