@@ -340,6 +340,9 @@ func (t *Topology) startServers(ctx context.Context, img string, ips map[string]
 			// The container's log is followed for as long as it runs, longer than the
 			// caller's start-up deadline; the wait strategy bounds start-up instead.
 			c, err := t.runServer(context.WithoutCancel(ctx), img, srv, ip, ca, hubs, hubSites, ips)
+			if err == nil {
+				_, err = answers(ctx, c)
+			}
 			results <- result{c, err}
 		}()
 	}
@@ -718,17 +721,9 @@ func (t *Topology) CrashServer(name string) error {
 // the world's time: it started with the clock offset it was first created with, and a
 // step sent while it was down never reached it.
 func (t *Topology) rejoinClock(ctx context.Context, c *mailflow.Container) error {
-	var st clock.ControlState
-	var err error
-	for {
-		if st, err = clock.State(ctx, http.DefaultClient, c.ClockURL()); err == nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: clock control did not answer after the restart: %w", c.Server, err)
-		case <-time.After(50 * time.Millisecond):
-		}
+	st, err := answers(ctx, c)
+	if err != nil {
+		return err
 	}
 	if behind := t.clock.Elapsed() - st.Elapsed; behind > 0 {
 		if _, err := clock.Step(ctx, http.DefaultClient, c.ClockURL(), behind); err != nil {
@@ -736,6 +731,24 @@ func (t *Topology) rejoinClock(ctx context.Context, c *mailflow.Container) error
 		}
 	}
 	return nil
+}
+
+// answers waits until the harness reaches the server's control port and returns its
+// clock's state. A container that logged it is ready may not be reachable from the
+// host yet: the first connection to a new network's address can fail with "no route
+// to host" for a moment, and a spec must not take that for the server's answer.
+func answers(ctx context.Context, c *mailflow.Container) (clock.ControlState, error) {
+	for {
+		st, err := clock.State(ctx, http.DefaultClient, c.ClockURL())
+		if err == nil {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("%s: its control port did not answer at %s: %w", c.Server, c.ClockURL(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // WipeServer kills a server's container and starts a new one in its place, same
@@ -759,6 +772,9 @@ func (t *Topology) WipeServer(name string) error {
 		return fmt.Errorf("removing %s: %w", name, err)
 	}
 	nc, err := t.runServer(context.WithoutCancel(ctx), t.img, *srv, t.ips[strings.ToLower(name)], testca.Shared(), t.hubs, t.hubSites, t.ips)
+	if err == nil {
+		_, err = answers(ctx, nc)
+	}
 	if nc != nil {
 		t.mu.Lock()
 		t.servers[strings.ToLower(name)] = nc
